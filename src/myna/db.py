@@ -1,0 +1,152 @@
+"""Storage plumbing shared by every node: engines, migrations, bulk writes.
+
+Each node owns its own database: by default one SQLite file per node under the
+data directory, or any SQLAlchemy URL (PostgreSQL for national scale).  On
+PostgreSQL several nodes may share one database, each in its own schema.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, text
+
+_SAFE_SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def node_url(data_dir: Path | str, node: str, url: str | None = None) -> str:
+    """The database URL for ``node``: ``url`` when given, else a SQLite file."""
+    if url:
+        return url
+    path = Path(data_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path / (node + '.sqlite3')}"
+
+
+def schema_name(node: str) -> str:
+    """A PostgreSQL schema name for a node id such as ``registry-132152``."""
+    name = "myna_" + re.sub(r"[^a-z0-9]+", "_", node.lower()).strip("_")
+    if not _SAFE_SCHEMA.match(name):
+        raise ValueError(f"cannot derive a schema name from {node!r}")
+    return name
+
+
+def make_engine(url: str, node: str) -> Engine:
+    """Create the engine for one node.
+
+    SQLite gets WAL and foreign keys; PostgreSQL gets the node's own schema on
+    the search path (created when missing), so nodes never share tables.
+    """
+    if url.startswith("sqlite"):
+        engine = create_engine(url)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.close()
+
+        return engine
+    if url.startswith("postgresql"):
+        schema = schema_name(node)
+        bootstrap = create_engine(url, isolation_level="AUTOCOMMIT")
+        with bootstrap.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        bootstrap.dispose()
+        return create_engine(
+            url, connect_args={"options": f"-csearch_path={schema}"}, pool_pre_ping=True
+        )
+    return create_engine(url)
+
+
+def is_postgres(bind: Engine | Connection) -> bool:
+    return bind.dialect.name == "postgresql"
+
+
+def migrate(engine: Engine, package: str) -> None:
+    """Bring the node's database to the newest Alembic revision.
+
+    ``package`` is the dotted name of the node package whose ``migrations``
+    folder holds the revisions, e.g. ``"myna.registry"``.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(f"unknown package {package}")
+    location = Path(next(iter(spec.submodule_search_locations))) / "migrations"
+    cfg = Config()
+    cfg.set_main_option("script_location", str(location))
+    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def run_migrations_env(target_metadata: MetaData) -> None:
+    """Body of every node's ``migrations/env.py`` (online mode only)."""
+    from alembic import context
+
+    conn = context.config.attributes.get("connection")
+    if conn is None:
+        engine = create_engine(context.config.get_main_option("sqlalchemy.url") or "")
+        with engine.begin() as new_conn:
+            _configure_and_run(context, new_conn, target_metadata)
+        return
+    _configure_and_run(context, conn, target_metadata)
+
+
+def _configure_and_run(context: Any, conn: Connection, target_metadata: MetaData) -> None:
+    context.configure(
+        connection=conn,
+        target_metadata=target_metadata,
+        render_as_batch=conn.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def bulk_insert(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]] | Iterable[Sequence[Any]],
+    columns: Sequence[str] | None = None,
+) -> int:
+    """Insert many rows in the caller's transaction, as fast as the backend allows.
+
+    PostgreSQL: ``COPY ... FROM STDIN`` through psycopg 3.  Others: one
+    ``executemany``.  ``rows`` are mappings, or tuples in ``columns`` order.
+    """
+    cols = list(columns) if columns is not None else [c.name for c in table.columns]
+    tuples: list[Sequence[Any]] = [
+        tuple(r[c] for c in cols) if isinstance(r, Mapping) else r for r in rows
+    ]
+    if not tuples:
+        return 0
+    if is_postgres(conn):
+        raw = conn.connection.driver_connection
+        col_sql = ", ".join(f'"{c}"' for c in cols)
+        with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]
+            f'COPY "{table.name}" ({col_sql}) FROM STDIN'
+        ) as copy:
+            for row in tuples:
+                copy.write_row(row)
+        return len(tuples)
+    conn.execute(table.insert(), [dict(zip(cols, r, strict=True)) for r in tuples])
+    return len(tuples)
+
+
+def rows_to_csv(rows: Iterable[Sequence[Any]]) -> str:
+    """Rows as CSV text (used by exports)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerows(rows)
+    return buf.getvalue()

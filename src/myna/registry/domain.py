@@ -1,0 +1,353 @@
+"""The resident registry's domain: residents, households, events, staff.
+
+Nothing here knows about the web or the database.  Names are stored exactly
+as written: they are never NFKC-normalised (that would rewrite some kanji).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from myna.errors import ValidationError
+
+
+class Role(StrEnum):
+    CLERK = "clerk"
+    SUPERVISOR = "supervisor"
+    ADMINISTRATOR = "administrator"
+
+    @property
+    def label(self) -> str:
+        return {"clerk": "担当者", "supervisor": "監督者", "administrator": "管理者"}[self.value]
+
+
+class Status(StrEnum):
+    RESIDENT = "住民"
+    REMOVED = "除票"
+
+
+class EventKind(StrEnum):
+    BIRTH = "出生"
+    MOVE_IN = "転入"
+    MOVE_OUT = "転出"
+    MOVE_WITHIN = "転居"
+    DEATH = "死亡"
+    EX_OFFICIO_ENTRY = "職権記載"
+    EX_OFFICIO_REMOVAL = "職権消除"
+    NUMBER_CHANGE = "個人番号変更"
+    CODE_CHANGE = "住民票コード変更"
+    INITIAL = "初期登録"
+
+
+SEXES = ("男", "女")
+RELATIONSHIPS = (
+    "世帯主", "妻", "夫", "子", "父", "母", "祖父", "祖母", "孫", "兄", "姉", "弟", "妹",
+    "子の妻", "子の夫", "妻の父", "妻の母", "夫の父", "夫の母", "同居人", "縁故者",
+)
+
+
+@dataclass(frozen=True)
+class Staff:
+    staff_id: str
+    name: str
+    role: Role
+
+    @property
+    def may_view_protected(self) -> bool:
+        """Records under DV support measures (支援措置) need a supervisor."""
+        return self.role in (Role.SUPERVISOR, Role.ADMINISTRATOR)
+
+
+@dataclass(frozen=True)
+class ForeignResidence:
+    """外国人住民: nationality, status of residence and period of stay."""
+
+    nationality: str
+    residence_status: str
+    period_of_stay_until: dt.date | None
+
+
+@dataclass(frozen=True)
+class PersonDetails:
+    """What a notification (届出) states about one person."""
+
+    name: str
+    furigana: str
+    birth_date: dt.date
+    sex: str
+    foreign: ForeignResidence | None = None
+
+
+@dataclass(frozen=True)
+class HouseholdPlacement:
+    """Where a person goes: an existing household, or a new one at an address."""
+
+    relationship: str
+    household_number: str | None = None
+    postcode: str | None = None
+    address: str | None = None
+
+
+@dataclass
+class Resident:
+    """A 住民票 (current state; every change is also kept as history)."""
+
+    resident_id: int
+    resident_code: str
+    individual_number: str | None
+    name: str
+    furigana: str
+    birth_date: dt.date
+    sex: str
+    postcode: str
+    address: str
+    household_number: str
+    relationship: str
+    became_resident_on: dt.date
+    address_since: dt.date
+    previous_address: str | None
+    status: str
+    removal_reason: str | None = None
+    removed_on: dt.date | None = None
+    nationality: str | None = None
+    residence_status: str | None = None
+    period_of_stay_until: dt.date | None = None
+    support_measure: bool = False
+    version: int = 1
+
+    @property
+    def is_resident(self) -> bool:
+        return self.status == Status.RESIDENT
+
+    def age_on(self, day: dt.date) -> int:
+        years = day.year - self.birth_date.year
+        if (day.month, day.day) < (self.birth_date.month, self.birth_date.day):
+            years -= 1
+        return years
+
+
+@dataclass(frozen=True)
+class MoveOutCertificate:
+    """転出証明書: what the old municipality hands to the new one."""
+
+    certificate_id: str
+    from_municipality_code: str
+    from_municipality_name: str
+    resident_code: str
+    individual_number: str
+    name: str
+    furigana: str
+    birth_date: dt.date
+    sex: str
+    address: str
+    household_number: str
+    relationship: str
+    destination: str
+    moving_on: dt.date
+    issued_at: dt.datetime
+    foreign: ForeignResidence | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "certificate_id": self.certificate_id,
+            "from_municipality_code": self.from_municipality_code,
+            "from_municipality_name": self.from_municipality_name,
+            "resident_code": self.resident_code,
+            "individual_number": self.individual_number,
+            "name": self.name,
+            "furigana": self.furigana,
+            "birth_date": self.birth_date.isoformat(),
+            "sex": self.sex,
+            "address": self.address,
+            "household_number": self.household_number,
+            "relationship": self.relationship,
+            "destination": self.destination,
+            "moving_on": self.moving_on.isoformat(),
+            "issued_at": self.issued_at.isoformat(),
+            "foreign": None
+            if self.foreign is None
+            else {
+                "nationality": self.foreign.nationality,
+                "residence_status": self.foreign.residence_status,
+                "period_of_stay_until": self.foreign.period_of_stay_until.isoformat()
+                if self.foreign.period_of_stay_until
+                else None,
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> MoveOutCertificate:
+        def s(key: str) -> str:
+            value = data.get(key)
+            if not isinstance(value, str) or not value:
+                raise ValidationError(
+                    f"転出証明書の項目「{key}」がありません", f"move-out certificate lacks {key}"
+                )
+            return value
+
+        foreign = data.get("foreign")
+        fr = None
+        if isinstance(foreign, dict):
+            until = foreign.get("period_of_stay_until")
+            fr = ForeignResidence(
+                str(foreign.get("nationality", "")),
+                str(foreign.get("residence_status", "")),
+                parse_date(until, "在留期間") if isinstance(until, str) else None,
+            )
+        return cls(
+            certificate_id=s("certificate_id"),
+            from_municipality_code=s("from_municipality_code"),
+            from_municipality_name=s("from_municipality_name"),
+            resident_code=s("resident_code"),
+            individual_number=s("individual_number"),
+            name=s("name"),
+            furigana=s("furigana"),
+            birth_date=parse_date(s("birth_date"), "生年月日"),
+            sex=s("sex"),
+            address=s("address"),
+            household_number=s("household_number"),
+            relationship=s("relationship"),
+            destination=s("destination"),
+            moving_on=parse_date(s("moving_on"), "転出予定日"),
+            issued_at=dt.datetime.fromisoformat(s("issued_at")),
+            foreign=fr,
+        )
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    event_id: int
+    kind: str
+    occurred_on: dt.date
+    recorded_at: dt.datetime
+    staff_id: str
+    detail: dict[str, object] = field(default_factory=dict)
+
+
+# -- validation of what people type ------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_KANA = re.compile(r"^[\u3041-\u3096\u30a1-\u30fa\u30fc\u309b\u309c\u30fb\u3000 ・ー]+$")
+
+
+def check_name(name: str, label: str = "氏名") -> str:
+    """A name as written: trimmed at the ends only, never normalised."""
+    stripped = name.strip(" \u3000")
+    if not stripped:
+        raise ValidationError(f"{label}を入力してください", f"{label} is empty")
+    if len(stripped) > 100:
+        raise ValidationError(f"{label}が長すぎます（100文字まで）", f"{label} longer than 100")
+    if _CONTROL.search(stripped):
+        raise ValidationError(f"{label}に制御文字が含まれています", f"{label} has control characters")
+    return stripped
+
+
+def check_furigana(value: str) -> str:
+    """ふりがな: hiragana or katakana with spaces."""
+    stripped = value.strip(" \u3000")
+    if not stripped:
+        raise ValidationError("ふりがなを入力してください", "furigana is empty")
+    if not _KANA.match(stripped):
+        bad = next(ch for ch in stripped if not _KANA.match(ch))
+        raise ValidationError(
+            f"ふりがなには、ひらがな・カタカナのみ使えます（「{bad}」は使えません）",
+            f"furigana must be kana; found {bad!r}",
+        )
+    return stripped
+
+
+def check_sex(value: str) -> str:
+    aliases = {"男": "男", "女": "女", "M": "男", "F": "女", "male": "男", "female": "女",
+               "1": "男", "2": "女"}
+    if value not in aliases:
+        raise ValidationError(
+            f"性別は「男」か「女」で入力してください（入力: {value!r}）", f"invalid sex {value!r}"
+        )
+    return aliases[value]
+
+
+def check_relationship(value: str) -> str:
+    value = value.strip(" \u3000")
+    if not value or len(value) > 20 or _CONTROL.search(value):
+        raise ValidationError(f"続柄が不正です: {value!r}", f"invalid relationship {value!r}")
+    return value
+
+
+def check_postcode(value: str) -> str:
+    digits = unicodedata.normalize("NFKC", value).replace("-", "").replace("〒", "").strip()
+    if not re.fullmatch(r"\d{7}", digits):
+        raise ValidationError(
+            f"郵便番号は7桁の数字です（入力: {value!r}）", f"postcode must have 7 digits: {value!r}"
+        )
+    return digits
+
+
+def check_address(value: str) -> str:
+    return check_name(value, "住所")
+
+
+def parse_date(value: str | dt.date, label: str = "日付") -> dt.date:
+    """A date from ISO text (full-width digits and 年月日 accepted).
+
+    >>> parse_date("２０２４-０２-２９")
+    datetime.date(2024, 2, 29)
+    >>> parse_date("2023年2月29日")
+    Traceback (most recent call last):
+    ...
+    myna.errors.ValidationError: 日付が存在しない日付です: 2023年2月29日 (日付 is not a real date: '2023年2月29日')
+    """
+    if isinstance(value, dt.date):
+        return value
+    text = unicodedata.normalize("NFKC", value).strip()
+    m = re.fullmatch(r"(\d{4})[-/年](\d{1,2})[-/月](\d{1,2})日?", text)
+    if not m:
+        raise ValidationError(
+            f"{label}の形式が不正です（例: 2024-04-01）: {value}",
+            f"{label} must look like YYYY-MM-DD: {value!r}",
+        )
+    try:
+        return dt.date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError:
+        raise ValidationError(
+            f"{label}が存在しない日付です: {value}", f"{label} is not a real date: {value!r}"
+        ) from None
+
+
+def check_not_future(day: dt.date, today: dt.date, label: str) -> dt.date:
+    if day > today:
+        raise ValidationError(f"{label}が未来の日付です: {day}", f"{label} is in the future")
+    if day.year < 1868:
+        raise ValidationError(f"{label}が古すぎます: {day}", f"{label} before 1868")
+    return day
+
+
+def check_person(details: PersonDetails, today: dt.date) -> PersonDetails:
+    foreign = details.foreign
+    if foreign is not None:
+        foreign = ForeignResidence(
+            check_name(foreign.nationality, "国籍・地域"),
+            check_name(foreign.residence_status, "在留資格"),
+            foreign.period_of_stay_until,
+        )
+    return PersonDetails(
+        name=check_name(details.name),
+        furigana=check_furigana(details.furigana),
+        birth_date=check_not_future(details.birth_date, today, "生年月日"),
+        sex=check_sex(details.sex),
+        foreign=foreign,
+    )
+
+
+def check_purpose(purpose: str) -> str:
+    purpose = purpose.strip(" \u3000")
+    if len(purpose) < 2:
+        raise ValidationError(
+            "閲覧・検索の目的（事務の名称）を入力してください", "a purpose is required"
+        )
+    if len(purpose) > 200 or _CONTROL.search(purpose):
+        raise ValidationError("目的の記載が不正です", "invalid purpose text")
+    return purpose

@@ -1,0 +1,992 @@
+"""The municipality node's service layer: every 届出 and every staff access.
+
+Each public method is one transaction: it either completes, with its event,
+version snapshot and access-log row, or leaves nothing behind.  J-LIS is
+reached only through :class:`myna.jlis.service.JlisApi`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, RowMapping, and_, func, insert, or_, select, update
+
+from myna.db import bulk_insert, migrate
+from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from myna.jlis.domain import IdentityInfo
+from myna.jlis.service import JlisApi, Progress, utcnow
+from myna.numbers import individual, municipality_code, resident_code
+from myna.registry import auth
+from myna.registry import storage as t
+from myna.registry.documents import CopyEntry, ResidentRecordCopy
+from myna.registry.domain import (
+    EventKind,
+    HistoryEntry,
+    HouseholdPlacement,
+    MoveOutCertificate,
+    PersonDetails,
+    Resident,
+    Role,
+    Staff,
+    Status,
+    check_address,
+    check_not_future,
+    check_person,
+    check_postcode,
+    check_purpose,
+    check_relationship,
+)
+
+CODE_BATCH = 1000
+SYSTEM = Staff("system", "システム", Role.ADMINISTRATOR)
+
+
+@dataclass(frozen=True)
+class InitialResident:
+    """One resident for the initial registration (移行・初期一斉指定)."""
+
+    person: PersonDetails
+    household_key: str
+    relationship: str
+    postcode: str
+    address: str
+    became_resident_on: dt.date
+    previous_address: str | None = None
+
+
+@dataclass(frozen=True)
+class AccessLogEntry:
+    at: dt.datetime
+    staff_id: str
+    action: str
+    purpose: str
+    detail: dict[str, Any]
+
+
+class MunicipalityRegistry:
+    """住民基本台帳 of one municipality."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        code: str,
+        jlis: JlisApi,
+        now: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.municipality = municipality_code.lookup(code)
+        self.code = self.municipality.code
+        self.engine = engine
+        self.jlis = jlis
+        self.now = now
+
+    @property
+    def title(self) -> str:
+        return f"{self.municipality.prefecture}{self.municipality.name}"
+
+    def create_schema(self) -> None:
+        migrate(self.engine, "myna.registry")
+        with self.engine.begin() as conn:
+            row = conn.execute(select(t.municipality.c.code)).scalar()
+            if row is None:
+                conn.execute(
+                    insert(t.municipality).values(
+                        code=self.code,
+                        prefecture=self.municipality.prefecture,
+                        name=self.municipality.name,
+                    )
+                )
+            elif row != self.code:
+                raise Conflict(
+                    f"このデータベースは別の市区町村（{row}）のものです",
+                    f"database belongs to municipality {row}",
+                )
+
+    def today(self) -> dt.date:
+        return self.now().astimezone(dt.timezone(dt.timedelta(hours=9))).date()
+
+    # -- staff --------------------------------------------------------------------
+
+    def create_staff(self, staff_id: str, name: str, role: Role | str, password: str) -> Staff:
+        role = Role(role)
+        if not staff_id.isascii() or not staff_id.strip() or len(staff_id) > 50:
+            raise ValidationError(
+                f"職員IDは半角英数字で入力してください: {staff_id!r}", f"bad staff id {staff_id!r}"
+            )
+        with self.engine.begin() as conn:
+            if conn.execute(select(t.staff.c.staff_id).where(t.staff.c.staff_id == staff_id)).first():
+                raise Conflict(f"職員ID {staff_id} は既に使われています", f"staff {staff_id} exists")
+            conn.execute(
+                insert(t.staff).values(
+                    staff_id=staff_id,
+                    name=name,
+                    role=role.value,
+                    password_hash=auth.hash_password(password),
+                    active=True,
+                    created_at=self.now(),
+                )
+            )
+        return Staff(staff_id, name, role)
+
+    def authenticate(self, staff_id: str, password: str) -> Staff:
+        with self.engine.begin() as conn:
+            row = conn.execute(select(t.staff).where(t.staff.c.staff_id == staff_id)).first()
+            ok = row is not None and row.active and auth.verify_password(password, row.password_hash)
+            conn.execute(
+                insert(t.access_log).values(
+                    staff_id=staff_id,
+                    resident_id=None,
+                    action="sign_in" if ok else "sign_in_failed",
+                    purpose="認証",
+                    detail={},
+                    at=self.now(),
+                )
+            )
+        if not ok or row is None:
+            raise PermissionDenied(
+                "職員IDまたはパスワードが違います", "unknown staff id or wrong password"
+            )
+        return Staff(row.staff_id, row.name, Role(row.role))
+
+    def get_staff(self, staff_id: str) -> Staff:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.staff).where(t.staff.c.staff_id == staff_id)).first()
+        if row is None or not row.active:
+            raise NotFound(f"職員 {staff_id} はいません", f"no staff {staff_id}")
+        return Staff(row.staff_id, row.name, Role(row.role))
+
+    # -- codes from J-LIS -----------------------------------------------------------
+
+    def ensure_codes(self, needed: int) -> None:
+        """Keep at least ``needed`` unused 住民票コード in the local pool."""
+        with self.engine.begin() as conn:
+            free = conn.execute(
+                select(func.count()).select_from(t.code_pool).where(t.code_pool.c.used.is_(False))
+            ).scalar_one()
+            if free >= needed:
+                return
+            codes = self.jlis.issue_resident_codes(self.code, max(CODE_BATCH, needed - free))
+            now = self.now()
+            bulk_insert(conn, t.code_pool, [(c, False, now) for c in codes],
+                        ["code", "used", "received_at"])
+
+    def _take_codes(self, conn: Connection, count: int) -> list[str]:
+        codes = list(
+            conn.execute(
+                select(t.code_pool.c.code)
+                .where(t.code_pool.c.used.is_(False))
+                .order_by(t.code_pool.c.code)
+                .limit(count)
+            ).scalars()
+        )
+        if len(codes) < count:
+            raise Conflict("住民票コードの在庫が足りません", "resident-code pool exhausted")
+        conn.execute(
+            update(t.code_pool).where(t.code_pool.c.code.in_(codes)).values(used=True)
+        )
+        return codes
+
+    # -- households -------------------------------------------------------------------
+
+    def _next_household_number(self, conn: Connection, count: int = 1) -> list[str]:
+        row = conn.execute(
+            select(t.counters.c.value).where(t.counters.c.name == "household")
+        ).scalar()
+        first = int(row or 0) + 1
+        if row is None:
+            conn.execute(insert(t.counters).values(name="household", value=count))
+        else:
+            conn.execute(
+                update(t.counters).where(t.counters.c.name == "household").values(value=row + count)
+            )
+        return [f"{n:010d}" for n in range(first, first + count)]
+
+    def _place(self, conn: Connection, placement: HouseholdPlacement) -> tuple[str, str, str]:
+        """(household number, postcode, address) for a placement; creates a household."""
+        check_relationship(placement.relationship)
+        if placement.household_number:
+            row = conn.execute(
+                select(t.households).where(
+                    t.households.c.household_number == placement.household_number
+                )
+            ).first()
+            if row is None:
+                raise NotFound(
+                    f"世帯番号 {placement.household_number} の世帯はありません",
+                    f"no household {placement.household_number}",
+                )
+            members = conn.execute(
+                select(func.count()).select_from(t.residents).where(
+                    t.residents.c.household_number == placement.household_number,
+                    t.residents.c.status == Status.RESIDENT,
+                )
+            ).scalar_one()
+            if members == 0:
+                raise Conflict(
+                    f"世帯番号 {placement.household_number} の世帯には住民がいません",
+                    "household has no residents",
+                )
+            if placement.relationship == "世帯主":
+                raise Conflict(
+                    "既存の世帯に「世帯主」として入ることはできません",
+                    "an existing household already has a head",
+                )
+            return row.household_number, row.postcode, row.address
+        if not placement.address or not placement.postcode:
+            raise ValidationError(
+                "新しい世帯には郵便番号と住所が必要です", "a new household needs postcode and address"
+            )
+        if placement.relationship != "世帯主":
+            raise ValidationError(
+                "新しい世帯を作るときの続柄は「世帯主」です",
+                "the first member of a new household is its head",
+            )
+        postcode = check_postcode(placement.postcode)
+        address = check_address(placement.address)
+        self._check_in_municipality(address)
+        number = self._next_household_number(conn)[0]
+        conn.execute(
+            insert(t.households).values(
+                household_number=number, postcode=postcode, address=address, created_at=self.now()
+            )
+        )
+        return number, postcode, address
+
+    def _check_in_municipality(self, address: str) -> None:
+        if not address.startswith(self.title) and not address.startswith(self.municipality.name):
+            raise ValidationError(
+                f"住所が{self.title}の区域内ではありません: {address}",
+                f"address is not inside {self.code}",
+            )
+
+    # -- events -------------------------------------------------------------------------
+
+    def _event(
+        self, conn: Connection, kind: EventKind, resident_id: int, occurred_on: dt.date,
+        staff: Staff, detail: dict[str, Any],
+    ) -> int:
+        event_id = conn.execute(
+            insert(t.events).values(
+                kind=kind.value, resident_id=resident_id, occurred_on=occurred_on,
+                recorded_at=self.now(), staff_id=staff.staff_id, detail=detail,
+            )
+        ).inserted_primary_key[0]
+        return int(event_id)
+
+    def _snapshot(self, conn: Connection, resident_id: int, event_id: int) -> None:
+        row = conn.execute(select(t.residents).where(t.residents.c.resident_id == resident_id)).one()
+        conn.execute(
+            insert(t.resident_versions).values(
+                resident_id=resident_id, version=row.version, event_id=event_id,
+                snapshot=_jsonable(dict(row._mapping)), recorded_at=self.now(),
+            )
+        )
+
+    def _log(
+        self, conn: Connection, staff: Staff, resident_id: int | None, action: str, purpose: str,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        conn.execute(
+            insert(t.access_log).values(
+                staff_id=staff.staff_id, resident_id=resident_id, action=action, purpose=purpose,
+                detail=detail or {}, at=self.now(),
+            )
+        )
+
+    def _change(
+        self, conn: Connection, staff: Staff, resident: Resident, kind: EventKind,
+        occurred_on: dt.date, values: dict[str, Any], detail: dict[str, Any],
+    ) -> None:
+        """Update the current 住民票, keeping the previous state as a version."""
+        updated = conn.execute(
+            update(t.residents)
+            .where(t.residents.c.resident_id == resident.resident_id,
+                   t.residents.c.version == resident.version)
+            .values(**values, version=resident.version + 1, updated_at=self.now())
+        )
+        if updated.rowcount != 1:
+            raise Conflict(
+                "他の職員が同時にこの住民票を更新しました。もう一度やり直してください",
+                "concurrent update of the same resident",
+            )
+        event_id = self._event(conn, kind, resident.resident_id, occurred_on, staff, detail)
+        self._snapshot(conn, resident.resident_id, event_id)
+        self._log(conn, staff, resident.resident_id, "write", kind.value, {"event_id": event_id})
+
+    def _insert_resident(
+        self, conn: Connection, staff: Staff, kind: EventKind, person: PersonDetails,
+        code: str, number: str, household: tuple[str, str, str], relationship: str,
+        became_resident_on: dt.date, previous_address: str | None, detail: dict[str, Any],
+    ) -> int:
+        household_number, postcode, address = household
+        foreign = person.foreign
+        resident_id = conn.execute(
+            insert(t.residents).values(
+                resident_code=code, individual_number=number, name=person.name,
+                furigana=person.furigana, birth_date=person.birth_date, sex=person.sex,
+                postcode=postcode, address=address, household_number=household_number,
+                relationship=check_relationship(relationship),
+                became_resident_on=became_resident_on, address_since=became_resident_on,
+                previous_address=previous_address, status=Status.RESIDENT.value,
+                nationality=foreign.nationality if foreign else None,
+                residence_status=foreign.residence_status if foreign else None,
+                period_of_stay_until=foreign.period_of_stay_until if foreign else None,
+                support_measure=False, version=1, updated_at=self.now(),
+            )
+        ).inserted_primary_key[0]
+        rid = int(resident_id)
+        event_id = self._event(conn, kind, rid, became_resident_on, staff, detail)
+        self._snapshot(conn, rid, event_id)
+        self._log(conn, staff, rid, "write", kind.value, {"event_id": event_id})
+        return rid
+
+    def _notify_jlis(self, resident: Resident, event: str, status: str = "住民") -> None:
+        self.jlis.record_identity(
+            self.code,
+            IdentityInfo(
+                resident.resident_code, resident.name, resident.furigana, resident.birth_date,
+                resident.sex, resident.address,
+            ),
+            event,
+            status,
+        )
+
+    def _check_not_resident(self, conn: Connection, code: str | None, number: str | None) -> None:
+        clauses = []
+        if code:
+            clauses.append(t.residents.c.resident_code == code)
+        if number:
+            clauses.append(t.residents.c.individual_number == number)
+        row = conn.execute(
+            select(t.residents.c.resident_id).where(
+                or_(*clauses), t.residents.c.status == Status.RESIDENT
+            )
+        ).first()
+        if row is not None:
+            raise Conflict(
+                f"この方は既に{self.title}の住民として登録されています（住民ID {row[0]}）",
+                f"already resident (resident id {row[0]})",
+            )
+
+    # -- 届出 -------------------------------------------------------------------------------
+
+    def register_birth(
+        self, staff: Staff, person: PersonDetails, placement: HouseholdPlacement,
+    ) -> Resident:
+        """出生届: a new 住民票 with a fresh 住民票コード and its individual number."""
+        person = check_person(person, self.today())
+        self.ensure_codes(1)
+        with self.engine.begin() as conn:
+            household = self._place(conn, placement)
+            code = self._take_codes(conn, 1)[0]
+            number = self.jlis.assign_number(self.code, code)
+            rid = self._insert_resident(
+                conn, staff, EventKind.BIRTH, person, code, number, household,
+                placement.relationship, person.birth_date, None, {},
+            )
+            resident = self._get(conn, rid)
+            self._notify_jlis(resident, EventKind.BIRTH.value)
+        return resident
+
+    def ex_officio_entry(
+        self, staff: Staff, person: PersonDetails, placement: HouseholdPlacement,
+        reason: str, resident_since: dt.date,
+    ) -> Resident:
+        """職権記載: the office records someone found to live here without a 届出."""
+        self._require_supervisor(staff, "職権記載")
+        person = check_person(person, self.today())
+        reason = check_purpose(reason)
+        check_not_future(resident_since, self.today(), "住民となった日")
+        self.ensure_codes(1)
+        with self.engine.begin() as conn:
+            household = self._place(conn, placement)
+            code = self._take_codes(conn, 1)[0]
+            number = self.jlis.assign_number(self.code, code)
+            rid = self._insert_resident(
+                conn, staff, EventKind.EX_OFFICIO_ENTRY, person, code, number, household,
+                placement.relationship, resident_since, None, {"reason": reason},
+            )
+            resident = self._get(conn, rid)
+            self._notify_jlis(resident, EventKind.EX_OFFICIO_ENTRY.value)
+        return resident
+
+    def move_in(
+        self, staff: Staff, certificate: MoveOutCertificate, placement: HouseholdPlacement,
+        moved_on: dt.date,
+    ) -> Resident:
+        """転入届: the person keeps their 住民票コード and individual number."""
+        code = resident_code.validate(certificate.resident_code)
+        number = individual.validate(certificate.individual_number)
+        origin = municipality_code.lookup(certificate.from_municipality_code)
+        if origin.code == self.code:
+            raise ValidationError(
+                "同じ市区町村内の移動は転居届で受け付けます", "a move within the town is a 転居"
+            )
+        person = check_person(
+            PersonDetails(certificate.name, certificate.furigana, certificate.birth_date,
+                          certificate.sex, certificate.foreign),
+            self.today(),
+        )
+        check_not_future(moved_on, self.today() + dt.timedelta(days=14), "転入日")
+        with self.engine.begin() as conn:
+            self._check_not_resident(conn, code, number)
+            household = self._place(conn, placement)
+            rid = self._insert_resident(
+                conn, staff, EventKind.MOVE_IN, person, code, number, household,
+                placement.relationship, moved_on, certificate.address,
+                {"from": origin.code, "certificate_id": certificate.certificate_id},
+            )
+            resident = self._get(conn, rid)
+            self._notify_jlis(resident, EventKind.MOVE_IN.value)
+        return resident
+
+    def move_out(
+        self, staff: Staff, resident_id: int, destination: str, moving_on: dt.date,
+    ) -> MoveOutCertificate:
+        """転出届: the 住民票 becomes a 除票 and a 転出証明書 is issued."""
+        destination = check_address(destination)
+        with self.engine.begin() as conn:
+            resident = self._get_current(conn, resident_id)
+            if resident.individual_number is None:
+                raise Conflict("個人番号が未指定です", "resident has no number yet")
+            certificate = MoveOutCertificate(
+                certificate_id=f"{self.code}-{secrets.token_hex(6)}",
+                from_municipality_code=self.code,
+                from_municipality_name=self.title,
+                resident_code=resident.resident_code,
+                individual_number=resident.individual_number,
+                name=resident.name,
+                furigana=resident.furigana,
+                birth_date=resident.birth_date,
+                sex=resident.sex,
+                address=resident.address,
+                household_number=resident.household_number,
+                relationship=resident.relationship,
+                destination=destination,
+                moving_on=moving_on,
+                issued_at=self.now(),
+                foreign=_foreign(resident),
+            )
+            self._change(
+                conn, staff, resident, EventKind.MOVE_OUT, moving_on,
+                {"status": Status.REMOVED.value, "removal_reason": "転出", "removed_on": moving_on},
+                {"destination": destination, "certificate_id": certificate.certificate_id},
+            )
+            conn.execute(
+                insert(t.moveout_certificates).values(
+                    certificate_id=certificate.certificate_id, resident_id=resident_id,
+                    issued_at=certificate.issued_at, data=certificate.as_json(),
+                )
+            )
+            self._notify_jlis(resident, EventKind.MOVE_OUT.value, status="転出")
+        return certificate
+
+    def move_within(
+        self, staff: Staff, resident_id: int, placement: HouseholdPlacement, moved_on: dt.date,
+    ) -> Resident:
+        """転居届: a new address inside the municipality."""
+        check_not_future(moved_on, self.today() + dt.timedelta(days=14), "転居日")
+        with self.engine.begin() as conn:
+            resident = self._get_current(conn, resident_id)
+            number, postcode, address = self._place(conn, placement)
+            if address == resident.address and number == resident.household_number:
+                raise ValidationError("転居先が現住所と同じです", "same address as now")
+            self._change(
+                conn, staff, resident, EventKind.MOVE_WITHIN, moved_on,
+                {"household_number": number, "postcode": postcode, "address": address,
+                 "relationship": placement.relationship, "address_since": moved_on,
+                 "previous_address": resident.address},
+                {"from": resident.address, "to": address},
+            )
+            updated = self._get(conn, resident_id)
+            self._notify_jlis(updated, EventKind.MOVE_WITHIN.value)
+        return updated
+
+    def record_death(self, staff: Staff, resident_id: int, died_on: dt.date) -> Resident:
+        """死亡届: the 住民票 becomes a 除票."""
+        check_not_future(died_on, self.today(), "死亡日")
+        with self.engine.begin() as conn:
+            resident = self._get_current(conn, resident_id)
+            if died_on < resident.birth_date:
+                raise ValidationError("死亡日が生年月日より前です", "death before birth")
+            self._change(
+                conn, staff, resident, EventKind.DEATH, died_on,
+                {"status": Status.REMOVED.value, "removal_reason": "死亡", "removed_on": died_on},
+                {},
+            )
+            self._notify_jlis(resident, EventKind.DEATH.value, status="死亡")
+            return self._get(conn, resident_id)
+
+    def ex_officio_removal(self, staff: Staff, resident_id: int, reason: str) -> Resident:
+        """職権消除: e.g. the person is found not to live here (実態調査)."""
+        self._require_supervisor(staff, "職権消除")
+        reason = check_purpose(reason)
+        with self.engine.begin() as conn:
+            resident = self._get_current(conn, resident_id)
+            self._change(
+                conn, staff, resident, EventKind.EX_OFFICIO_REMOVAL, self.today(),
+                {"status": Status.REMOVED.value, "removal_reason": "職権消除",
+                 "removed_on": self.today()},
+                {"reason": reason},
+            )
+            self._notify_jlis(resident, EventKind.EX_OFFICIO_REMOVAL.value, status="職権消除")
+            return self._get(conn, resident_id)
+
+    def change_number(
+        self, staff: Staff, resident_id: int, reason: str, ex_officio: bool = False,
+    ) -> Resident:
+        """個人番号の変更 (番号法7条2項): only after a leak with feared misuse."""
+        reason = check_purpose(reason)
+        if ex_officio:
+            self._require_supervisor(staff, "職権による番号変更")
+        with self.engine.begin() as conn:
+            resident = self._get_current(conn, resident_id)
+            new = self.jlis.change_number(self.code, resident.resident_code, reason, ex_officio)
+            self._change(
+                conn, staff, resident, EventKind.NUMBER_CHANGE, self.today(),
+                {"individual_number": new},
+                {"reason": reason, "mode": "職権" if ex_officio else "請求"},
+            )
+            return self._get(conn, resident_id)
+
+    def change_resident_code(self, staff: Staff, resident_id: int) -> Resident:
+        """住民票コードの変更請求: a new code; the individual number stays."""
+        self.ensure_codes(1)
+        with self.engine.begin() as conn:
+            resident = self._get_current(conn, resident_id)
+            new = self._take_codes(conn, 1)[0]
+            self.jlis.change_resident_code(self.code, resident.resident_code, new)
+            self._change(
+                conn, staff, resident, EventKind.CODE_CHANGE, self.today(),
+                {"resident_code": new}, {},
+            )
+            return self._get(conn, resident_id)
+
+    def set_support_measure(self, staff: Staff, resident_id: int, on: bool, reason: str) -> None:
+        """支援措置 (DV etc.): restrict who may see the record."""
+        self._require_supervisor(staff, "支援措置の設定")
+        reason = check_purpose(reason)
+        with self.engine.begin() as conn:
+            resident = self._get(conn, resident_id)
+            conn.execute(
+                update(t.residents).where(t.residents.c.resident_id == resident_id)
+                .values(support_measure=on)
+            )
+            self._log(conn, staff, resident.resident_id, "support_measure", reason, {"on": on})
+
+    def _require_supervisor(self, staff: Staff, what: str) -> None:
+        if staff.role == Role.CLERK:
+            raise PermissionDenied(
+                f"{what}には監督者以上の権限が必要です", f"{what} needs a supervisor"
+            )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _get(self, conn: Connection, resident_id: int) -> Resident:
+        row = conn.execute(
+            select(t.residents).where(t.residents.c.resident_id == resident_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"住民ID {resident_id} の住民票はありません", f"no resident {resident_id}")
+        return _to_resident(row._mapping)
+
+    def _get_current(self, conn: Connection, resident_id: int) -> Resident:
+        resident = self._get(conn, resident_id)
+        if not resident.is_resident:
+            raise Conflict(
+                f"住民ID {resident_id} は既に除票です（{resident.removal_reason}）",
+                f"resident {resident_id} was removed ({resident.removal_reason})",
+            )
+        return resident
+
+    def view(self, staff: Staff, resident_id: int, purpose: str) -> Resident:
+        """One 住民票 for a stated purpose; the view is logged."""
+        purpose = check_purpose(purpose)
+        with self.engine.begin() as conn:
+            resident = self._get(conn, resident_id)
+            if resident.support_measure and not staff.may_view_protected:
+                self._log(conn, staff, resident_id, "view_denied", purpose)
+                denied = True
+            else:
+                self._log(conn, staff, resident_id, "view", purpose)
+                denied = False
+        if denied:
+            raise PermissionDenied(
+                "支援措置の対象者です。閲覧には監督者の承認が必要です",
+                "record under support measures: a supervisor must view it",
+            )
+        return resident
+
+    def search(
+        self, staff: Staff, purpose: str, *, name: str | None = None,
+        birth_date: dt.date | None = None, sex: str | None = None, address: str | None = None,
+        number: str | None = None, include_removed: bool = False, limit: int = 50,
+    ) -> list[Resident]:
+        """Search by the four basic items or by individual number; logged."""
+        purpose = check_purpose(purpose)
+        clauses: list[Any] = []
+        criteria: dict[str, Any] = {}
+        if number:
+            number = individual.validate(number)
+            clauses.append(t.residents.c.individual_number == number)
+            criteria["number"] = individual.mask(number)
+        if name and name.strip():
+            pattern = "%" + _escape_like(name.strip(" \u3000")) + "%"
+            clauses.append(or_(t.residents.c.name.like(pattern, escape="\\"),
+                               t.residents.c.furigana.like(pattern, escape="\\")))
+            criteria["name"] = name
+        if birth_date:
+            clauses.append(t.residents.c.birth_date == birth_date)
+            criteria["birth_date"] = birth_date.isoformat()
+        if sex:
+            clauses.append(t.residents.c.sex == sex)
+            criteria["sex"] = sex
+        if address and address.strip():
+            clauses.append(
+                t.residents.c.address.like("%" + _escape_like(address.strip()) + "%", escape="\\")
+            )
+            criteria["address"] = address
+        if not clauses:
+            raise ValidationError(
+                "検索条件（氏名・生年月日・性別・住所または個人番号）を入力してください",
+                "give at least one search criterion",
+            )
+        if not include_removed:
+            clauses.append(t.residents.c.status == Status.RESIDENT)
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(t.residents).where(and_(*clauses)).order_by(t.residents.c.furigana)
+                .limit(limit)
+            ).all()
+            self._log(conn, staff, None, "search", purpose,
+                      criteria | {"hits": [r.resident_id for r in rows]})
+        return [_to_resident(r._mapping) for r in rows]
+
+    def household_members(self, household_number: str, include_removed: bool = False
+                          ) -> list[Resident]:
+        query = select(t.residents).where(t.residents.c.household_number == household_number)
+        if not include_removed:
+            query = query.where(t.residents.c.status == Status.RESIDENT)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(t.residents.c.resident_id)).all()
+        return [_to_resident(r._mapping) for r in rows]
+
+    def history(self, resident_id: int) -> list[HistoryEntry]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.events).where(t.events.c.resident_id == resident_id)
+                .order_by(t.events.c.event_id)
+            ).all()
+        return [
+            HistoryEntry(r.event_id, r.kind, r.occurred_on, r.recorded_at, r.staff_id, r.detail)
+            for r in rows
+        ]
+
+    def versions(self, resident_id: int) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.resident_versions.c.snapshot)
+                .where(t.resident_versions.c.resident_id == resident_id)
+                .order_by(t.resident_versions.c.version)
+            ).scalars()
+            return list(rows)
+
+    def access_log(self, resident_id: int | None = None, limit: int = 200) -> list[AccessLogEntry]:
+        """Who looked at or changed a record, and why (shown to the resident too)."""
+        query = select(t.access_log).order_by(t.access_log.c.id.desc()).limit(limit)
+        if resident_id is not None:
+            query = query.where(
+                or_(t.access_log.c.resident_id == resident_id,
+                    func.json_extract(t.access_log.c.detail, "$.hits").like(f"%{resident_id}%"))
+                if self.engine.dialect.name == "sqlite"
+                else t.access_log.c.resident_id == resident_id
+            )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [AccessLogEntry(r.at, r.staff_id, r.action, r.purpose, r.detail) for r in rows]
+
+    def moveout_certificate(self, certificate_id: str) -> MoveOutCertificate:
+        with self.engine.connect() as conn:
+            data = conn.execute(
+                select(t.moveout_certificates.c.data).where(
+                    t.moveout_certificates.c.certificate_id == certificate_id
+                )
+            ).scalar()
+        if data is None:
+            raise NotFound(f"転出証明書 {certificate_id} はありません", f"no {certificate_id}")
+        return MoveOutCertificate.from_json(data)
+
+    def stats(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            def n(*where: Any) -> int:
+                return int(conn.execute(
+                    select(func.count()).select_from(t.residents).where(*where)
+                ).scalar_one())
+
+            return {
+                "residents": n(t.residents.c.status == Status.RESIDENT),
+                "removed": n(t.residents.c.status == Status.REMOVED),
+                "households": int(conn.execute(
+                    select(func.count(func.distinct(t.residents.c.household_number)))
+                    .where(t.residents.c.status == Status.RESIDENT)
+                ).scalar_one()),
+                "numbered": n(t.residents.c.status == Status.RESIDENT,
+                              t.residents.c.individual_number.is_not(None)),
+                "events": int(conn.execute(select(func.count()).select_from(t.events))
+                              .scalar_one()),
+                "access_log": int(conn.execute(select(func.count()).select_from(t.access_log))
+                                  .scalar_one()),
+            }
+
+    # -- 住民票の写し -------------------------------------------------------------------------
+
+    def issue_copy(
+        self, staff: Staff, resident_id: int, purpose: str, *, whole_household: bool = True,
+        include_number: bool = False, number_reason: str | None = None,
+    ) -> ResidentRecordCopy:
+        """住民票の写し: the number is omitted unless specially requested with a reason."""
+        purpose = check_purpose(purpose)
+        if include_number:
+            if not number_reason or len(number_reason.strip()) < 2:
+                raise ValidationError(
+                    "個人番号の記載を求めるには、その理由（提出先と利用目的）が必要です",
+                    "including the number needs a stated reason",
+                )
+            number_reason = number_reason.strip()
+        with self.engine.begin() as conn:
+            subject = self._get(conn, resident_id)
+            if subject.support_measure and not staff.may_view_protected:
+                raise PermissionDenied(
+                    "支援措置の対象者の写しの交付には監督者の承認が必要です",
+                    "record under support measures",
+                )
+            if whole_household and subject.is_resident:
+                rows = conn.execute(
+                    select(t.residents).where(
+                        t.residents.c.household_number == subject.household_number,
+                        t.residents.c.status == Status.RESIDENT,
+                    ).order_by(t.residents.c.resident_id)
+                ).all()
+                people = [_to_resident(r._mapping) for r in rows]
+                people.sort(key=lambda r: (r.relationship != "世帯主", r.resident_id))
+            else:
+                people = [subject]
+            household_head = next(
+                (p.name for p in people if p.relationship == "世帯主"),
+                self._head_name(conn, subject.household_number),
+            )
+            serial = self._next_household_number(conn)  # reuse counter for a unique serial
+            certificate_number = f"{self.code}-{self.today():%Y%m%d}-{serial[0][-6:]}"
+            conn.execute(
+                insert(t.copies).values(
+                    certificate_number=certificate_number,
+                    household_number=subject.household_number,
+                    resident_ids=[p.resident_id for p in people],
+                    includes_number=include_number,
+                    reason=number_reason,
+                    staff_id=staff.staff_id,
+                    issued_at=self.now(),
+                )
+            )
+            for p in people:
+                self._log(conn, staff, p.resident_id, "issue_copy", purpose,
+                          {"certificate_number": certificate_number,
+                           "includes_number": include_number})
+                if include_number:
+                    self._log(conn, staff, p.resident_id, "number_on_copy", purpose,
+                              {"reason": number_reason,
+                               "certificate_number": certificate_number})
+        return ResidentRecordCopy(
+            municipality_code=self.code,
+            municipality_name=self.municipality.name,
+            prefecture=self.municipality.prefecture,
+            household_number=subject.household_number,
+            head_of_household=household_head,
+            address=subject.address,
+            entries=tuple(
+                CopyEntry(
+                    name=p.name, furigana=p.furigana, birth_date=p.birth_date, sex=p.sex,
+                    relationship=p.relationship, became_resident_on=p.became_resident_on,
+                    address_since=p.address_since, previous_address=p.previous_address,
+                    resident_code=p.resident_code if include_number else None,
+                    individual_number=p.individual_number if include_number else None,
+                    removed=None if p.is_resident else
+                    f"{p.removed_on} {p.removal_reason}",
+                    nationality=p.nationality, residence_status=p.residence_status,
+                    period_of_stay_until=p.period_of_stay_until,
+                )
+                for p in people
+            ),
+            issued_at=self.now(),
+            issued_by=f"{self.municipality.name}長",
+            certificate_number=certificate_number,
+            includes_number=include_number,
+            is_removed_record=not subject.is_resident,
+        )
+
+    def _head_name(self, conn: Connection, household_number: str) -> str:
+        head = conn.execute(
+            select(t.residents.c.name).where(
+                t.residents.c.household_number == household_number,
+                t.residents.c.relationship == "世帯主",
+            ).order_by(t.residents.c.resident_id.desc())
+        ).scalar()
+        return head or ""
+
+    # -- initial registration and 初期一斉指定 ----------------------------------------------
+
+    def register_initial(
+        self, records: Sequence[InitialResident], progress: Progress | None = None,
+    ) -> list[int]:
+        """Load existing residents (移行) in one transaction, without numbers yet."""
+        today = self.today()
+        checked = []
+        for i, rec in enumerate(records):
+            try:
+                checked.append(
+                    (check_person(rec.person, today), check_postcode(rec.postcode),
+                     check_address(rec.address), check_relationship(rec.relationship))
+                )
+                self._check_in_municipality(rec.address)
+            except ValidationError as exc:
+                raise ValidationError(
+                    f"{i + 1}件目: {exc.message_ja}", f"record {i + 1}: {exc.message_en}"
+                ) from exc
+        self.ensure_codes(len(records))
+        now = self.now()
+        with self.engine.begin() as conn:
+            keys = list(dict.fromkeys(r.household_key for r in records))
+            numbers = dict(zip(keys, self._next_household_number(conn, len(keys)), strict=True))
+            first_of: dict[str, InitialResident] = {}
+            for r in records:
+                first_of.setdefault(r.household_key, r)
+            bulk_insert(
+                conn, t.households,
+                [(numbers[k], first_of[k].postcode, first_of[k].address, now) for k in keys],
+                ["household_number", "postcode", "address", "created_at"],
+            )
+            codes = self._take_codes(conn, len(records))
+            start = int(conn.execute(select(func.coalesce(func.max(t.residents.c.resident_id), 0)))
+                        .scalar_one())
+            rows = []
+            for i, (rec, (person, postcode, address, rel)) in enumerate(
+                zip(records, checked, strict=True)
+            ):
+                f = person.foreign
+                rows.append((
+                    start + i + 1, codes[i], None, person.name, person.furigana,
+                    person.birth_date, person.sex, postcode, address,
+                    numbers[rec.household_key], rel, rec.became_resident_on,
+                    rec.became_resident_on, rec.previous_address, Status.RESIDENT.value,
+                    f.nationality if f else None, f.residence_status if f else None,
+                    f.period_of_stay_until if f else None, False, 1, now,
+                ))
+            bulk_insert(
+                conn, t.residents, rows,
+                ["resident_id", "resident_code", "individual_number", "name", "furigana",
+                 "birth_date", "sex", "postcode", "address", "household_number",
+                 "relationship", "became_resident_on", "address_since", "previous_address",
+                 "status", "nationality", "residence_status", "period_of_stay_until",
+                 "support_measure", "version", "updated_at"],
+            )
+            ids = [start + i + 1 for i in range(len(records))]
+            conn.execute(
+                insert(t.events),
+                [dict(kind=EventKind.INITIAL.value, resident_id=rid,
+                      occurred_on=rec.became_resident_on, recorded_at=now,
+                      staff_id=SYSTEM.staff_id, detail={}) for rid, rec in zip(ids, records,
+                                                                              strict=True)],
+            )
+            if progress:
+                progress(len(records))
+        return ids
+
+    def initial_numbering(self, progress: Progress | None = None) -> int:
+        """初期一斉指定: number every resident without a number, all at once."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(t.residents).where(
+                    t.residents.c.individual_number.is_(None),
+                    t.residents.c.status == Status.RESIDENT,
+                ).order_by(t.residents.c.resident_id)
+            ).all()
+            if not rows:
+                return 0
+            codes = [r.resident_code for r in rows]
+            assigned = self.jlis.assign_numbers_bulk(self.code, codes, progress)
+            conn.execute(
+                update(t.residents)
+                .where(t.residents.c.resident_id == _bindparam("rid"))
+                .values(individual_number=_bindparam("num"), version=2),
+                [{"rid": r.resident_id, "num": n} for r, n in zip(rows, assigned, strict=True)],
+            )
+            now = self.now()
+            event_ids = []
+            for r in rows:
+                event_ids.append(self._event(conn, EventKind.INITIAL, r.resident_id,
+                                             self.today(), SYSTEM, {"numbering": "初期一斉指定"}))
+            snapshots = []
+            for r, n, eid in zip(rows, assigned, event_ids, strict=True):
+                snap = _jsonable(dict(r._mapping))
+                snap["individual_number"] = n
+                snap["version"] = 2
+                snapshots.append((r.resident_id, 2, eid, snap, now))
+            conn.execute(
+                insert(t.resident_versions),
+                [dict(zip(["resident_id", "version", "event_id", "snapshot", "recorded_at"], s,
+                          strict=True)) for s in snapshots],
+            )
+            self.jlis.record_identities_bulk(
+                self.code,
+                [IdentityInfo(r.resident_code, r.name, r.furigana, r.birth_date, r.sex,
+                              r.address) for r in rows],
+            )
+        return len(rows)
+
+    def export_rows(self) -> Iterable[tuple[Any, ...]]:
+        """Current residents as rows for the synthetic test-data CSV."""
+        with self.engine.connect() as conn:
+            for r in conn.execute(
+                select(t.residents).where(t.residents.c.status == Status.RESIDENT)
+                .order_by(t.residents.c.resident_id)
+            ):
+                yield (self.code, r.name, r.furigana, r.birth_date.isoformat(), r.sex,
+                       r.postcode, r.address, r.resident_code, r.individual_number or "")
+
+
+def _bindparam(name: str) -> Any:
+    from sqlalchemy import bindparam
+
+    return bindparam(name)
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _foreign(resident: Resident) -> Any:
+    from myna.registry.domain import ForeignResidence
+
+    if resident.nationality is None:
+        return None
+    return ForeignResidence(
+        resident.nationality, resident.residence_status or "", resident.period_of_stay_until
+    )
+
+
+def _to_resident(row: RowMapping) -> Resident:
+    fields = Resident.__dataclass_fields__
+    return Resident(**{k: row[k] for k in fields})
+
+
+def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        out[k] = v.isoformat() if isinstance(v, dt.date | dt.datetime) else v
+    return out
+
+
+__all__ = ["MunicipalityRegistry", "InitialResident", "AccessLogEntry", "asdict"]

@@ -1,0 +1,173 @@
+"""A municipality's own tables (its 既存住基システム database)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    CHAR,
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    text,
+)
+
+metadata = MetaData()
+
+municipality = Table(
+    "municipality",
+    metadata,
+    Column("code", CHAR(6), primary_key=True),
+    Column("prefecture", String(10), nullable=False),
+    Column("name", String(50), nullable=False),
+)
+
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(50), primary_key=True),
+    Column("value", Integer, nullable=False),
+)
+
+code_pool = Table(
+    "code_pool",
+    metadata,
+    Column("code", CHAR(11), primary_key=True),
+    Column("used", Boolean, nullable=False, default=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("ix_code_pool_free", "used"),
+)
+
+households = Table(
+    "households",
+    metadata,
+    Column("household_number", String(12), primary_key=True),
+    Column("postcode", CHAR(7), nullable=False),
+    Column("address", String(500), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+residents = Table(
+    "residents",
+    metadata,
+    Column("resident_id", Integer, primary_key=True, autoincrement=True),
+    Column("resident_code", CHAR(11), nullable=False),
+    Column("individual_number", CHAR(12)),
+    Column("name", String(200), nullable=False),
+    Column("furigana", String(400), nullable=False),
+    Column("birth_date", Date, nullable=False),
+    Column("sex", String(2), nullable=False),
+    Column("postcode", CHAR(7), nullable=False),
+    Column("address", String(500), nullable=False),
+    Column(
+        "household_number",
+        String(12),
+        ForeignKey("households.household_number"),
+        nullable=False,
+    ),
+    Column("relationship", String(20), nullable=False),
+    Column("became_resident_on", Date, nullable=False),
+    Column("address_since", Date, nullable=False),
+    Column("previous_address", String(500)),
+    Column("status", String(10), nullable=False),
+    Column("removal_reason", String(20)),
+    Column("removed_on", Date),
+    Column("nationality", String(100)),
+    Column("residence_status", String(100)),
+    Column("period_of_stay_until", Date),
+    Column("support_measure", Boolean, nullable=False, default=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index(
+        "uq_residents_active_code",
+        "resident_code",
+        unique=True,
+        sqlite_where=text("status = '住民'"),
+        postgresql_where=text("status = '住民'"),
+    ),
+    Index(
+        "uq_residents_active_number",
+        "individual_number",
+        unique=True,
+        sqlite_where=text("status = '住民'"),
+        postgresql_where=text("status = '住民'"),
+    ),
+    Index("ix_residents_number", "individual_number"),
+    Index("ix_residents_household", "household_number"),
+    Index("ix_residents_furigana", "furigana"),
+    Index("ix_residents_birth", "birth_date"),
+)
+
+resident_versions = Table(
+    "resident_versions",
+    metadata,
+    Column("resident_id", Integer, ForeignKey("residents.resident_id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("event_id", Integer, ForeignKey("events.event_id"), nullable=False),
+    Column("snapshot", JSON, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("resident_id", "version"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False),
+    Column("resident_id", Integer, nullable=False, index=True),
+    Column("occurred_on", Date, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("staff_id", String(50), nullable=False),
+    Column("detail", JSON, nullable=False),
+)
+
+moveout_certificates = Table(
+    "moveout_certificates",
+    metadata,
+    Column("certificate_id", String(40), primary_key=True),
+    Column("resident_id", Integer, ForeignKey("residents.resident_id"), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("data", JSON, nullable=False),
+)
+
+staff = Table(
+    "staff",
+    metadata,
+    Column("staff_id", String(50), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("password_hash", String(200), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+access_log = Table(
+    "access_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("staff_id", String(50), nullable=False),
+    Column("resident_id", Integer, index=True),
+    Column("action", String(40), nullable=False),
+    Column("purpose", String(200), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+copies = Table(
+    "copies",
+    metadata,
+    Column("certificate_number", String(30), primary_key=True),
+    Column("household_number", String(12)),
+    Column("resident_ids", JSON, nullable=False),
+    Column("includes_number", Boolean, nullable=False),
+    Column("reason", String(500)),
+    Column("staff_id", String(50), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+)
