@@ -182,6 +182,18 @@ def test_batch_equals_scalar_any_radix(
     assert ff1.decrypt_batch(out, length, tweak).tolist() == values
 
 
+@pytest.mark.parametrize(("radix", "length"), [(2, 63), (8, 21), (2**16, 3), (10, 18), (36, 12)])
+def test_batch_at_int64_edge(radix: int, length: int) -> None:
+    ff1 = FF1(bytes(range(24)), radix=radix)
+    top = radix**length - 1
+    values = [0, 1, top // 3, top - 1, top]
+    out = ff1.encrypt_batch(np.array(values, dtype=np.uint64), length, b"edge")
+    for value, enc in zip(values, out.tolist(), strict=True):
+        assert 0 <= enc <= top
+        assert _value(ff1.encrypt(_digits(value, length, radix), b"edge"), radix) == enc
+    assert ff1.decrypt_batch(out, length, b"edge").tolist() == values
+
+
 def test_batch_is_permutation_of_full_6_digit_space() -> None:
     ff1 = FF1(bytes.fromhex(KEY_256))
     space = np.arange(10**6, dtype=np.int64)

@@ -140,6 +140,27 @@ def bulk_insert(
             for row in tuples:
                 copy.write_row(row)
         return len(tuples)
+    # SQLite and others: the driver's executemany, with SQLAlchemy's own value
+    # conversion per column, skipping the per-row overhead of the ORM layer.
+    dialect = conn.dialect
+    processors = [table.c[c].type.bind_processor(dialect) for c in cols]
+    if any(processors):
+        tuples = [
+            tuple(p(v) if p is not None and v is not None else v
+                  for p, v in zip(processors, row, strict=True))
+            for row in tuples
+        ]
+    if dialect.name == "sqlite":
+        placeholders = ", ".join("?" for _ in cols)
+        col_sql = ", ".join(f'"{c}"' for c in cols)
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(
+                f'INSERT INTO "{table.name}" ({col_sql}) VALUES ({placeholders})', tuples
+            )
+        finally:
+            cursor.close()
+        return len(tuples)
     conn.execute(table.insert(), [dict(zip(cols, r, strict=True)) for r in tuples])
     return len(tuples)
 

@@ -48,15 +48,15 @@ def _invalid_character(value: str, name_ja: str, name_en: str) -> InvalidFormat:
     for position, char in enumerate(value, start=1):
         normalised = unicodedata.normalize("NFKC", char)
         if not all(c in _ASCII_DIGITS or c in SEPARATORS for c in normalised):
-            break
-    else:  # only reachable for exotic combining sequences; report the whole value
-        return InvalidFormat(
-            f"{name_ja}には数字以外の文字を使用できません（入力: {value!r}）",
-            f"{name_en} may only contain digits, got {value!r}",
-        )
+            return InvalidFormat(
+                f"{name_ja}に使用できない文字{_describe_ja(char)}が含まれています（{position}文字目）",
+                f"{name_en} contains an invalid character {_describe_en(char)} "
+                f"at position {position}",
+            )
+    # only reachable for exotic combining sequences; report the whole value
     return InvalidFormat(
-        f"{name_ja}に使用できない文字{_describe_ja(char)}が含まれています（{position}文字目）",
-        f"{name_en} contains an invalid character {_describe_en(char)} at position {position}",
+        f"{name_ja}には数字以外の文字を使用できません（入力: {value!r}）",
+        f"{name_en} may only contain digits, got {value!r}",
     )
 
 
@@ -67,6 +67,8 @@ def clean(value: str, name_ja: str, name_en: str) -> str:
     and dashes are removed, and anything else raises :class:`InvalidFormat`
     naming the first offending character and its (1-based) position in the
     original input. ``name_ja``/``name_en`` name the identifier in the message.
+    Note that NFKC also turns compatibility digits such as ``①`` or ``¹`` into
+    ``1``; they are accepted like full-width digits.
 
     >>> clean('1234-5678-9018', '個人番号', 'Individual Number')
     '123456789018'

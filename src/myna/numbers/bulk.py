@@ -144,11 +144,11 @@ def _validate_characters(arr: NDArray[Any], weights: tuple[int, ...]) -> NDArray
     width = arr.dtype.itemsize // np.dtype(unit).itemsize
     if width < length:  # every entry is too short
         return np.zeros(arr.shape, dtype=np.bool_)
-    codes = np.ascontiguousarray(arr).reshape(-1).view(unit).reshape(-1, width)
+    codes: NDArray[Any] = np.ascontiguousarray(arr).reshape(-1).view(unit).reshape(-1, width)
     out = np.empty(codes.shape[0], dtype=np.bool_)
     for i in range(0, codes.shape[0], _BLOCK):
         block = codes[i : i + _BLOCK]
-        digits = block[:, :length] - unit(48)  # wraps around for characters below '0'
+        digits: NDArray[Any] = block[:, :length] - unit(48)  # wraps around for characters below '0'
         ok = (digits <= 9).all(axis=1)
         if width > length:  # longer entries are padded with NUL; anything else is too long
             ok &= (block[:, length:] == 0).all(axis=1)

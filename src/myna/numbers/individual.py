@@ -25,14 +25,21 @@ sample and exactly by counting remainders.
 '123456789018'
 >>> validate('１２３４－５６７８－９０１８')
 '123456789018'
->>> validate('123456789019')
-Traceback (most recent call last):
-    ...
-myna.errors.InvalidChecksum: 個人番号のチェックデジットが一致しません（正しくは8ですが、9が入力されました） ...
 >>> validate('12345678901')
 Traceback (most recent call last):
     ...
-myna.errors.InvalidLength: 個人番号は12桁です（入力は11桁） (an Individual Number has 12 digits, got 11)
+myna.errors.InvalidLength: 個人番号は12桁です（入力は11桁） ...
+
+Every error carries a Japanese and an English message saying what is wrong:
+
+>>> from myna.errors import InvalidChecksum
+>>> try:
+...     validate('123456789019')
+... except InvalidChecksum as error:
+...     print(error.message_ja)
+...     print(error.message_en)
+個人番号のチェックデジットが一致しません（正しくは8ですが、9が入力されました）
+Individual Number check digit does not match: expected 8, got 9
 >>> is_valid('621498320257'), is_valid('012345678908')
 (True, False)
 >>> format('123456789018')

@@ -241,9 +241,12 @@ def _entry_view(entry: CopyEntry, includes_number: bool) -> _EntryView:
 def _build_view(copy: ResidentRecordCopy) -> _DocumentView:
     issued = _issued_at_jst(copy.issued_at)
     if copy.includes_number:
-        notice = "※ 請求により、住民票コード及び個人番号を記載しています。取扱いに注意してください。"
+        notice = (
+            "※ 請求により、住民票コード及び個人番号を記載しています。取扱いに注意してください。"
+        )
     else:
         notice = "※ 住民票コード及び個人番号の記載を省略しています。"
+    day = to_wareki(issued.date())
     return _DocumentView(
         title="住民票の除票の写し" if copy.is_removed_record else "住民票の写し",
         is_removed_record=copy.is_removed_record,
@@ -256,8 +259,8 @@ def _build_view(copy: ResidentRecordCopy) -> _DocumentView:
         entries=tuple(_entry_view(e, copy.includes_number) for e in copy.entries),
         number_notice=notice,
         certification=CERTIFICATION_REMOVED if copy.is_removed_record else CERTIFICATION,
-        issued_date=to_wareki(issued.date()),
-        issued_timestamp=f"{to_wareki(issued.date())} {issued:%H時%M分}（{issued:%Y-%m-%d %H:%M} JST）",
+        issued_date=day,
+        issued_timestamp=f"{day} {issued:%H時%M分}（{issued:%Y-%m-%d %H:%M} JST）",
         issued_by=copy.issued_by,
         seal_text=f"{copy.issued_by}之印",
     )
@@ -276,6 +279,8 @@ def _jinja_env() -> jinja2.Environment:
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
 
 
@@ -287,13 +292,13 @@ def render_html(copy: ResidentRecordCopy) -> str:
 # ------------------------------------------------------------------------- PDF
 
 _PT = 25.4 / 72  # mm per point
-_LEADING = 1.3  # line height / font size
+_LEADING = 1.25  # line height / font size
 _PAGE_W, _PAGE_H = 210.0, 297.0
 _MARGIN = 12.0
 _CONTENT_W = _PAGE_W - 2 * _MARGIN  # 186 mm
 _FOOTER_H = 7.0
 _BOTTOM = _PAGE_H - _MARGIN - _FOOTER_H
-_PAD_X, _PAD_Y = 1.2, 1.0
+_PAD_X, _PAD_Y = 1.2, 0.8
 # 氏名, 生年月日, 性別, 続柄, 住民となった年月日, 住所を定めた年月日 (mm; sums to _CONTENT_W)
 _COLS = (46.0, 34.0, 12.0, 18.0, 38.0, 38.0)
 _HEAD_FILL = (236, 236, 236)
@@ -385,7 +390,9 @@ class _ResidentCopyPDF(FPDF):
         fallback = cjk_fallback_font()
         all_text = "".join(view.texts())
         if fallback is not None and _missing(all_text, [primary]):
-            self.add_font(_FALLBACK, fname=str(fallback.path), collection_font_number=fallback.index)
+            self.add_font(
+                _FALLBACK, fname=str(fallback.path), collection_font_number=fallback.index
+            )
             self.set_fallback_fonts([_FALLBACK], exact_match=False)
         self.set_font(_FONT, size=9)
         self.set_draw_color(*_BLACK)
@@ -505,7 +512,7 @@ class _ResidentCopyPDF(FPDF):
             self.cell(mark_w, mark_h, "除票", align=Align.C)
             self.set_draw_color(*_BLACK)
             self.set_text_color(*_BLACK)
-        self.set_y(title_y + title_h + 4)
+        self.set_y(title_y + title_h + 3)
 
     def _household_box(self) -> None:
         v = self.view
@@ -527,7 +534,7 @@ class _ResidentCopyPDF(FPDF):
         x += label_w + half_w
         self._draw_cell(x, y, label_w, h, self._label("世帯番号", label_w, 8), _HEAD_FILL)
         self._draw_cell(x + label_w, y, half_w, h, number)
-        self.set_y(y + h + 4)
+        self.set_y(y + h + 3)
 
     def _table_heading(self) -> None:
         y = self.get_y()
@@ -541,7 +548,9 @@ class _ResidentCopyPDF(FPDF):
         y += row_h
         prev_w = sum(_COLS[1:4])
         self._draw_cell(xs[1], y, prev_w, row_h, self._label("前住所", prev_w), _HEAD_FILL)
-        self._draw_cell(xs[4], y, _COLS[4], row_h, self._label("住民票コード", _COLS[4]), _HEAD_FILL)
+        self._draw_cell(
+            xs[4], y, _COLS[4], row_h, self._label("住民票コード", _COLS[4]), _HEAD_FILL
+        )
         self._draw_cell(xs[5], y, _COLS[5], row_h, self._label("個人番号", _COLS[5]), _HEAD_FILL)
         self.set_line_width(_PERSON_RULE)
         self.line(_MARGIN, y + row_h, _MARGIN + _CONTENT_W, y + row_h)
@@ -574,21 +583,22 @@ class _ResidentCopyPDF(FPDF):
             "code": _Cell((self._run(e.resident_code, _COLS[4], 8.5),)),
             "number": _Cell((self._run(e.individual_number, _COLS[5], 8.5),)),
         }
-        row1 = max(9.5, *(cells[k].height for k in ("birth", "sex", "relationship", "became")))
-        row2 = max(6.0, *(cells[k].height for k in ("previous", "code", "number")))
+        row1 = max(8.5, *(cells[k].height for k in ("birth", "sex", "relationship", "became")))
+        row2 = max(5.5, *(cells[k].height for k in ("previous", "code", "number")))
         heights = [row1, row2]
         if e.notes:
             notes_w = _CONTENT_W - _COLS[0]
             cells["notes"] = _Cell((self._run("　".join(e.notes), notes_w, 8),), align=Align.L)
-            heights.append(max(6.0, cells["notes"].height))
+            heights.append(max(5.5, cells["notes"].height))
         shortfall = cells["name"].height - sum(heights)
         if shortfall > 0:
             heights[1] += shortfall
         return heights, cells
 
-    def _entry(self, e: _EntryView) -> None:
+    def _entry(self, e: _EntryView, keep_with: float = 0.0) -> None:
+        """Draw one person; *keep_with* mm must fit below it on the same page."""
         heights, cells = self._entry_layout(e)
-        if self.get_y() + sum(heights) > _BOTTOM:
+        if self.get_y() + sum(heights) + keep_with > _BOTTOM:
             self._page_heading(continued=True)
             self._table_heading()
         xs = [_MARGIN + sum(_COLS[:i]) for i in range(len(_COLS))]
@@ -611,23 +621,29 @@ class _ResidentCopyPDF(FPDF):
 
     # -- certification -------------------------------------------------------------
 
+    _SEAL = 18.0
+    _CERT_LINE = 10.5 * _PT * 1.6
+
+    def _certification_height(self) -> float:
+        notice = self._run(self.view.number_notice, _CONTENT_W, 8, _GREY)
+        return 1.5 + notice.height + 4 + 2 * self._CERT_LINE + 3 + self._SEAL
+
     def _certification(self) -> None:
         v = self.view
         notice = self._run(v.number_notice, _CONTENT_W, 8, _GREY)
-        seal = 19.0
-        needed = notice.height + 6 + 2 * 10.5 * _PT * 1.8 + 6 + seal
-        if self.get_y() + needed > _BOTTOM:
+        seal = self._SEAL
+        if self.get_y() + self._certification_height() > _BOTTOM:
             self._page_heading(continued=True)
         y = self.get_y() + 1.5
         self._draw_text_lines(notice, _MARGIN, y)
-        y += notice.height + 6
+        y += notice.height + 4
         self.set_font_size(10.5)
-        line_h = 10.5 * _PT * 1.8
+        line_h = self._CERT_LINE
         for text in (v.certification, v.issued_date):
             self.set_xy(_MARGIN + 6, y)
             self.cell(_CONTENT_W - 6, line_h, text)
             y += line_h
-        y += 4
+        y += 3
         # Issuer and the 公印 (official seal).
         seal_x = _MARGIN + _CONTENT_W - seal
         self.set_font_size(14)
@@ -648,22 +664,26 @@ class _ResidentCopyPDF(FPDF):
         self.set_text_color(*_BLACK)
 
     def _seal(self, x: float, y: float, size: float) -> None:
+        """The 公印: a red square with the text in vertical columns, read right to left."""
         text = self.view.seal_text
-        per_line = max(1, math.ceil(math.sqrt(len(text))))
-        lines = [text[i : i + per_line] for i in range(0, len(text), per_line)]
+        per_column = max(1, math.ceil(math.sqrt(len(text))))
+        columns = [text[i : i + per_column] for i in range(0, len(text), per_column)]
         self.set_draw_color(*_RED)
         self.set_text_color(*_RED)
         self.set_line_width(0.8)
         self.rect(x, y, size, size)
         self.set_line_width(0.25)
         self.rect(x + 1.2, y + 1.2, size - 2.4, size - 2.4)
-        font_size = min(11.0, (size - 5) / per_line / _PT, (size - 5) / len(lines) / _PT / 1.1)
-        self.set_font_size(font_size)
-        line_h = font_size * _PT * 1.1
-        top = y + (size - line_h * len(lines)) / 2
-        for i, line in enumerate(lines):
-            self.set_xy(x, top + i * line_h)
-            self.cell(size, line_h, line, align=Align.C)
+        inner = size - 5.0
+        glyph = min(inner / per_column, inner / len(columns))  # mm per character
+        self.set_font_size(glyph / _PT)
+        left = x + (size - glyph * len(columns)) / 2
+        top = y + (size - glyph * per_column) / 2
+        for i, column in enumerate(columns):
+            column_x = left + (len(columns) - 1 - i) * glyph
+            for j, char in enumerate(column):
+                self.set_xy(column_x, top + j * glyph)
+                self.cell(glyph, glyph, char, align=Align.C)
         self.set_draw_color(*_BLACK)
         self.set_text_color(*_BLACK)
         self.set_line_width(_RULE)
@@ -674,8 +694,10 @@ class _ResidentCopyPDF(FPDF):
         self._page_heading(continued=False)
         self._household_box()
         self._table_heading()
-        for entry in self.view.entries:
-            self._entry(entry)
+        # The certification is never alone on a page: the last person goes with it.
+        last = len(self.view.entries) - 1
+        for i, entry in enumerate(self.view.entries):
+            self._entry(entry, keep_with=self._certification_height() if i == last else 0.0)
         self._certification()
         return bytes(self.output())
 

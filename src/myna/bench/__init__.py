@@ -1,0 +1,1 @@
+"""Benchmarks: figures and ratios measured in one run (no pass/fail timing)."""

@@ -1,0 +1,242 @@
+"""The ``myna`` command line."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import random
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from myna.errors import MynaError
+from myna.numbers import individual
+
+app = typer.Typer(
+    help="Myna: マイナンバー制度のオープンな実装 (an open implementation of Japan's My Number system)",
+    no_args_is_help=True,
+    add_completion=False,
+)
+number_app = typer.Typer(help="個人番号の検査・整形・マスク・生成 (Individual Number tools)",
+                         no_args_is_help=True)
+bench_app = typer.Typer(help="ベンチマーク (benchmarks; figures and ratios)", no_args_is_help=True)
+app.add_typer(number_app, name="number")
+app.add_typer(bench_app, name="bench")
+
+out = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[Path, typer.Option("--data-dir", help="データディレクトリ (data directory)")]
+
+
+@contextlib.contextmanager
+def progress_bars(enabled: bool = True) -> Iterator[Callable[[str, int], Callable[[int], None]]]:
+    """Rich progress bars on stderr; yields a factory (task, total) -> advance."""
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, disable=not enabled, transient=False,
+    ) as bars:
+        def factory(name: str, total: int) -> Callable[[int], None]:
+            task = bars.add_task(name, total=total)
+            return lambda n: bars.advance(task, n)
+
+        yield factory
+
+
+def fail(exc: MynaError) -> None:
+    err.print(f"[red]エラー:[/red] {exc.message_ja}")
+    if exc.message_en != exc.message_ja:
+        err.print(f"[dim]{exc.message_en}[/dim]")
+    raise typer.Exit(2)
+
+
+@app.command()
+def demo(
+    residents: Annotated[int, typer.Option(help="国立市の合成住民数 (synthetic residents)")] = 2000,
+    data_dir: DataDir = Path("myna-data"),
+    seed: Annotated[int, typer.Option(help="乱数の種 (reproducible data)")] = 2015,
+    as_json: Annotated[bool, typer.Option("--json", help="要約をJSONで出力")] = False,
+    export: Annotated[
+        Path | None, typer.Option(help="合成住民をCSVに書き出す (test data set)")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="PostgreSQL URL (既定はSQLite)")
+    ] = None,
+) -> None:
+    """デモ環境を構築する: 2市の合成住民、付番、届出、写しの交付。"""
+    from myna.demo.scenario import run_demo
+
+    try:
+        with progress_bars(enabled=not as_json or sys.stderr.isatty()) as bars:
+            result = run_demo(data_dir, residents, seed, bars, database_url)
+        if export:
+            _export(data_dir, export, database_url)
+    except MynaError as exc:
+        fail(exc)
+        return
+    summary = result.as_dict()
+    if export:
+        summary["export"] = str(export)
+    if as_json:
+        sys.stdout.write(json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
+        return
+    _print_summary(summary)
+
+
+def _export(data_dir: Path, path: Path, database_url: str | None) -> None:
+    from myna.system import MynaSystem
+
+    system = MynaSystem(data_dir, database_url)
+    try:
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["municipality_code", "name", "furigana", "birth_date", "sex",
+                             "postcode", "address", "resident_code", "individual_number"])
+            for registry in system.registries.values():
+                writer.writerows(registry.export_rows())
+    finally:
+        system.dispose()
+
+
+def _print_summary(summary: dict[str, object]) -> None:
+    table = Table(title="市区町村（住民基本台帳）")
+    for col in ("コード", "名称", "住民", "世帯", "付番済み", "除票", "記録された事象", "アクセス記録"):
+        table.add_column(col)
+    for m in summary["municipalities"]:  # type: ignore[attr-defined]
+        table.add_row(m["code"], m["name"], str(m["residents"]), str(m["households"]),
+                      str(m["numbered"]), str(m["removed"]), str(m["events"]),
+                      str(m["access_log"]))
+    out.print(table)
+    jlis = summary["jlis"]
+    jt = Table(title="J-LIS（地方公共団体情報システム機構）")
+    jt.add_column("項目")
+    jt.add_column("件数", justify="right")
+    labels = {"issued_resident_codes": "発行済み住民票コード", "active_numbers": "有効な個人番号",
+              "retired_numbers": "廃止された個人番号（再利用しない）", "persons": "本人確認情報",
+              "lookups": "番号による照会"}
+    for k, v in jlis.items():  # type: ignore[attr-defined]
+        jt.add_row(labels.get(k, k), str(v))
+    out.print(jt)
+    et = Table(title="実行した届出・事象")
+    for col in ("事象", "住民", "内容"):
+        et.add_column(col)
+    for e in summary["events"]:  # type: ignore[attr-defined]
+        et.add_row(e["event"], e["resident"], e["detail"])
+    out.print(et)
+    st = Table(title="職員アカウント（myna serve でサインイン）")
+    for col in ("市区町村", "職員ID", "役割", "パスワード"):
+        st.add_column(col)
+    for s in summary["staff"]:  # type: ignore[attr-defined]
+        st.add_row(s["municipality_name"], s["staff_id"], s["role"], s["password"])
+    out.print(st)
+    out.print(
+        f"データ: {summary['data_dir']}  —  画面を開くには: "
+        f"[bold]myna serve --data-dir {summary['data_dir']}[/bold] → http://127.0.0.1:8000/"
+    )
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = Path("myna-data"),
+    host: Annotated[str, typer.Option(help="待ち受けアドレス")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="ポート")] = 8000,
+    database_url: Annotated[str | None, typer.Option(help="PostgreSQL URL")] = None,
+) -> None:
+    """職員用の画面とAPIを起動する (staff web app and JSON API)."""
+    import uvicorn
+
+    from myna.system import MynaSystem
+    from myna.web.app import create_app
+
+    try:
+        system = MynaSystem(data_dir, database_url)
+    except MynaError as exc:
+        fail(exc)
+        return
+    if not system.registries:
+        err.print("[yellow]市区町村が登録されていません。先に myna demo を実行してください。[/yellow]")
+    application = create_app(system, system.keys.secret("web/session-secret", 32))
+    err.print(f"http://{host}:{port}/ で待ち受けます（Ctrl+C で終了）")
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+@number_app.command("check")
+def number_check(value: str) -> None:
+    """個人番号を検査する (exit 0 when valid, 1 when not)."""
+    try:
+        compact = individual.validate(value)
+    except MynaError as exc:
+        out.print(f"[red]無効[/red]: {exc.message_ja}")
+        out.print(f"[dim]{exc.message_en}[/dim]")
+        raise typer.Exit(1) from None
+    out.print(f"[green]有効[/green]: {individual.format(compact)}")
+    out.print("[dim]検査用数字が合っても、番号が実在するとは限りません。"
+              "また、誤りのすべてを検出できるわけではありません。[/dim]")
+
+
+@number_app.command("format")
+def number_format(value: str) -> None:
+    """個人番号を4桁区切りで表示する。"""
+    try:
+        out.print(individual.format(individual.validate(value)))
+    except MynaError as exc:
+        fail(exc)
+
+
+@number_app.command("mask")
+def number_mask(value: str) -> None:
+    """個人番号の下4桁以外を伏せる。"""
+    try:
+        out.print(individual.mask(individual.validate(value)))
+    except MynaError as exc:
+        fail(exc)
+
+
+@number_app.command("generate")
+def number_generate(
+    count: Annotated[int, typer.Option(help="生成する件数")] = 10,
+    seed: Annotated[int | None, typer.Option(help="乱数の種")] = None,
+) -> None:
+    """検査用数字の正しい合成番号を生成する（試験データ用。実在の番号ではない）。"""
+    if count < 1 or count > 10_000_000:
+        err.print("[red]エラー:[/red] 件数は1〜10,000,000です (count must be 1..10,000,000)")
+        raise typer.Exit(2)
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(count):
+        base = f"{rng.randrange(10**11):011d}"
+        lines.append(base + individual.calc_check_digit(base))
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+@bench_app.command("numbering")
+def bench_numbering(
+    residents: Annotated[int, typer.Option(help="件数")] = 1_000_000,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    postgres_url: Annotated[
+        str | None, typer.Option(help="PostgreSQL URL（省略時は MYNA_TEST_POSTGRES_URL）")
+    ] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="SQLite を置く場所")] = None,
+) -> None:
+    """付番・検査・初期一斉指定の速度を測る。"""
+    from myna.bench.numbering import print_report, run
+
+    url = postgres_url or os.environ.get("MYNA_TEST_POSTGRES_URL")
+    with progress_bars(enabled=not as_json) as bars:
+        report = run(residents, postgres_url=url, data_dir=data_dir, progress=bars)
+    if as_json:
+        sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+    else:
+        print_report(report, out)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,1 @@
+"""The demo: a working Myna installation with synthetic residents."""

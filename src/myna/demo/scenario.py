@@ -1,0 +1,194 @@
+"""The demo scenario: two municipalities, numbering and a few life events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from myna.errors import Conflict
+from myna.numbers import individual
+from myna.registry.domain import HouseholdPlacement, PersonDetails, Role
+from myna.registry.service import MunicipalityRegistry
+from myna.system import MynaSystem
+
+from .synthetic import SyntheticPopulation
+
+MAIN = "132152"  # 東京都国立市
+NEIGHBOUR = "132144"  # 東京都国分寺市
+MARKER = "demo.json"
+
+# A progress reporter: (task name, total) -> advance(n)
+ProgressFactory = Callable[[str, int], Callable[[int], None]]
+
+
+def _no_progress(_name: str, _total: int) -> Callable[[int], None]:
+    return lambda _n: None
+
+
+@dataclass
+class DemoResult:
+    data_dir: str
+    seed: int
+    municipalities: list[dict[str, Any]] = field(default_factory=list)
+    jlis: dict[str, int] = field(default_factory=dict)
+    events: list[dict[str, str]] = field(default_factory=list)
+    staff: list[dict[str, str]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "data_dir": self.data_dir,
+            "seed": self.seed,
+            "municipalities": self.municipalities,
+            "jlis": self.jlis,
+            "events": self.events,
+            "staff": self.staff,
+            "timings_seconds": self.timings,
+        }
+
+
+def prepare_data_dir(data_dir: Path) -> None:
+    """Start from an empty directory; an earlier demo's directory is replaced."""
+    if data_dir.exists() and any(data_dir.iterdir()):
+        if not (data_dir / MARKER).exists():
+            raise Conflict(
+                f"{data_dir} は空ではなく、デモのデータでもありません。別の --data-dir を指定してください",
+                f"{data_dir} is not empty and holds no demo data; choose another --data-dir",
+            )
+        shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+
+
+def run_demo(
+    data_dir: Path, residents: int, seed: int, progress: ProgressFactory = _no_progress,
+    database_url: str | None = None,
+) -> DemoResult:
+    """Build the demo installation and return its summary."""
+    if residents < 10:
+        from myna.errors import ValidationError
+
+        raise ValidationError(
+            "住民数は10人以上を指定してください", "--residents must be at least 10"
+        )
+    prepare_data_dir(data_dir)
+    (data_dir / MARKER).write_text(json.dumps({"seed": seed}), encoding="utf-8")
+    result = DemoResult(str(data_dir), seed)
+    system = MynaSystem(data_dir, database_url)
+    today = dt.date.today()
+    try:
+        main = system.add_municipality(MAIN)
+        neighbour = system.add_municipality(NEIGHBOUR)
+        for registry, count in ((main, residents), (neighbour, max(10, residents // 10))):
+            t0 = time.perf_counter()
+            population = SyntheticPopulation(registry.code, seed + int(registry.code), today)
+            records = [r for h in population.households(count) for r in h]
+            advance = progress(f"{registry.title}: 住民の登録", len(records))
+            registry.register_initial(records, advance)
+            result.timings[f"{registry.code}_register"] = round(time.perf_counter() - t0, 3)
+            t0 = time.perf_counter()
+            advance = progress(f"{registry.title}: 初期一斉指定（個人番号）", len(records))
+            registry.initial_numbering(advance)
+            result.timings[f"{registry.code}_numbering"] = round(time.perf_counter() - t0, 3)
+        result.staff = _create_staff(system, data_dir, seed)
+        _life_events(main, neighbour, result, today)
+        for registry in (main, neighbour):
+            result.municipalities.append(
+                {"code": registry.code, "name": registry.title} | registry.stats()
+            )
+        result.jlis = system.jlis.stats()
+    finally:
+        system.dispose()
+    return result
+
+
+def _create_staff(system: MynaSystem, data_dir: Path, seed: int) -> list[dict[str, str]]:
+    staff = []
+    names = {"clerk": "窓口 花子", "supervisor": "係長 一郎", "administrator": "管理 太郎"}
+    for registry in system.registries.values():
+        for role in Role:
+            password = f"myna-{role.value}-{secrets.token_hex(3)}"
+            staff_id = role.value
+            registry.create_staff(staff_id, names[role.value], role, password)
+            staff.append({"municipality": registry.code, "municipality_name": registry.title,
+                          "staff_id": staff_id, "role": role.label, "password": password})
+    path = data_dir / "demo-staff.json"
+    path.write_text(json.dumps(staff, ensure_ascii=False, indent=2), encoding="utf-8")
+    path.chmod(0o600)
+    return staff
+
+
+def _life_events(
+    main: MunicipalityRegistry, neighbour: MunicipalityRegistry, result: DemoResult,
+    today: dt.date,
+) -> None:
+    clerk = main.get_staff("clerk")
+    supervisor = main.get_staff("supervisor")
+    n_clerk = neighbour.get_staff("clerk")
+    purpose = "住民基本台帳事務（デモ）"
+
+    def note(kind: str, who: str, detail: str) -> None:
+        result.events.append({"event": kind, "resident": who, "detail": detail})
+
+    families = [r for r in main.search(clerk, purpose, address=main.municipality.name, limit=400)
+                if r.relationship == "世帯主" and r.nationality is None]
+    # births into three households
+    for head in families[:3]:
+        family = head.name.split("\u3000")[0]
+        kana = head.furigana.split("\u3000")[0]
+        baby = main.register_birth(
+            clerk,
+            PersonDetails(f"{family}\u3000陽葵", f"{kana}\u3000ヒマリ",
+                          today - dt.timedelta(days=7), "女"),
+            HouseholdPlacement("子", household_number=head.household_number),
+        )
+        note("出生", baby.name, f"個人番号 {individual.mask(baby.individual_number or '')}")
+    # a household moves from 国立市 to 国分寺市, keeping its numbers
+    mover = families[3]
+    members = main.household_members(mover.household_number)
+    destination_postcode, destination = SyntheticPopulation(
+        neighbour.code, result.seed, today
+    ).address()
+    new_household: str | None = None
+    for member in sorted(members, key=lambda m: m.relationship != "世帯主"):
+        certificate = main.move_out(clerk, member.resident_id, destination, today)
+        placement = (
+            HouseholdPlacement("世帯主", postcode=destination_postcode, address=destination)
+            if new_household is None
+            else HouseholdPlacement(member.relationship, household_number=new_household)
+        )
+        moved = neighbour.move_in(n_clerk, certificate, placement, today)
+        new_household = moved.household_number
+        same = "番号は変わらず" if moved.individual_number == member.individual_number else "番号変更"
+        note("転出→転入", member.name, f"{main.municipality.name} → "
+             f"{neighbour.municipality.name}（{same}）")
+    # a move within the town
+    within = families[4]
+    postcode, address = SyntheticPopulation(main.code, result.seed + 1, today).address()
+    main.move_within(clerk, within.resident_id,
+                     HouseholdPlacement("世帯主", postcode=postcode, address=address), today)
+    note("転居", within.name, address)
+    # a death
+    elder = min((r for r in families[5:] if r.nationality is None), key=lambda r: r.birth_date)
+    main.record_death(clerk, elder.resident_id, today - dt.timedelta(days=2))
+    note("死亡", elder.name, "除票として保存")
+    # a number change after a leak
+    leaked = families[6]
+    changed = main.change_number(
+        supervisor, leaked.resident_id,
+        "個人番号が記載された書類が流出し、不正に用いられるおそれがあるため（本人請求）",
+    )
+    note("個人番号変更", leaked.name,
+         f"{individual.mask(leaked.individual_number or '')} → "
+         f"{individual.mask(changed.individual_number or '')}（旧番号は永久に欠番）")
+    # a 住民票の写し without and with the number
+    main.issue_copy(clerk, families[7].resident_id, "本人からの交付請求")
+    main.issue_copy(clerk, families[7].resident_id, "本人からの交付請求",
+                    include_number=True, number_reason="勤務先への提出（本人の特別な請求）")
+    note("住民票の写し", families[7].name, "個人番号の記載は特別な請求として記録")

@@ -1,0 +1,204 @@
+"""Display helpers shared by the pages and the API: dates, masks, log and event text."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from myna.errors import MynaError, NotFound
+from myna.numbers import individual
+from myna.registry.documents import to_wareki
+from myna.registry.domain import HistoryEntry, Resident, Staff
+from myna.registry.service import AccessLogEntry, MunicipalityRegistry
+
+JST = dt.timezone(dt.timedelta(hours=9), "JST")
+#: Shown instead of details that a clerk may not see (支援措置).
+HIDDEN = "（支援措置により非表示）"
+NOT_ASSIGNED = "（未指定）"
+
+
+def jdate(value: dt.date | None) -> str:
+    """``令和6年1月5日（2024-01-05）``; ISO only where no era applies.
+
+    >>> jdate(dt.date(2024, 1, 5))
+    '令和6年1月5日（2024-01-05）'
+    """
+    if value is None:
+        return "―"
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    try:
+        return f"{to_wareki(value)}（{value.isoformat()}）"
+    except ValueError:
+        return value.isoformat()
+
+
+def jst(value: dt.datetime | None) -> str:
+    """A timestamp in Japan time; naive values are UTC as stored by the services.
+
+    >>> jst(dt.datetime(2024, 1, 4, 15, 30))
+    '2024-01-05 00:30'
+    """
+    if value is None:
+        return "―"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(JST).strftime("%Y-%m-%d %H:%M")
+
+
+def mask_number(number: str | None) -> str:
+    """The individual number with all but the last four digits hidden.
+
+    >>> mask_number("123456789018")
+    '**** **** 9018'
+    """
+    if not number:
+        return NOT_ASSIGNED
+    try:
+        return individual.mask(number)
+    except MynaError:
+        return "****"
+
+
+def format_number(number: str | None) -> str:
+    if not number:
+        return NOT_ASSIGNED
+    try:
+        return individual.format(number)
+    except MynaError:
+        return number
+
+
+def mask_code(code: str | None) -> str:
+    """住民票コード with all but the last four digits hidden.
+
+    >>> mask_code("00084345983")
+    '*******5983'
+    """
+    if not code:
+        return NOT_ASSIGNED
+    return "*" * max(len(code) - 4, 0) + code[-4:]
+
+
+def hidden_from(staff: Staff, resident: Resident) -> bool:
+    """Whether ``staff`` may not see the details of ``resident`` (DV support measures)."""
+    return resident.support_measure and not staff.may_view_protected
+
+
+ACTIONS = {
+    "view": "閲覧",
+    "view_denied": "閲覧（拒否）",
+    "search": "検索で該当",
+    "write": "記載・変更",
+    "issue_copy": "住民票の写しの交付",
+    "number_on_copy": "写しへの個人番号・住民票コードの記載",
+    "support_measure": "支援措置の設定",
+    "sign_in": "サインイン",
+    "sign_in_failed": "サインイン失敗",
+}
+
+DETAIL_LABELS = {
+    "destination": "転出先",
+    "certificate_id": "転出証明書",
+    "certificate_number": "証明書番号",
+    "includes_number": "個人番号の記載",
+    "reason": "理由",
+    "mode": "区分",
+    "numbering": "付番",
+    "from": "変更前",
+    "to": "変更後",
+    "on": "設定",
+    "name": "氏名",
+    "birth_date": "生年月日",
+    "sex": "性別",
+    "address": "住所",
+    "number": "個人番号",
+    "event_id": "異動番号",
+}
+
+
+def _detail_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "あり" if value else "なし"
+    if value is None:
+        return "―"
+    return str(value)
+
+
+def describe_detail(detail: dict[str, Any]) -> str:
+    """``転出先: 東京都… / 転出証明書: 132152-…`` (search hit lists shown as a count).
+
+    >>> describe_detail({"destination": "千代田区", "hits": [1, 2]})
+    '転出先: 千代田区 / 該当件数: 2'
+    """
+    parts = []
+    for key, value in detail.items():
+        if key == "hits":
+            parts.append(f"該当件数: {len(value) if isinstance(value, list) else value}")
+        else:
+            parts.append(f"{DETAIL_LABELS.get(key, key)}: {_detail_value(value)}")
+    return " / ".join(parts)
+
+
+@dataclass(frozen=True)
+class LogLine:
+    at: str
+    staff: str
+    action: str
+    purpose: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class EventLine:
+    kind: str
+    occurred_on: str
+    recorded_at: str
+    staff: str
+    detail: str
+
+
+class StaffNames:
+    """Staff display names, looked up once per page."""
+
+    def __init__(self, registry: MunicipalityRegistry) -> None:
+        self.registry = registry
+        self._names: dict[str, str] = {"system": "システム"}
+
+    def __call__(self, staff_id: str) -> str:
+        if staff_id not in self._names:
+            try:
+                self._names[staff_id] = f"{self.registry.get_staff(staff_id).name}（{staff_id}）"
+            except NotFound:
+                self._names[staff_id] = staff_id
+        return self._names[staff_id]
+
+
+def access_lines(
+    registry: MunicipalityRegistry, resident_id: int, entries: Iterable[AccessLogEntry],
+) -> list[LogLine]:
+    """The access log of one record, for staff and for the resident.
+
+    ``access_log(resident_id)`` also matches searches whose hit list merely
+    contains the digits of the id (``LIKE '%1%'``); those are dropped here.
+    """
+    names = StaffNames(registry)
+    lines = []
+    for e in entries:
+        hits = e.detail.get("hits")
+        if isinstance(hits, list) and resident_id not in hits:
+            continue
+        lines.append(LogLine(jst(e.at), names(e.staff_id), ACTIONS.get(e.action, e.action),
+                             e.purpose, describe_detail(e.detail)))
+    return lines
+
+
+def event_lines(registry: MunicipalityRegistry, events: Iterable[HistoryEntry]) -> list[EventLine]:
+    names = StaffNames(registry)
+    return [
+        EventLine(e.kind, jdate(e.occurred_on), jst(e.recorded_at), names(e.staff_id),
+                  describe_detail(dict(e.detail)))
+        for e in events
+    ]

@@ -1,0 +1,180 @@
+"""Per-application state shared by the pages and the API, and who is signed in."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from myna.errors import NotFound, PermissionDenied
+from myna.registry.documents import ResidentRecordCopy, render_html, render_pdf
+from myna.registry.domain import Staff
+from myna.registry.service import MunicipalityRegistry
+from myna.system import MynaSystem
+from myna.web.errors import Unauthorized
+
+#: API bearer tokens and staff sign-ins last one working day.
+TOKEN_MAX_AGE = 8 * 3600
+
+
+def derive_key(secret: bytes, purpose: str) -> bytes:
+    """A separate key per use of the one application secret (HMAC-SHA256)."""
+    return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
+
+
+@dataclass(frozen=True)
+class Clerk:
+    """A signed-in member of staff acting for one municipality."""
+
+    registry: MunicipalityRegistry
+    staff: Staff
+
+    @property
+    def code(self) -> str:
+        return self.registry.code
+
+
+@dataclass
+class IssuedCopy:
+    """A 住民票の写し issued through the web app, kept for display and PDF download."""
+
+    code: str
+    staff_id: str
+    copy: ResidentRecordCopy
+    html: str
+    pdf: bytes | None = None
+
+
+@dataclass
+class CopyStore:
+    """Issued copies in memory, by certificate number (oldest dropped beyond ``limit``)."""
+
+    limit: int = 500
+    _items: OrderedDict[str, IssuedCopy] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, clerk: Clerk, copy: ResidentRecordCopy) -> IssuedCopy:
+        issued = IssuedCopy(clerk.code, clerk.staff.staff_id, copy, render_html(copy))
+        with self._lock:
+            self._items[copy.certificate_number] = issued
+            while len(self._items) > self.limit:
+                self._items.popitem(last=False)
+        return issued
+
+    def get(self, clerk: Clerk, certificate_number: str) -> IssuedCopy:
+        """The copy, for staff of the issuing municipality (others: the issuer or supervisors)."""
+        with self._lock:
+            issued = self._items.get(certificate_number)
+        if issued is None or issued.code != clerk.code:
+            raise NotFound(
+                f"証明書番号 {certificate_number} の写しは見つかりません（発行から時間が経つか、"
+                "サーバーが再起動すると表示できなくなります。必要なら再交付してください）",
+                f"no issued copy {certificate_number}",
+            )
+        if issued.staff_id != clerk.staff.staff_id and not clerk.staff.may_view_protected:
+            raise PermissionDenied(
+                "この写しは交付した職員または監督者のみ表示できます",
+                "only the issuing staff member or a supervisor may open this copy",
+            )
+        return issued
+
+    def pdf(self, issued: IssuedCopy) -> bytes:
+        if issued.pdf is None:
+            issued.pdf = render_pdf(issued.copy)
+        return issued.pdf
+
+
+@dataclass
+class WebState:
+    """Everything the handlers need, stored on ``app.state.myna``."""
+
+    system: MynaSystem
+    templates: Jinja2Templates
+    tokens: URLSafeTimedSerializer
+    copies: CopyStore = field(default_factory=CopyStore)
+
+    # -- API bearer tokens -----------------------------------------------------------
+
+    def issue_token(self, clerk: Clerk) -> str:
+        return self.tokens.dumps({"m": clerk.code, "s": clerk.staff.staff_id})
+
+    def clerk_from_token(self, code: str, token: str | None) -> Clerk:
+        """The staff member a bearer token speaks for, checked against ``code``."""
+        if not token:
+            raise Unauthorized(
+                "認証が必要です。/api/v1/token でトークンを取得してください",
+                "authentication required: get a token from /api/v1/token",
+            )
+        try:
+            data = self.tokens.loads(token, max_age=TOKEN_MAX_AGE)
+        except SignatureExpired:
+            raise Unauthorized(
+                "トークンの有効期限（8時間）が切れました。取得し直してください", "token expired"
+            ) from None
+        except BadSignature:
+            raise Unauthorized("トークンが不正です", "invalid token") from None
+        if not isinstance(data, dict) or not isinstance(data.get("m"), str):
+            raise Unauthorized("トークンが不正です", "invalid token")
+        registry = self.system.registry(code)
+        if data["m"] != registry.code:
+            raise PermissionDenied(
+                f"このトークンでは市区町村 {code} の事務は行えません（{data['m']} の職員のトークンです）",
+                f"token belongs to municipality {data['m']}, not {code}",
+            )
+        try:
+            staff = registry.get_staff(str(data.get("s")))
+        except NotFound:
+            raise Unauthorized(
+                "トークンの職員は無効になっています", "the token's staff member is not active"
+            ) from None
+        return Clerk(registry, staff)
+
+    # -- page sessions -----------------------------------------------------------------
+
+    def session_clerk(self, request: Request) -> Clerk | None:
+        """Who is signed in to the pages (None when nobody, or no longer valid)."""
+        session = request.session
+        code, staff_id = session.get("m"), session.get("s")
+        if not isinstance(code, str) or not isinstance(staff_id, str):
+            return None
+        registry = self.system.registries.get(code)
+        if registry is None:
+            return None
+        try:
+            return Clerk(registry, registry.get_staff(staff_id))
+        except NotFound:
+            return None
+
+
+def get_state(request: Request) -> WebState:
+    """The app's :class:`WebState`."""
+    return cast(WebState, request.app.state.myna)
+
+
+def csrf_token(request: Request) -> str:
+    """The form token of this browser session (created on first use)."""
+    token = request.session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(24)
+        request.session["csrf"] = token
+    return token
+
+
+def flash(request: Request, message: str) -> None:
+    """Show ``message`` once on the next page."""
+    messages: list[Any] = list(request.session.get("flash", []))
+    messages.append(message)
+    request.session["flash"] = messages[-5:]
+
+
+def pop_flashes(request: Request) -> list[str]:
+    messages = request.session.pop("flash", [])
+    return [str(m) for m in messages] if isinstance(messages, list) else []
