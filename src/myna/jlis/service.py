@@ -305,7 +305,7 @@ class JlisService:
                         t.resident_codes.c.municipality_code == municipality_code,
                         t.numbers.c.generation == 0,
                     )
-                ).tuples().all()
+                ).all()
             )
             now = self.now()
             person_rows = []

@@ -22,7 +22,7 @@ from myna.jlis.service import JlisApi, Progress, utcnow
 from myna.numbers import individual, municipality_code, resident_code
 from myna.registry import auth
 from myna.registry import storage as t
-from myna.registry.documents import CopyEntry, ResidentRecordCopy
+from myna.registry.documents import CopyEntry, ResidentRecordCopy, to_wareki
 from myna.registry.domain import (
     EventKind,
     HistoryEntry,
@@ -814,7 +814,7 @@ class MunicipalityRegistry:
                     resident_code=p.resident_code if include_number else None,
                     individual_number=p.individual_number if include_number else None,
                     removed=None if p.is_resident else
-                    f"{p.removed_on} {p.removal_reason}",
+                    f"{to_wareki(p.removed_on) if p.removed_on else ''} {p.removal_reason}",
                     nationality=p.nationality, residence_status=p.residence_status,
                     period_of_stay_until=p.period_of_stay_until,
                 )
