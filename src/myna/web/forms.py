@@ -1,0 +1,213 @@
+"""Reading the staff's HTML forms into the service layer's value objects."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import secrets
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import Request
+
+from myna.errors import MynaError, NotFound, PermissionDenied, ValidationError
+from myna.numbers import municipality_code
+from myna.registry.domain import (
+    ForeignResidence,
+    HouseholdPlacement,
+    MoveOutCertificate,
+    PersonDetails,
+    parse_date,
+)
+from myna.system import MynaSystem
+
+_SECRET_FIELDS = {"password", "csrf_token"}
+
+
+class Form:
+    """The fields of one submitted form, with Japanese messages for what is missing."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.data = data
+
+    def raw(self, key: str) -> str:
+        value = self.data.get(key)
+        return value if isinstance(value, str) else ""
+
+    def text(self, key: str) -> str:
+        return self.raw(key).strip()
+
+    def required(self, key: str, label: str) -> str:
+        value = self.text(key)
+        if not value:
+            raise ValidationError(f"{label}を入力してください", f"{key} is required")
+        return value
+
+    def date(self, key: str, label: str) -> dt.date:
+        return parse_date(self.required(key, label), label)
+
+    def optional_date(self, key: str, label: str) -> dt.date | None:
+        value = self.text(key)
+        return parse_date(value, label) if value else None
+
+    def flag(self, key: str) -> bool:
+        return self.text(key).lower() in ("1", "on", "true", "yes")
+
+    def values(self) -> dict[str, str]:
+        """What was typed, to show the form again (never the password)."""
+        return {k: self.raw(k) for k in self.data if k not in _SECRET_FIELDS}
+
+
+async def read_form(request: Request) -> Form:
+    """The submitted form, after checking its anti-forgery token."""
+    data = await request.form()
+    token = data.get("csrf_token")
+    expected = request.session.get("csrf")
+    if (
+        not isinstance(token, str) or not isinstance(expected, str)
+        or not secrets.compare_digest(token.encode(), expected.encode())
+    ):
+        raise PermissionDenied(
+            "画面の有効期限が切れたか、不正な送信です。画面を開き直してからもう一度送信してください",
+            "missing or wrong CSRF token",
+        )
+    return Form(dict(data))
+
+
+def household_number(value: str) -> str:
+    """Household numbers are 10 digits; ``12`` means ``0000000012``.
+
+    >>> household_number("１２")
+    '0000000012'
+    """
+    value = unicodedata.normalize("NFKC", value).strip()
+    return value.zfill(10) if value.isdigit() else value
+
+
+def person_from(form: Form) -> PersonDetails:
+    foreign = None
+    if form.text("nationality"):
+        foreign = ForeignResidence(
+            form.text("nationality"),
+            form.required("residence_status", "在留資格"),
+            form.optional_date("period_of_stay_until", "在留期間の満了日"),
+        )
+    return PersonDetails(
+        form.required("name", "氏名"),
+        form.required("furigana", "ふりがな"),
+        form.date("birth_date", "生年月日"),
+        form.required("sex", "性別"),
+        foreign,
+    )
+
+
+def placement_from(form: Form) -> HouseholdPlacement:
+    """An existing household when a 世帯番号 is given, else a new one at the address."""
+    relationship = form.required("relationship", "続柄")
+    number = form.text("household_number")
+    if number:
+        return HouseholdPlacement(relationship, household_number=household_number(number))
+    return HouseholdPlacement(
+        relationship, postcode=form.text("postcode") or None, address=form.text("address") or None,
+    )
+
+
+def certificate_from_json(text: str) -> MoveOutCertificate:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(
+            f"転出証明書のJSONを読み取れません（{exc.lineno}行目 {exc.colno}文字目）",
+            f"move-out certificate is not JSON: {exc}",
+        ) from None
+    if not isinstance(data, dict):
+        raise ValidationError(
+            "転出証明書のJSONは { … } の形式で貼り付けてください", "certificate must be an object"
+        )
+    return MoveOutCertificate.from_json(data)
+
+
+def certificate_from_fields(form: Form) -> MoveOutCertificate:
+    """A 転出証明書 typed in from paper, field by field (``cert_*``)."""
+    code = form.required("cert_from_municipality_code", "転出元の市区町村コード")
+    name = form.text("cert_from_municipality_name")
+    if not name:
+        origin = municipality_code.lookup(code)
+        name = f"{origin.prefecture}{origin.name}"
+    issued = form.text("cert_issued_at")
+    data: dict[str, object] = {
+        "certificate_id": form.required("cert_certificate_id", "転出証明書の番号"),
+        "from_municipality_code": code,
+        "from_municipality_name": name,
+        "resident_code": form.required("cert_resident_code", "住民票コード"),
+        "individual_number": form.required("cert_individual_number", "個人番号"),
+        "name": form.required("cert_name", "氏名"),
+        "furigana": form.required("cert_furigana", "ふりがな"),
+        "birth_date": form.date("cert_birth_date", "生年月日").isoformat(),
+        "sex": form.required("cert_sex", "性別"),
+        "address": form.required("cert_address", "転出元の住所"),
+        "household_number": form.text("cert_household_number") or "―",
+        "relationship": form.text("cert_relationship") or "―",
+        "destination": form.text("cert_destination") or form.text("address") or "―",
+        "moving_on": form.date("cert_moving_on", "転出予定日").isoformat(),
+        "issued_at": (
+            parse_date(issued, "証明書の発行日").isoformat() + "T00:00:00+09:00"
+            if issued else dt.datetime.now(dt.UTC).isoformat()
+        ),
+    }
+    return MoveOutCertificate.from_json(data)
+
+
+def _digits(value: str) -> str:
+    return re.sub(r"\D", "", unicodedata.normalize("NFKC", value))
+
+
+_CHECKED: tuple[tuple[str, str], ...] = (
+    ("resident_code", "住民票コード"),
+    ("individual_number", "個人番号"),
+    ("name", "氏名"),
+    ("furigana", "ふりがな"),
+    ("birth_date", "生年月日"),
+    ("sex", "性別"),
+)
+
+
+def verify_certificate(system: MynaSystem, certificate: MoveOutCertificate) -> MoveOutCertificate:
+    """Check a presented 転出証明書 against the issuing municipality, when it is ours too.
+
+    Returns the issuing municipality's stored certificate (or the presented one
+    when the origin is not part of this installation).
+    """
+    origin = system.registries.get(certificate.from_municipality_code)
+    if origin is None:
+        return certificate
+    try:
+        stored = origin.moveout_certificate(certificate.certificate_id)
+    except NotFound:
+        raise ValidationError(
+            f"転出元（{origin.title}）に番号 {certificate.certificate_id} の転出証明書の"
+            "発行記録がありません",
+            f"{origin.code} has not issued certificate {certificate.certificate_id}",
+        ) from None
+    different = []
+    for key, label in _CHECKED:
+        given, recorded = getattr(certificate, key), getattr(stored, key)
+        if key in ("resident_code", "individual_number"):
+            given, recorded = _digits(given), _digits(recorded)
+        if given != recorded:
+            different.append(label)
+    if different:
+        raise ValidationError(
+            f"転出証明書の内容が転出元の記録と一致しません（{'、'.join(different)}）",
+            f"certificate differs from the issuer's record: {different}",
+        )
+    return stored
+
+
+def error_of(exc: Exception) -> MynaError:
+    """Narrow ``exc`` for templates (they show ``message_ja``)."""
+    if isinstance(exc, MynaError):
+        return exc
+    return MynaError("処理できませんでした", str(exc))

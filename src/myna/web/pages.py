@@ -1,0 +1,431 @@
+"""The staff screens: sign-in, search, the 住民票, the 届出 forms and 住民票の写し.
+
+Every form is POST-redirect-GET; errors are shown on the page in Japanese with
+the HTTP status of the error (see :func:`myna.web.errors.status_of`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from myna.errors import MynaError, PermissionDenied
+from myna.registry.domain import RELATIONSHIPS, Resident, check_sex
+from myna.web.errors import SignInRequired, status_of
+from myna.web.forms import (
+    Form,
+    certificate_from_fields,
+    certificate_from_json,
+    person_from,
+    placement_from,
+    read_form,
+    verify_certificate,
+)
+from myna.web.presenters import (
+    HIDDEN,
+    access_lines,
+    event_lines,
+    hidden_from,
+)
+from myna.web.schemas import ResidentSummary
+from myna.web.state import Clerk, csrf_token, flash, get_state, pop_flashes
+
+router = APIRouter(include_in_schema=False)
+
+#: Suffix of the purpose logged when a clerk reveals the full individual number.
+REVEAL_SUFFIX = "（個人番号の表示）"
+
+
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200,
+) -> HTMLResponse:
+    """A page with the common layout context (signed-in staff, flashes, form token)."""
+    state = get_state(request)
+    ctx: dict[str, Any] = dict(context or {})
+    if "clerk" not in ctx:
+        ctx["clerk"] = state.session_clerk(request)
+    ctx.setdefault("error", None)
+    ctx.setdefault("values", {})
+    ctx["flashes"] = pop_flashes(request)
+    ctx["csrf"] = csrf_token(request)
+    ctx["relationships"] = RELATIONSHIPS
+    return state.templates.TemplateResponse(request, template, ctx, status_code=status)
+
+
+def form_error(
+    request: Request, template: str, exc: MynaError, context: dict[str, Any],
+) -> HTMLResponse:
+    """The form again, with what was typed and the error in Japanese."""
+    return render(request, template, context | {"error": exc}, status_of(exc))
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def page_clerk(request: Request, code: str) -> Clerk:
+    """The signed-in staff member, who must belong to municipality ``code``."""
+    state = get_state(request)
+    clerk = state.session_clerk(request)
+    if clerk is not None and clerk.code == code:
+        return clerk
+    state.system.registry(code)  # unknown municipality: 404
+    next_url = request.url.path
+    if request.method == "GET" and request.url.query:
+        next_url += "?" + request.url.query
+    raise SignInRequired(
+        next_url,
+        None if clerk is None else f"{clerk.registry.title}の職員としてサインインしています。"
+        "この市区町村の事務を行うには、その職員IDでサインインし直してください",
+    )
+
+
+ClerkDep = Annotated[Clerk, Depends(page_clerk)]
+FormDep = Annotated[Form, Depends(read_form)]
+
+
+def resident_url(clerk: Clerk, resident_id: int, purpose: str, **extra: str) -> str:
+    query = urlencode({"purpose": purpose, **extra})
+    return f"/m/{clerk.code}/residents/{resident_id}?{query}"
+
+
+# -- sign-in ---------------------------------------------------------------------------
+
+
+def _safe_next(next_url: str, code: str) -> str:
+    if next_url.startswith(f"/m/{code}/") and "//" not in next_url and "\\" not in next_url:
+        return next_url
+    return f"/m/{code}/residents"
+
+
+def _municipalities(request: Request) -> list[tuple[str, str]]:
+    registries = get_state(request).system.registries
+    return sorted((code, r.title) for code, r in registries.items())
+
+
+@router.get("/", response_class=HTMLResponse)
+def sign_in_page(request: Request, next: str = "") -> Response:
+    """Choose the municipality, staff ID and password."""
+    clerk = get_state(request).session_clerk(request)
+    if clerk is not None:
+        return redirect(_safe_next(next, clerk.code))
+    return render(request, "signin.html", {
+        "clerk": None, "municipalities": _municipalities(request), "next": next,
+    })
+
+
+@router.post("/signin", response_class=HTMLResponse)
+def sign_in(request: Request, form: FormDep) -> Response:
+    state = get_state(request)
+    context = {"clerk": None, "municipalities": _municipalities(request),
+               "next": form.text("next"), "values": form.values()}
+    try:
+        registry = state.system.registry(form.required("municipality", "市区町村"))
+        staff = registry.authenticate(form.required("staff_id", "職員ID"), form.raw("password"))
+    except MynaError as exc:
+        return form_error(request, "signin.html", exc, context)
+    request.session.clear()
+    request.session.update({"m": registry.code, "s": staff.staff_id})
+    flash(request, f"{staff.name}さん（{staff.role.label}）としてサインインしました")
+    return redirect(_safe_next(form.text("next"), registry.code))
+
+
+@router.post("/signout")
+def sign_out(request: Request, form: FormDep) -> Response:
+    request.session.clear()
+    flash(request, "サインアウトしました")
+    return redirect("/")
+
+
+# -- search ----------------------------------------------------------------------------
+
+
+@router.get("/m/{code}/residents", response_class=HTMLResponse)
+def search_page(request: Request, clerk: ClerkDep, purpose: str = "") -> Response:
+    return render(request, "search.html", {"clerk": clerk, "values": {"purpose": purpose}})
+
+
+@router.post("/m/{code}/residents", response_class=HTMLResponse)
+def search(request: Request, clerk: ClerkDep, form: FormDep) -> Response:
+    """Search by the four basic items or by individual number (POST: keeps numbers out of URLs)."""
+    context: dict[str, Any] = {"clerk": clerk, "values": form.values()}
+    try:
+        sex = form.text("sex")
+        purpose = form.text("purpose")
+        results = clerk.registry.search(
+            clerk.staff, purpose, name=form.text("name") or None,
+            birth_date=form.optional_date("birth_date", "生年月日"),
+            sex=check_sex(sex) if sex else None, address=form.text("address") or None,
+            number=form.text("number") or None, include_removed=form.flag("include_removed"),
+        )
+    except MynaError as exc:
+        return form_error(request, "search.html", exc, context)
+    rows = [
+        (ResidentSummary.of(r, clerk.staff), resident_url(clerk, r.resident_id, purpose))
+        for r in results
+    ]
+    return render(request, "search.html", context | {"rows": rows, "purpose": purpose})
+
+
+# -- the 住民票 -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Member:
+    resident_id: int
+    name: str
+    furigana: str
+    relationship: str
+    birth_date: Any
+    sex: str
+    is_subject: bool
+    hidden: bool
+
+
+@router.get("/m/{code}/residents/{resident_id}", response_class=HTMLResponse)
+def resident_page(
+    request: Request, clerk: ClerkDep, resident_id: int, purpose: str = "", reveal: bool = False,
+) -> Response:
+    """One 住民票, only for a stated purpose; every view (and every reveal) is logged."""
+    if not purpose.strip():
+        return render(request, "purpose.html", {"clerk": clerk, "resident_id": resident_id})
+    logged = purpose.strip() + (REVEAL_SUFFIX if reveal else "")
+    try:
+        resident = clerk.registry.view(clerk.staff, resident_id, logged)
+    except MynaError as exc:
+        if isinstance(exc, PermissionDenied) or status_of(exc) == 404:
+            raise
+        return form_error(request, "purpose.html", exc, {
+            "clerk": clerk, "resident_id": resident_id, "values": {"purpose": purpose},
+        })
+    registry = clerk.registry
+    members = [
+        Member(m.resident_id, HIDDEN if hidden_from(clerk.staff, m) else m.name,
+               "" if hidden_from(clerk.staff, m) else m.furigana, m.relationship,
+               m.birth_date, m.sex, m.resident_id == resident.resident_id,
+               hidden_from(clerk.staff, m))
+        for m in registry.household_members(resident.household_number)
+    ]
+    members.sort(key=lambda m: (m.relationship != "世帯主", m.resident_id))
+    return render(request, "resident.html", {
+        "clerk": clerk,
+        "r": resident,
+        "purpose": purpose.strip(),
+        "reveal": reveal,
+        "reveal_url": resident_url(clerk, resident_id, purpose.strip(), reveal="1"),
+        "hide_url": resident_url(clerk, resident_id, purpose.strip()),
+        "members": members,
+        "member_url": lambda rid: resident_url(clerk, rid, purpose.strip()),
+        "events": event_lines(registry, registry.history(resident_id)),
+        "log": access_lines(registry, resident_id, registry.access_log(resident_id)),
+    })
+
+
+# -- 出生届 / 転入届 --------------------------------------------------------------------------
+
+
+@router.get("/m/{code}/births/new", response_class=HTMLResponse)
+def birth_page(request: Request, clerk: ClerkDep) -> Response:
+    return render(request, "birth.html", {"clerk": clerk, "values": {"relationship": "子"}})
+
+
+@router.post("/m/{code}/births", response_class=HTMLResponse)
+def birth(request: Request, clerk: ClerkDep, form: FormDep) -> Response:
+    """出生届: a new 住民票 and individual number."""
+    try:
+        resident = clerk.registry.register_birth(
+            clerk.staff, person_from(form), placement_from(form)
+        )
+    except MynaError as exc:
+        return form_error(request, "birth.html", exc, {"clerk": clerk, "values": form.values()})
+    flash(request, f"出生届を受け付けました（住民ID {resident.resident_id}、"
+                   f"世帯番号 {resident.household_number}）。個人番号を指定しました")
+    return redirect(resident_url(clerk, resident.resident_id, "出生届の受付"))
+
+
+@router.get("/m/{code}/move-ins/new", response_class=HTMLResponse)
+def move_in_page(request: Request, clerk: ClerkDep) -> Response:
+    return render(request, "move_in.html", {
+        "clerk": clerk, "values": {"relationship": "世帯主", "mode": "json"},
+    })
+
+
+@router.post("/m/{code}/move-ins", response_class=HTMLResponse)
+def move_in(request: Request, clerk: ClerkDep, form: FormDep) -> Response:
+    """転入届: with the 転出証明書 as JSON or typed in field by field."""
+    state = get_state(request)
+    try:
+        if form.text("mode") == "fields":
+            certificate = certificate_from_fields(form)
+        else:
+            certificate = certificate_from_json(form.required("certificate_json", "転出証明書"))
+        certificate = verify_certificate(state.system, certificate)
+        resident = clerk.registry.move_in(
+            clerk.staff, certificate, placement_from(form), form.date("moved_on", "転入日")
+        )
+    except MynaError as exc:
+        return form_error(request, "move_in.html", exc, {"clerk": clerk, "values": form.values()})
+    flash(request, f"転入届を受け付けました（住民ID {resident.resident_id}）。"
+                   "個人番号と住民票コードは転出元から引き継がれました")
+    return redirect(resident_url(clerk, resident.resident_id, "転入届の受付"))
+
+
+# -- 届出 about one resident ---------------------------------------------------------------
+
+_PROCEDURES = {
+    "move-out": ("転出届", "move_out.html"),
+    "move-within": ("転居届", "move_within.html"),
+    "death": ("死亡届", "death.html"),
+    "copy": ("住民票の写しの交付", "copy_form.html"),
+}
+
+
+def _procedure_page(
+    request: Request, clerk: Clerk, resident_id: int, kind: str,
+    error: MynaError | None = None, values: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """The form of a procedure about one resident (opening it is a logged view)."""
+    title, template = _PROCEDURES[kind]
+    subject: Resident = clerk.registry.view(clerk.staff, resident_id, f"{title}の受付")
+    context = {"clerk": clerk, "r": subject, "title": title, "values": values or {},
+               "error": error}
+    return render(request, template, context, status_of(error) if error else 200)
+
+
+@router.get("/m/{code}/residents/{resident_id}/move-out", response_class=HTMLResponse)
+def move_out_page(request: Request, clerk: ClerkDep, resident_id: int) -> Response:
+    return _procedure_page(request, clerk, resident_id, "move-out")
+
+
+@router.post("/m/{code}/residents/{resident_id}/move-out", response_class=HTMLResponse)
+def move_out(request: Request, clerk: ClerkDep, resident_id: int, form: FormDep) -> Response:
+    """転出届: the 住民票 becomes a 除票 and a 転出証明書 is issued."""
+    try:
+        certificate = clerk.registry.move_out(
+            clerk.staff, resident_id, form.required("destination", "転出先の住所"),
+            form.date("moving_on", "転出予定日"),
+        )
+    except MynaError as exc:
+        return _procedure_page(request, clerk, resident_id, "move-out", exc, form.values())
+    issued: deque[str] = deque(request.session.get("certificates", []), maxlen=20)
+    issued.append(certificate.certificate_id)
+    request.session["certificates"] = list(issued)
+    flash(request, "転出届を受け付けました。転出証明書を交付してください")
+    return redirect(f"/m/{clerk.code}/certificates/{quote(certificate.certificate_id)}")
+
+
+def _certificate(request: Request, clerk: Clerk, certificate_id: str) -> dict[str, Any]:
+    if (certificate_id not in request.session.get("certificates", [])
+            and not clerk.staff.may_view_protected):
+        raise PermissionDenied(
+            "転出証明書は、発行した職員のサインイン中か監督者のみ表示できます",
+            "only the issuing session or a supervisor may open a move-out certificate",
+        )
+    return clerk.registry.moveout_certificate(certificate_id).as_json()
+
+
+@router.get("/m/{code}/certificates/{certificate_id}", response_class=HTMLResponse)
+def certificate_page(request: Request, clerk: ClerkDep, certificate_id: str) -> Response:
+    """The issued 転出証明書, with its JSON for the new municipality."""
+    data = _certificate(request, clerk, certificate_id)
+    return render(request, "certificate.html", {
+        "clerk": clerk, "c": data, "json_text": json.dumps(data, ensure_ascii=False, indent=2),
+    })
+
+
+@router.get("/m/{code}/certificates/{certificate_id}/json")
+def certificate_json(request: Request, clerk: ClerkDep, certificate_id: str) -> Response:
+    data = _certificate(request, clerk, certificate_id)
+    return Response(
+        json.dumps(data, ensure_ascii=False, indent=2), media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{certificate_id}.json"'},
+    )
+
+
+@router.get("/m/{code}/residents/{resident_id}/move-within", response_class=HTMLResponse)
+def move_within_page(request: Request, clerk: ClerkDep, resident_id: int) -> Response:
+    return _procedure_page(request, clerk, resident_id, "move-within",
+                           values={"relationship": "世帯主"})
+
+
+@router.post("/m/{code}/residents/{resident_id}/move-within", response_class=HTMLResponse)
+def move_within(request: Request, clerk: ClerkDep, resident_id: int, form: FormDep) -> Response:
+    """転居届: a new address in the same municipality."""
+    try:
+        clerk.registry.move_within(
+            clerk.staff, resident_id, placement_from(form), form.date("moved_on", "転居日")
+        )
+    except MynaError as exc:
+        return _procedure_page(request, clerk, resident_id, "move-within", exc, form.values())
+    flash(request, "転居届を受け付けました")
+    return redirect(resident_url(clerk, resident_id, "転居届の受付"))
+
+
+@router.get("/m/{code}/residents/{resident_id}/death", response_class=HTMLResponse)
+def death_page(request: Request, clerk: ClerkDep, resident_id: int) -> Response:
+    return _procedure_page(request, clerk, resident_id, "death")
+
+
+@router.post("/m/{code}/residents/{resident_id}/death", response_class=HTMLResponse)
+def death(request: Request, clerk: ClerkDep, resident_id: int, form: FormDep) -> Response:
+    """死亡届: the 住民票 becomes a 除票."""
+    try:
+        clerk.registry.record_death(clerk.staff, resident_id, form.date("died_on", "死亡日"))
+    except MynaError as exc:
+        return _procedure_page(request, clerk, resident_id, "death", exc, form.values())
+    flash(request, "死亡届を受け付けました。住民票は除票になりました")
+    return redirect(resident_url(clerk, resident_id, "死亡届の受付"))
+
+
+# -- 住民票の写し ------------------------------------------------------------------------------
+
+
+@router.get("/m/{code}/residents/{resident_id}/copy", response_class=HTMLResponse)
+def copy_page(request: Request, clerk: ClerkDep, resident_id: int) -> Response:
+    return _procedure_page(request, clerk, resident_id, "copy", values={"scope": "household"})
+
+
+@router.post("/m/{code}/residents/{resident_id}/copy", response_class=HTMLResponse)
+def issue_copy(request: Request, clerk: ClerkDep, resident_id: int, form: FormDep) -> Response:
+    """Issue a 住民票の写し; the number only when asked for with a reason."""
+    try:
+        copy = clerk.registry.issue_copy(
+            clerk.staff, resident_id, form.text("purpose"),
+            whole_household=form.text("scope") != "individual",
+            include_number=form.flag("include_number"),
+            number_reason=form.text("number_reason") or None,
+        )
+    except MynaError as exc:
+        return _procedure_page(request, clerk, resident_id, "copy", exc, form.values())
+    get_state(request).copies.add(clerk, copy)
+    flash(request, f"住民票の写しを交付しました（証明書番号 {copy.certificate_number}）")
+    return redirect(f"/m/{clerk.code}/copies/{quote(copy.certificate_number)}")
+
+
+@router.get("/m/{code}/copies/{certificate_number}", response_class=HTMLResponse)
+def copy_result(request: Request, clerk: ClerkDep, certificate_number: str) -> Response:
+    issued = get_state(request).copies.get(clerk, certificate_number)
+    return render(request, "copy_result.html", {"clerk": clerk, "issued": issued,
+                                                "copy": issued.copy})
+
+
+@router.get("/m/{code}/copies/{certificate_number}/document", response_class=HTMLResponse)
+def copy_document(request: Request, clerk: ClerkDep, certificate_number: str) -> Response:
+    """The copy itself as a standalone HTML page (shown in a frame, printable)."""
+    return HTMLResponse(get_state(request).copies.get(clerk, certificate_number).html)
+
+
+@router.get("/m/{code}/copies/{certificate_number}/pdf")
+def copy_pdf(request: Request, clerk: ClerkDep, certificate_number: str) -> Response:
+    state = get_state(request)
+    issued = state.copies.get(clerk, certificate_number)
+    return Response(
+        state.copies.pdf(issued), media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="juminhyo-{certificate_number}.pdf"'},
+    )

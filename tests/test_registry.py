@@ -1,0 +1,383 @@
+"""The resident registry: 届出 as history, staff access logging, bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from myna.errors import (
+    Conflict,
+    InvalidChecksum,
+    InvalidFormat,
+    MynaError,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
+from myna.numbers import individual
+from myna.registry import storage as t
+from myna.registry.domain import (
+    ForeignResidence,
+    HouseholdPlacement,
+    MoveOutCertificate,
+    PersonDetails,
+    Role,
+    Staff,
+    parse_date,
+)
+from myna.registry.service import InitialResident, MunicipalityRegistry
+from myna.system import MynaSystem
+
+KUNITACHI = "132152"
+KOKUBUNJI = "132144"
+HOME = HouseholdPlacement("世帯主", postcode="1860001", address="東京都国立市北1丁目2番3号")
+
+
+@pytest.fixture
+def town(system: MynaSystem) -> MunicipalityRegistry:
+    return system.add_municipality(KUNITACHI)
+
+
+@pytest.fixture
+def clerk(town: MunicipalityRegistry) -> Staff:
+    return town.create_staff("clerk", "窓口 花子", Role.CLERK, "clerk-password")
+
+
+@pytest.fixture
+def supervisor(town: MunicipalityRegistry) -> Staff:
+    return town.create_staff("boss", "係長 一郎", Role.SUPERVISOR, "boss-password")
+
+
+def born(name: str = "国立 太郎", kana: str = "くにたち たろう", sex: str = "男",
+         days_ago: int = 30) -> PersonDetails:
+    return PersonDetails(name, kana, dt.date.today() - dt.timedelta(days=days_ago), sex)
+
+
+def counts(registry: MunicipalityRegistry) -> dict[str, int]:
+    tables = (t.residents, t.events, t.resident_versions, t.households, t.moveout_certificates,
+              t.copies)
+    with registry.engine.connect() as conn:
+        out = {
+            table.name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+            for table in tables
+        }
+        out["free_codes"] = int(conn.execute(
+            select(func.count()).select_from(t.code_pool).where(t.code_pool.c.used.is_(False))
+        ).scalar_one())
+    return out
+
+
+@pytest.fixture
+def unchanged(town: MunicipalityRegistry) -> Iterator[Any]:
+    """Asserts that a failing call left nothing behind."""
+    def check(call: Any, error: type[MynaError], match: str | None = None) -> MynaError:
+        before = counts(town)
+        with pytest.raises(error, match=match) as info:
+            call()
+        assert counts(town) == before
+        return info.value
+
+    yield check
+
+
+def test_birth_gets_a_code_and_a_number_from_jlis(
+    system: MynaSystem, town: MunicipalityRegistry, clerk: Staff
+) -> None:
+    baby = town.register_birth(clerk, born(), HOME)
+    assert individual.is_valid(baby.individual_number or "")
+    system.jlis.register_caller("city", "国立市", ["住民基本台帳事務"])
+    record = system.jlis.lookup_by_number("city", "住民基本台帳事務", baby.individual_number or "")
+    assert record.resident_code == baby.resident_code
+    assert record.address == HOME.address
+    assert [h.kind for h in town.history(baby.resident_id)] == ["出生"]
+
+
+def test_names_are_stored_exactly(town: MunicipalityRegistry, clerk: Staff) -> None:
+    # U+FA19 神 (a compatibility ideograph) would become U+795E under NFKC
+    name = "髙橋\u3000\ufa19𠮷"
+    person = town.register_birth(clerk, born(name, "たかはし　しんきち"), HOME)
+    assert person.name == name
+    assert town.view(clerk, person.resident_id, "住民票の確認").name == name
+
+
+def test_household_members_and_relationships(town: MunicipalityRegistry, clerk: Staff) -> None:
+    head = town.register_birth(clerk, born("国立 一郎", "くにたち いちろう", days_ago=12000), HOME)
+    child = town.register_birth(
+        clerk, born("国立 花子", "くにたち はなこ", "女"),
+        HouseholdPlacement("子", household_number=head.household_number),
+    )
+    assert child.address == head.address
+    members = town.household_members(head.household_number)
+    assert [(m.name, m.relationship) for m in members] == [("国立 一郎", "世帯主"),
+                                                          ("国立 花子", "子")]
+
+
+def test_moving_between_towns_keeps_number_and_code(
+    system: MynaSystem, town: MunicipalityRegistry, clerk: Staff
+) -> None:
+    other = system.add_municipality(KOKUBUNJI)
+    other_clerk = other.create_staff("clerk", "窓口", Role.CLERK, "other-password")
+    person = town.register_birth(clerk, born(days_ago=9000), HOME)
+    certificate = town.move_out(clerk, person.resident_id, "東京都国分寺市本町1丁目1番1号",
+                                dt.date.today())
+    assert certificate.individual_number == person.individual_number
+    assert certificate.resident_code == person.resident_code
+    # the certificate travels as data (e.g. JSON) to the new town
+    travelled = MoveOutCertificate.from_json(certificate.as_json())
+    arrived = other.move_in(
+        other_clerk, travelled,
+        HouseholdPlacement("世帯主", postcode="1850012", address="東京都国分寺市本町1丁目1番1号"),
+        dt.date.today(),
+    )
+    assert (arrived.individual_number, arrived.resident_code) == (
+        person.individual_number, person.resident_code)
+    assert arrived.previous_address == HOME.address
+    # the old town keeps a 除票, still retrievable
+    removed = town.search(clerk, "除票の確認", name="国立", include_removed=True)
+    assert [(r.status, r.removal_reason) for r in removed] == [("除票", "転出")]
+    assert town.search(clerk, "現住者の確認", name="国立") == []
+    # J-LIS now knows the new address
+    system.jlis.register_caller("city", "市", ["住民基本台帳事務"])
+    record = system.jlis.lookup_by_number("city", "住民基本台帳事務", arrived.individual_number or "")
+    assert (record.municipality_code, record.address) == (KOKUBUNJI, arrived.address)
+
+
+def test_move_in_for_someone_already_resident_is_refused(
+    system: MynaSystem, town: MunicipalityRegistry, clerk: Staff, unchanged: Any
+) -> None:
+    other = system.add_municipality(KOKUBUNJI)
+    other_clerk = other.create_staff("clerk", "窓口", Role.CLERK, "other-password")
+    person = town.register_birth(clerk, born(days_ago=9000), HOME)
+    certificate = town.move_out(clerk, person.resident_id, "東京都国分寺市本町1丁目1番1号",
+                                dt.date.today())
+    place = HouseholdPlacement("世帯主", postcode="1850012", address="東京都国分寺市本町1-1-1")
+    other.move_in(other_clerk, certificate, place, dt.date.today())
+    before = counts(other)
+    with pytest.raises(Conflict, match="既に"):
+        other.move_in(other_clerk, certificate, place, dt.date.today())
+    assert counts(other) == before
+    # and a certificate naming this town itself is not a move-in
+    same = MoveOutCertificate.from_json(certificate.as_json() | {"from_municipality_code":
+                                                                 KUNITACHI})
+    unchanged(lambda: town.move_in(clerk, same, HOME, dt.date.today()), ValidationError,
+              "転居届")
+
+
+def test_forged_certificate_numbers_are_rejected(
+    town: MunicipalityRegistry, clerk: Staff, unchanged: Any
+) -> None:
+    data = {
+        "certificate_id": "x", "from_municipality_code": KOKUBUNJI,
+        "from_municipality_name": "国分寺市", "resident_code": "12345678901",
+        "individual_number": "123456789010", "name": "偽 名", "furigana": "にせ な",
+        "birth_date": "1990-01-01", "sex": "男", "address": "東京都国分寺市本町1-1",
+        "household_number": "1", "relationship": "世帯主", "destination": HOME.address,
+        "moving_on": "2024-01-01", "issued_at": "2024-01-01T00:00:00+09:00",
+    }
+    cert = MoveOutCertificate.from_json(data)
+    unchanged(lambda: town.move_in(clerk, cert, HOME, dt.date.today()), InvalidChecksum)
+    with pytest.raises(ValidationError, match="birth_date|生年月日"):
+        MoveOutCertificate.from_json(data | {"birth_date": "1990-02-30"})
+    with pytest.raises(ValidationError, match="name"):
+        MoveOutCertificate.from_json({k: v for k, v in data.items() if k != "name"})
+
+
+def test_unknown_municipality_is_refused(system: MynaSystem) -> None:
+    with pytest.raises(NotFound, match="見つかりません|ありません|not"):
+        system.add_municipality("011002")  # 札幌市 itself has no registry: its wards do
+    with pytest.raises(InvalidChecksum):
+        system.add_municipality("132150")
+    with pytest.raises(InvalidFormat):
+        system.add_municipality("13215X")
+
+
+@pytest.mark.parametrize(
+    ("person", "place", "message"),
+    [
+        (born("", "くにたち"), HOME, "氏名を入力"),
+        (born("国立 太郎", "Kunitachi"), HOME, "ふりがな"),
+        (born(days_ago=-3), HOME, "未来"),
+        (born(sex="X"), HOME, "性別"),
+        (born(), HouseholdPlacement("世帯主", postcode="186-001", address=HOME.address),
+         "郵便番号"),
+        (born(), HouseholdPlacement("世帯主", postcode="1860001", address="大阪府大阪市北区1"),
+         "区域内ではありません"),
+        (born(), HouseholdPlacement("子", household_number="9999999999"), "世帯はありません"),
+        (born(), HouseholdPlacement("子", postcode="1860001", address=HOME.address), "世帯主"),
+    ],
+)
+def test_bad_births_leave_nothing_behind(
+    town: MunicipalityRegistry, clerk: Staff, unchanged: Any, person: PersonDetails,
+    place: HouseholdPlacement, message: str,
+) -> None:
+    town.ensure_codes(1)
+    unchanged(lambda: town.register_birth(clerk, person, place), MynaError, message)
+
+
+def test_impossible_dates_are_explained() -> None:
+    with pytest.raises(ValidationError, match="存在しない日付"):
+        parse_date("2023-02-29", "生年月日")
+    with pytest.raises(ValidationError, match="形式"):
+        parse_date("昨日", "生年月日")
+    assert parse_date("２０２４年２月２９日") == dt.date(2024, 2, 29)
+
+
+def test_death_and_history_are_kept(town: MunicipalityRegistry, clerk: Staff) -> None:
+    person = town.register_birth(clerk, born(days_ago=30000), HOME)
+    town.move_within(clerk, person.resident_id,
+                     HouseholdPlacement("世帯主", postcode="1860002",
+                                        address="東京都国立市東2丁目1番1号"), dt.date.today())
+    with pytest.raises(ValidationError, match="生年月日より前"):
+        town.record_death(clerk, person.resident_id, dt.date(1900, 1, 1))
+    dead = town.record_death(clerk, person.resident_id, dt.date.today())
+    assert (dead.status, dead.removal_reason) == ("除票", "死亡")
+    versions = town.versions(person.resident_id)
+    assert [v["address"] for v in versions] == [HOME.address, "東京都国立市東2丁目1番1号",
+                                                "東京都国立市東2丁目1番1号"]
+    assert [v["status"] for v in versions] == ["住民", "住民", "除票"]
+    with pytest.raises(Conflict, match="除票"):
+        town.record_death(clerk, person.resident_id, dt.date.today())
+
+
+def test_ex_officio_entry_and_removal_need_a_supervisor(
+    town: MunicipalityRegistry, clerk: Staff, supervisor: Staff
+) -> None:
+    with pytest.raises(PermissionDenied, match="監督者"):
+        town.ex_officio_entry(clerk, born(days_ago=9000), HOME, "実態調査により居住を確認",
+                              dt.date.today())
+    person = town.ex_officio_entry(supervisor, born(days_ago=9000), HOME,
+                                   "実態調査により居住を確認", dt.date.today())
+    with pytest.raises(PermissionDenied):
+        town.ex_officio_removal(clerk, person.resident_id, "居住の実態なし")
+    gone = town.ex_officio_removal(supervisor, person.resident_id, "居住の実態なし")
+    assert gone.removal_reason == "職権消除"
+    assert [h.kind for h in town.history(person.resident_id)] == ["職権記載", "職権消除"]
+
+
+def test_number_change_and_code_change(
+    system: MynaSystem, town: MunicipalityRegistry, clerk: Staff
+) -> None:
+    person = town.register_birth(clerk, born(days_ago=9000), HOME)
+    changed = town.change_number(clerk, person.resident_id, "番号記載書類の流出（本人請求）")
+    assert changed.individual_number != person.individual_number
+    assert town.search(clerk, "番号確認", number=person.individual_number) == []
+    recoded = town.change_resident_code(clerk, person.resident_id)
+    assert recoded.resident_code != person.resident_code
+    assert recoded.individual_number == changed.individual_number
+    kinds = [h.kind for h in town.history(person.resident_id)]
+    assert kinds == ["出生", "個人番号変更", "住民票コード変更"]
+
+
+def test_views_need_a_purpose_and_are_logged(
+    town: MunicipalityRegistry, clerk: Staff
+) -> None:
+    person = town.register_birth(clerk, born(), HOME)
+    with pytest.raises(ValidationError, match="目的"):
+        town.view(clerk, person.resident_id, " ")
+    with pytest.raises(ValidationError, match="目的"):
+        town.search(clerk, "", name="国立")
+    town.view(clerk, person.resident_id, "児童手当の認定")
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in person.individual_number or "")
+    hits = town.search(clerk, "国民健康保険の資格確認", number=full_width)
+    assert [h.resident_id for h in hits] == [person.resident_id]
+    log = town.access_log(person.resident_id)
+    actions = [(e.staff_id, e.action, e.purpose) for e in log]
+    assert ("clerk", "view", "児童手当の認定") in actions
+    assert ("clerk", "write", "出生") in actions
+    searches = [e for e in town.access_log() if e.action == "search"]
+    assert searches[0].detail["number"] == individual.mask(person.individual_number or "")
+
+
+def test_support_measure_records_need_a_supervisor(
+    town: MunicipalityRegistry, clerk: Staff, supervisor: Staff
+) -> None:
+    person = town.register_birth(clerk, born(), HOME)
+    with pytest.raises(PermissionDenied):
+        town.set_support_measure(clerk, person.resident_id, True, "DV支援措置の申出")
+    town.set_support_measure(supervisor, person.resident_id, True, "DV支援措置の申出")
+    with pytest.raises(PermissionDenied, match="支援措置"):
+        town.view(clerk, person.resident_id, "児童手当の認定")
+    with pytest.raises(PermissionDenied, match="支援措置"):
+        town.issue_copy(clerk, person.resident_id, "交付請求")
+    assert town.view(supervisor, person.resident_id, "支援措置の確認").name == person.name
+    denied = [e for e in town.access_log(person.resident_id) if e.action == "view_denied"]
+    assert denied and denied[0].staff_id == "clerk"
+
+
+def test_copy_omits_the_number_unless_specially_requested(
+    town: MunicipalityRegistry, clerk: Staff
+) -> None:
+    person = town.register_birth(clerk, born(), HOME)
+    plain = town.issue_copy(clerk, person.resident_id, "本人からの交付請求")
+    assert not plain.includes_number
+    assert all(e.individual_number is None and e.resident_code is None for e in plain.entries)
+    with pytest.raises(ValidationError, match="理由"):
+        town.issue_copy(clerk, person.resident_id, "交付請求", include_number=True)
+    special = town.issue_copy(clerk, person.resident_id, "交付請求", include_number=True,
+                              number_reason="勤務先への提出")
+    assert special.entries[0].individual_number == person.individual_number
+    logged = [e for e in town.access_log(person.resident_id) if e.action == "number_on_copy"]
+    assert len(logged) == 1 and logged[0].detail["reason"] == "勤務先への提出"
+    from myna.registry.documents import render_html
+
+    assert person.individual_number not in render_html(plain)
+    assert person.individual_number in render_html(special)
+
+
+def test_staff_passwords_are_hashed_and_checked(town: MunicipalityRegistry) -> None:
+    town.create_staff("admin", "管理 太郎", Role.ADMINISTRATOR, "correct horse")
+    assert town.authenticate("admin", "correct horse").role == Role.ADMINISTRATOR
+    with pytest.raises(PermissionDenied, match="パスワード"):
+        town.authenticate("admin", "wrong horse")
+    with pytest.raises(PermissionDenied):
+        town.authenticate("nobody", "correct horse")
+    with pytest.raises(Conflict):
+        town.create_staff("admin", "二人目", Role.CLERK, "another password")
+    with pytest.raises(ValidationError, match="8文字"):
+        town.create_staff("short", "短", Role.CLERK, "1234")
+    with town.engine.connect() as conn:
+        stored = conn.execute(select(t.staff.c.password_hash)).scalars().all()
+    assert all(h.startswith("scrypt$") and "horse" not in h for h in stored)
+
+
+def test_initial_registration_and_numbering(
+    system: MynaSystem, town: MunicipalityRegistry, clerk: Staff
+) -> None:
+    records = [
+        InitialResident(PersonDetails(f"住民 {i}", "じゅうみん", dt.date(1980, 1, 1), "女"),
+                        f"h{i // 3}", "世帯主" if i % 3 == 0 else "子", "1860001",
+                        "東京都国立市北3丁目1番1号", dt.date(2000, 4, 1))
+        for i in range(60)
+    ]
+    records.append(InitialResident(
+        PersonDetails("NGUYEN VAN AN", "グエン ヴァン アン", dt.date(1995, 5, 5), "男",
+                      ForeignResidence("ベトナム", "技能実習", dt.date(2027, 3, 31))),
+        "foreign", "世帯主", "1860001", "東京都国立市北3丁目2番1号", dt.date(2024, 4, 1)))
+    ids = town.register_initial(records)
+    assert len(ids) == 61
+    assert town.initial_numbering() == 61
+    assert town.initial_numbering() == 0
+    stats = town.stats()
+    assert stats["residents"] == stats["numbered"] == 61
+    assert stats["households"] == 21
+    assert system.jlis.stats()["persons"] == 61
+    foreign = town.search(clerk, "外国人住民の確認", name="NGUYEN")[0]
+    assert (foreign.nationality, foreign.residence_status) == ("ベトナム", "技能実習")
+
+
+def test_initial_registration_rejects_bad_rows_whole(
+    town: MunicipalityRegistry, unchanged: Any
+) -> None:
+    good = InitialResident(PersonDetails("住民 一", "じゅうみん", dt.date(1980, 1, 1), "女"),
+                           "h1", "世帯主", "1860001", "東京都国立市北3丁目1番1号",
+                           dt.date(2000, 4, 1))
+    bad = InitialResident(PersonDetails("住民 二", "じゅうみん", dt.date(1980, 1, 1), "?"),
+                          "h1", "子", "1860001", "東京都国立市北3丁目1番1号",
+                          dt.date(2000, 4, 1))
+    town.ensure_codes(2)
+    error = unchanged(lambda: town.register_initial([good, bad]), ValidationError)
+    assert "2件目" in error.message_ja
