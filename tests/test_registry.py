@@ -142,7 +142,9 @@ def test_moving_between_towns_keeps_number_and_code(
     assert town.search(clerk, "現住者の確認", name="国立") == []
     # J-LIS now knows the new address
     system.jlis.register_caller("city", "市", ["住民基本台帳事務"])
-    record = system.jlis.lookup_by_number("city", "住民基本台帳事務", arrived.individual_number or "")
+    record = system.jlis.lookup_by_number(
+        "city", "住民基本台帳事務", arrived.individual_number or ""
+    )
     assert (record.municipality_code, record.address) == (KOKUBUNJI, arrived.address)
 
 

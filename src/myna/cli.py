@@ -21,7 +21,8 @@ from myna.errors import MynaError
 from myna.numbers import individual
 
 app = typer.Typer(
-    help="Myna: マイナンバー制度のオープンな実装 (an open implementation of Japan's My Number system)",
+    help="Myna: マイナンバー制度のオープンな実装 "
+    "(an open implementation of Japan's My Number system)",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -108,7 +109,9 @@ def _export(data_dir: Path, path: Path, database_url: str | None) -> None:
 
 def _print_summary(summary: dict[str, object]) -> None:
     table = Table(title="市区町村（住民基本台帳）")
-    for col in ("コード", "名称", "住民", "世帯", "付番済み", "除票", "記録された事象", "アクセス記録"):
+    columns = ("コード", "名称", "住民", "世帯", "付番済み", "除票", "記録された事象",
+               "アクセス記録")
+    for col in columns:
         table.add_column(col)
     for m in summary["municipalities"]:  # type: ignore[attr-defined]
         table.add_row(m["code"], m["name"], str(m["residents"]), str(m["households"]),
@@ -162,7 +165,9 @@ def serve(
         fail(exc)
         return
     if not system.registries:
-        err.print("[yellow]市区町村が登録されていません。先に myna demo を実行してください。[/yellow]")
+        err.print(
+            "[yellow]市区町村が登録されていません。先に myna demo を実行してください。[/yellow]"
+        )
     application = create_app(system, system.keys.secret("web/session-secret", 32))
     err.print(f"http://{host}:{port}/ で待ち受けます（Ctrl+C で終了）")
     uvicorn.run(application, host=host, port=port, log_level="warning")

@@ -16,7 +16,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, text
+from sqlalchemy import Connection, CursorResult, Engine, MetaData, Table, create_engine, event, text
 
 _SAFE_SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -163,6 +163,14 @@ def bulk_insert(
         return len(tuples)
     conn.execute(table.insert(), [dict(zip(cols, r, strict=True)) for r in tuples])
     return len(tuples)
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The integer primary key of the row an INSERT just wrote."""
+    key = result.inserted_primary_key
+    if key is None or key[0] is None:
+        raise RuntimeError("the INSERT returned no primary key")
+    return int(key[0])
 
 
 def rows_to_csv(rows: Iterable[Sequence[Any]]) -> str:

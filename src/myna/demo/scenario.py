@@ -59,7 +59,8 @@ def prepare_data_dir(data_dir: Path) -> None:
     if data_dir.exists() and any(data_dir.iterdir()):
         if not (data_dir / MARKER).exists():
             raise Conflict(
-                f"{data_dir} は空ではなく、デモのデータでもありません。別の --data-dir を指定してください",
+                f"{data_dir} は空ではなく、デモのデータでもありません。"
+                "別の --data-dir を指定してください",
                 f"{data_dir} is not empty and holds no demo data; choose another --data-dir",
             )
         shutil.rmtree(data_dir)
@@ -165,7 +166,8 @@ def _life_events(
         )
         moved = neighbour.move_in(n_clerk, certificate, placement, today)
         new_household = moved.household_number
-        same = "番号は変わらず" if moved.individual_number == member.individual_number else "番号変更"
+        kept = moved.individual_number == member.individual_number
+        same = "番号は変わらず" if kept else "番号変更"
         note("転出→転入", member.name, f"{main.municipality.name} → "
              f"{neighbour.municipality.name}（{same}）")
     # a move within the town

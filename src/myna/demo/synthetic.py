@@ -107,7 +107,8 @@ class SyntheticPopulation:
         """Households until ``residents`` people have been produced."""
         made = 0
         number = 0
-        kinds, weights = zip(*_HOUSEHOLD_KINDS, strict=True)
+        kinds = [k for k, _ in _HOUSEHOLD_KINDS]
+        weights = [w for _, w in _HOUSEHOLD_KINDS]
         while made < residents:
             number += 1
             key = f"h{number}"

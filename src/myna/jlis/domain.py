@@ -57,10 +57,10 @@ class IdentityInfo:
 def number_input(code: str, generation: int) -> str:
     """The 11-digit FF1 input D(code, k) for a 住民票コード and generation.
 
-    >>> number_input("12345678906", 0)
-    '12345678906'
-    >>> number_input("12345678906", 5)
-    '12345678901'
+    >>> number_input("12345678900", 0)
+    '12345678900'
+    >>> number_input("12345678900", 5)
+    '12345678905'
     """
     if not 0 <= generation <= MAX_GENERATION:
         raise ValidationError(
@@ -91,7 +91,9 @@ class NumberGenerator:
     def resident_codes(self, first_counter: int, count: int) -> list[str]:
         """``count`` fresh 住民票コード from the code counter ``first_counter`` on."""
         if first_counter + count > 10**10:
-            raise ValidationError("住民票コードの空間を使い切りました", "resident-code space exhausted")
+            raise ValidationError(
+                "住民票コードの空間を使い切りました", "resident-code space exhausted"
+            )
         counters = np.arange(first_counter, first_counter + count, dtype=np.int64)
         tens = self._codes.encrypt_batch(counters, 10)
         checks = bulk.resident_code_check_digits(tens)

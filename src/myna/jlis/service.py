@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
-from myna.db import bulk_insert, migrate
+from myna.db import bulk_insert, inserted_id, migrate
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from myna.jlis import storage as t
 from myna.jlis.domain import MAX_GENERATION, IdentityInfo, NumberGenerator
@@ -102,14 +102,14 @@ class JlisService:
             first = self._reserve_counter(conn, "resident_code", count)
             codes = self.generator.resident_codes(first, count)
             now = self.now()
-            batch_id = conn.execute(
+            batch_id = inserted_id(conn.execute(
                 insert(t.code_batches).values(
                     municipality_code=municipality_code,
                     first_counter=first,
                     count=count,
                     issued_at=now,
                 )
-            ).inserted_primary_key[0]
+            ))
             bulk_insert(
                 conn,
                 t.resident_codes,

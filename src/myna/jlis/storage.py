@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON,
     CHAR,
+    JSON,
     Column,
     Date,
     DateTime,

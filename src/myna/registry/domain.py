@@ -242,7 +242,9 @@ def check_name(name: str, label: str = "氏名") -> str:
     if len(stripped) > 100:
         raise ValidationError(f"{label}が長すぎます（100文字まで）", f"{label} longer than 100")
     if _CONTROL.search(stripped):
-        raise ValidationError(f"{label}に制御文字が含まれています", f"{label} has control characters")
+        raise ValidationError(
+            f"{label}に制御文字が含まれています", f"{label} has control characters"
+        )
     return stripped
 
 
@@ -295,10 +297,10 @@ def parse_date(value: str | dt.date, label: str = "日付") -> dt.date:
 
     >>> parse_date("２０２４-０２-２９")
     datetime.date(2024, 2, 29)
-    >>> parse_date("2023年2月29日")
+    >>> parse_date("2023年2月29日", "生年月日")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    myna.errors.ValidationError: 日付が存在しない日付です: 2023年2月29日 (日付 is not a real date: '2023年2月29日')
+    myna.errors.ValidationError: 生年月日が存在しない日付です: 2023年2月29日 (...)
     """
     if isinstance(value, dt.date):
         return value

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, RowMapping, and_, func, insert, or_, select, update
 
-from myna.db import bulk_insert, migrate
+from myna.db import bulk_insert, inserted_id, migrate
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from myna.jlis.domain import IdentityInfo
 from myna.jlis.service import JlisApi, Progress, utcnow
@@ -117,8 +117,11 @@ class MunicipalityRegistry:
                 f"職員IDは半角英数字で入力してください: {staff_id!r}", f"bad staff id {staff_id!r}"
             )
         with self.engine.begin() as conn:
-            if conn.execute(select(t.staff.c.staff_id).where(t.staff.c.staff_id == staff_id)).first():
-                raise Conflict(f"職員ID {staff_id} は既に使われています", f"staff {staff_id} exists")
+            taken = select(t.staff.c.staff_id).where(t.staff.c.staff_id == staff_id)
+            if conn.execute(taken).first():
+                raise Conflict(
+                    f"職員ID {staff_id} は既に使われています", f"staff {staff_id} exists"
+                )
             conn.execute(
                 insert(t.staff).values(
                     staff_id=staff_id,
@@ -134,7 +137,10 @@ class MunicipalityRegistry:
     def authenticate(self, staff_id: str, password: str) -> Staff:
         with self.engine.begin() as conn:
             row = conn.execute(select(t.staff).where(t.staff.c.staff_id == staff_id)).first()
-            ok = row is not None and row.active and auth.verify_password(password, row.password_hash)
+            ok = (
+                row is not None and row.active
+                and auth.verify_password(password, row.password_hash)
+            )
             conn.execute(
                 insert(t.access_log).values(
                     staff_id=staff_id,
@@ -237,7 +243,8 @@ class MunicipalityRegistry:
             return row.household_number, row.postcode, row.address
         if not placement.address or not placement.postcode:
             raise ValidationError(
-                "新しい世帯には郵便番号と住所が必要です", "a new household needs postcode and address"
+                "新しい世帯には郵便番号と住所が必要です",
+                "a new household needs postcode and address",
             )
         if placement.relationship != "世帯主":
             raise ValidationError(
@@ -268,16 +275,18 @@ class MunicipalityRegistry:
         self, conn: Connection, kind: EventKind, resident_id: int, occurred_on: dt.date,
         staff: Staff, detail: dict[str, Any],
     ) -> int:
-        event_id = conn.execute(
+        event_id = inserted_id(conn.execute(
             insert(t.events).values(
                 kind=kind.value, resident_id=resident_id, occurred_on=occurred_on,
                 recorded_at=self.now(), staff_id=staff.staff_id, detail=detail,
             )
-        ).inserted_primary_key[0]
+        ))
         return int(event_id)
 
     def _snapshot(self, conn: Connection, resident_id: int, event_id: int) -> None:
-        row = conn.execute(select(t.residents).where(t.residents.c.resident_id == resident_id)).one()
+        row = conn.execute(
+            select(t.residents).where(t.residents.c.resident_id == resident_id)
+        ).one()
         conn.execute(
             insert(t.resident_versions).values(
                 resident_id=resident_id, version=row.version, event_id=event_id,
@@ -323,7 +332,7 @@ class MunicipalityRegistry:
     ) -> int:
         household_number, postcode, address = household
         foreign = person.foreign
-        resident_id = conn.execute(
+        resident_id = inserted_id(conn.execute(
             insert(t.residents).values(
                 resident_code=code, individual_number=number, name=person.name,
                 furigana=person.furigana, birth_date=person.birth_date, sex=person.sex,
@@ -336,7 +345,7 @@ class MunicipalityRegistry:
                 period_of_stay_until=foreign.period_of_stay_until if foreign else None,
                 support_measure=False, version=1, updated_at=self.now(),
             )
-        ).inserted_primary_key[0]
+        ))
         rid = int(resident_id)
         event_id = self._event(conn, kind, rid, became_resident_on, staff, detail)
         self._snapshot(conn, rid, event_id)
@@ -590,7 +599,9 @@ class MunicipalityRegistry:
             select(t.residents).where(t.residents.c.resident_id == resident_id)
         ).first()
         if row is None:
-            raise NotFound(f"住民ID {resident_id} の住民票はありません", f"no resident {resident_id}")
+            raise NotFound(
+                f"住民ID {resident_id} の住民票はありません", f"no resident {resident_id}"
+            )
         return _to_resident(row._mapping)
 
     def _get_current(self, conn: Connection, resident_id: int) -> Resident:

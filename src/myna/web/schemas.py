@@ -15,6 +15,7 @@ from myna.registry.domain import (
     Resident,
     Staff,
 )
+from myna.web.forms import household_number
 from myna.web.presenters import HIDDEN, hidden_from, mask_number
 
 
@@ -72,7 +73,9 @@ class Placement(BaseModel):
 
     def to_domain(self) -> HouseholdPlacement:
         return HouseholdPlacement(
-            self.relationship, self.household_number or None, self.postcode or None,
+            self.relationship,
+            household_number(self.household_number) if self.household_number else None,
+            self.postcode or None,
             self.address or None,
         )
 

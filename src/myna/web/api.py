@@ -1,0 +1,222 @@
+"""The JSON API under ``/api/v1`` (OAuth2 password flow, bearer tokens)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
+
+from myna.errors import MynaError, NotFound, PermissionDenied
+from myna.numbers import individual
+from myna.registry.domain import check_sex, parse_date
+from myna.web.errors import Unauthorized
+from myna.web.forms import verify_certificate
+from myna.web.schemas import (
+    BirthRequest,
+    Certificate,
+    CopyRequest,
+    CopyResponse,
+    ErrorResponse,
+    MoveInRequest,
+    MoveOutRequest,
+    NumberCheck,
+    ResidentCreated,
+    ResidentDetail,
+    ResidentSummary,
+    SearchResponse,
+    TokenResponse,
+)
+from myna.web.state import TOKEN_MAX_AGE, Clerk, get_state
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in (
+        (401, "認証が必要です／トークンが無効です"),
+        (403, "権限がありません（支援措置の対象者など）"),
+        (404, "見つかりません"),
+        (409, "現在の状態と矛盾します"),
+        (422, "入力が不正です"),
+    )
+}
+
+router = APIRouter(prefix="/api/v1", responses=_ERRORS)
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/token", auto_error=False)
+
+PURPOSE = Query(description="閲覧・検索の目的（事務の名称）。アクセス記録に残ります", min_length=0)
+
+
+def api_clerk(
+    request: Request, code: str, token: Annotated[str | None, Depends(oauth2)],
+) -> Clerk:
+    """The staff member of the bearer token, for municipality ``code``."""
+    return get_state(request).clerk_from_token(code, token)
+
+
+ApiClerk = Annotated[Clerk, Depends(api_clerk)]
+
+
+@router.post("/token", response_model=TokenResponse, tags=["認証"])
+def token(
+    request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()],
+) -> TokenResponse:
+    """Sign in: ``username`` is ``<市区町村コード>:<職員ID>``; the token lasts 8 hours."""
+    code, sep, staff_id = form.username.partition(":")
+    if not sep or not code or not staff_id:
+        raise Unauthorized(
+            "ユーザー名は「市区町村コード:職員ID」の形式です（例: 132152:clerk1）",
+            "username must be '<municipality code>:<staff id>'",
+        )
+    state = get_state(request)
+    try:
+        registry = state.system.registry(code.strip())
+        staff = registry.authenticate(staff_id.strip(), form.password)
+    except (NotFound, PermissionDenied) as exc:
+        raise Unauthorized(
+            "市区町村コード・職員ID・パスワードのいずれかが違います", exc.message_en
+        ) from None
+    clerk = Clerk(registry, staff)
+    return TokenResponse(
+        access_token=state.issue_token(clerk), expires_in=TOKEN_MAX_AGE,
+        municipality_code=registry.code, staff_id=staff.staff_id, role=staff.role.value,
+    )
+
+
+@router.get(
+    "/municipalities/{code}/residents", response_model=SearchResponse, tags=["住民票"],
+)
+def search_residents(
+    clerk: ApiClerk,
+    purpose: Annotated[str, PURPOSE],
+    name: str | None = None,
+    birth_date: Annotated[str | None, Query(description="YYYY-MM-DD")] = None,
+    sex: Annotated[str | None, Query(description="男 / 女")] = None,
+    address: str | None = None,
+    number: Annotated[str | None, Query(description="個人番号（12桁）")] = None,
+    include_removed: bool = False,
+) -> SearchResponse:
+    """Search by the four basic items or by number. Numbers in the results are masked."""
+    results = clerk.registry.search(
+        clerk.staff, purpose, name=name or None,
+        birth_date=parse_date(birth_date, "生年月日") if birth_date else None,
+        sex=check_sex(sex) if sex else None, address=address or None, number=number or None,
+        include_removed=include_removed,
+    )
+    summaries = [ResidentSummary.of(r, clerk.staff) for r in results]
+    return SearchResponse(purpose=purpose.strip(), count=len(summaries), results=summaries)
+
+
+@router.get(
+    "/municipalities/{code}/residents/{resident_id}", response_model=ResidentDetail,
+    tags=["住民票"],
+)
+def view_resident(clerk: ApiClerk, resident_id: int, purpose: Annotated[str, PURPOSE]
+                  ) -> ResidentDetail:
+    """One 住民票 including the individual number; the view is logged with the purpose."""
+    resident = clerk.registry.view(clerk.staff, resident_id, purpose)
+    return ResidentDetail(**asdict(resident))
+
+
+@router.post(
+    "/municipalities/{code}/residents/births", response_model=ResidentCreated,
+    status_code=201, tags=["届出"],
+)
+def register_birth(clerk: ApiClerk, body: BirthRequest, response: Response) -> ResidentCreated:
+    """出生届."""
+    resident = clerk.registry.register_birth(
+        clerk.staff, body.person.to_domain(), body.placement.to_domain()
+    )
+    response.headers["Location"] = (
+        f"/api/v1/municipalities/{clerk.code}/residents/{resident.resident_id}"
+    )
+    return ResidentCreated(
+        **ResidentSummary.of(resident, clerk.staff).model_dump(),
+        household_number=resident.household_number, relationship=resident.relationship,
+    )
+
+
+@router.post(
+    "/municipalities/{code}/residents/move-ins", response_model=ResidentCreated,
+    status_code=201, tags=["届出"],
+)
+def move_in(
+    request: Request, clerk: ApiClerk, body: MoveInRequest, response: Response,
+) -> ResidentCreated:
+    """転入届 with the 転出証明書 JSON (checked against the issuer when it is in this system)."""
+    certificate = verify_certificate(get_state(request).system, body.certificate.to_domain())
+    resident = clerk.registry.move_in(
+        clerk.staff, certificate, body.placement.to_domain(), body.moved_on
+    )
+    response.headers["Location"] = (
+        f"/api/v1/municipalities/{clerk.code}/residents/{resident.resident_id}"
+    )
+    return ResidentCreated(
+        **ResidentSummary.of(resident, clerk.staff).model_dump(),
+        household_number=resident.household_number, relationship=resident.relationship,
+    )
+
+
+@router.post(
+    "/municipalities/{code}/residents/{resident_id}/move-out", response_model=Certificate,
+    status_code=201, tags=["届出"],
+)
+def move_out(clerk: ApiClerk, resident_id: int, body: MoveOutRequest) -> Certificate:
+    """転出届: returns the 転出証明書 to hand over (it carries the number, by design)."""
+    certificate = clerk.registry.move_out(
+        clerk.staff, resident_id, body.destination, body.moving_on
+    )
+    return Certificate.of(certificate)
+
+
+@router.post(
+    "/municipalities/{code}/residents/{resident_id}/copies", response_model=CopyResponse,
+    status_code=201, tags=["住民票の写し"],
+)
+def issue_copy(
+    request: Request, clerk: ApiClerk, resident_id: int, body: CopyRequest,
+) -> CopyResponse:
+    """住民票の写し: metadata, the HTML, and the URL of the PDF."""
+    copy = clerk.registry.issue_copy(
+        clerk.staff, resident_id, body.purpose, whole_household=body.whole_household,
+        include_number=body.include_number, number_reason=body.number_reason,
+    )
+    issued = get_state(request).copies.add(clerk, copy)
+    return CopyResponse(
+        certificate_number=copy.certificate_number, municipality_code=copy.municipality_code,
+        household_number=copy.household_number, issued_at=copy.issued_at,
+        includes_number=copy.includes_number, is_removed_record=copy.is_removed_record,
+        people=len(copy.entries), html=issued.html,
+        pdf_url=f"/api/v1/municipalities/{clerk.code}/copies/{copy.certificate_number}/pdf",
+    )
+
+
+@router.get(
+    "/municipalities/{code}/copies/{certificate_number}/pdf", tags=["住民票の写し"],
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}, "description": "PDF"}},
+)
+def copy_pdf(request: Request, clerk: ApiClerk, certificate_number: str) -> Response:
+    """The PDF of a copy issued earlier (kept in memory by this server)."""
+    state = get_state(request)
+    issued = state.copies.get(clerk, certificate_number)
+    return Response(
+        state.copies.pdf(issued), media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="juminhyo-{certificate_number}.pdf"'},
+    )
+
+
+@router.get("/numbers/{value}/check", response_model=NumberCheck, tags=["個人番号"])
+def check_number(value: str) -> NumberCheck:
+    """Check the format and check digit of an individual number (no lookup, no sign-in)."""
+    try:
+        number = individual.validate(value)
+    except MynaError as exc:
+        try:
+            compact: str | None = individual.compact(value)
+        except MynaError:
+            compact = None
+        return NumberCheck(valid=False, compact=compact, formatted=None, masked=None,
+                           error=exc.message_ja, error_en=exc.message_en)
+    return NumberCheck(valid=True, compact=number, formatted=individual.format(number),
+                       masked=individual.mask(number), error=None)

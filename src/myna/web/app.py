@@ -1,0 +1,203 @@
+"""The FastAPI application: staff screens, the JSON API, sessions and error pages."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import urlencode
+
+import jinja2
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from itsdangerous import URLSafeTimedSerializer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from myna.errors import MynaError
+from myna.system import MynaSystem
+from myna.web import api, pages
+from myna.web.errors import (
+    SignInRequired,
+    error_body,
+    request_validation_error,
+    status_of,
+)
+from myna.web.presenters import format_number, jdate, jst, mask_code, mask_number
+from myna.web.state import TOKEN_MAX_AGE, WebState, derive_key, flash, get_state
+
+HERE = Path(__file__).parent
+log = logging.getLogger(__name__)
+
+#: Pages use no scripts at all; the copy of a 住民票 carries its own inline styles.
+CSP = (
+    "default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'self'"
+)
+
+DESCRIPTION = """\
+Myna の市区町村（住民基本台帳）ノードの API。
+
+* `POST /api/v1/token` で `username` = `市区町村コード:職員ID` と `password` を送り、
+  Bearer トークン（有効期間 8 時間）を得ます。
+* 閲覧・検索には目的（`purpose`）が必須で、すべてアクセス記録に残ります。
+* 検索結果の個人番号は常にマスクされます。全桁は住民票1件の閲覧でのみ返します。
+* エラーは `{"error": コード, "message": 日本語, "message_en": English}` です。
+"""
+
+
+def _templates() -> Jinja2Templates:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=jinja2.select_autoescape(("html",)),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        jdate=jdate, jst=jst, mask_number=mask_number, mask_code=mask_code,
+        format_number=format_number,
+    )
+    return Jinja2Templates(env=env)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _error_page(request: Request, exc: MynaError, status: int) -> Response:
+    try:
+        return pages.render(request, "error.html", {"error": exc, "status": status}, status)
+    except Exception:  # the error page itself must not fail
+        log.exception("could not render the error page")
+        return HTMLResponse(
+            f"<!DOCTYPE html><html lang=\"ja\"><meta charset=\"utf-8\"><title>エラー</title>"
+            f"<p>{status} エラーが発生しました</p></html>", status_code=status,
+        )
+
+
+def _myna_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, MynaError)
+    status = status_of(exc)
+    if _is_api(request):
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(error_body(exc), status_code=status, headers=headers)
+    return _error_page(request, exc, status)
+
+
+def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    error = request_validation_error(exc.errors())
+    if _is_api(request):
+        body = error_body(error) | {"detail": [
+            {"loc": list(e.get("loc", ())), "type": e.get("type")} for e in exc.errors()
+        ]}
+        return JSONResponse(body, status_code=422)
+    return _error_page(request, error, 422)
+
+
+_HTTP_MESSAGES = {
+    404: ("ページが見つかりません。アドレスを確認してください", "not found", "not_found"),
+    405: ("この操作はこのページでは行えません", "method not allowed", "method_not_allowed"),
+}
+
+
+def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    ja, en, code = _HTTP_MESSAGES.get(
+        exc.status_code, ("要求を処理できませんでした", str(exc.detail), "error")
+    )
+    error = MynaError(ja, en)
+    if _is_api(request):
+        return JSONResponse({"error": code, "message": ja, "message_en": en},
+                            status_code=exc.status_code, headers=exc.headers)
+    return _error_page(request, error, exc.status_code)
+
+
+def _sign_in_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SignInRequired)
+    flash(request, exc.message or "サインインしてください")
+    query = urlencode({"next": exc.next_url}) if exc.next_url else ""
+    return RedirectResponse("/" + (f"?{query}" if query else ""), status_code=303)
+
+
+def _server_error(request: Request, exc: Exception) -> Response:
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    ja = "システムエラーが発生しました。時間をおいてもう一度お試しください。続く場合は管理者に連絡してください"
+    if _is_api(request):
+        return JSONResponse({"error": "internal", "message": ja, "message_en": "internal error"},
+                            status_code=500)
+    return HTMLResponse(
+        "<!DOCTYPE html><html lang=\"ja\"><head><meta charset=\"utf-8\"><title>システムエラー"
+        "</title><link rel=\"stylesheet\" href=\"/static/style.css\"></head><body><main>"
+        f"<div class=\"alert error\" role=\"alert\">{ja}</div><p><a href=\"/\">トップへ</a></p>"
+        "</main></body></html>", status_code=500,
+    )
+
+
+async def _security_headers(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]],
+) -> Response:
+    response = await call_next(request)
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    headers.setdefault("Content-Security-Policy", CSP)
+    if not request.url.path.startswith("/static/"):
+        headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def create_app(system: MynaSystem, session_secret: bytes) -> FastAPI:
+    """The staff web app and API for every municipality of ``system``.
+
+    ``session_secret`` signs the session cookies and the API tokens (separate
+    keys are derived from it); keep it secret and stable across restarts.
+    """
+    if len(session_secret) < 16:
+        raise ValueError("session_secret must be at least 16 random bytes")
+    app = FastAPI(
+        title="Myna", description=DESCRIPTION, version="1",
+        openapi_url="/openapi.json", docs_url=None, redoc_url=None,  # no CDN assets offline
+    )
+    app.state.myna = WebState(
+        system=system,
+        templates=_templates(),
+        tokens=URLSafeTimedSerializer(derive_key(session_secret, "myna-api-token"),
+                                      salt="myna-api-token"),
+    )
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=derive_key(session_secret, "myna-web-session").hex(),
+        session_cookie="myna_session",
+        max_age=TOKEN_MAX_AGE,
+        same_site="strict",
+        https_only=False,  # localhost; put TLS in front in production
+    )
+    app.middleware("http")(_security_headers)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(pages.router)
+    app.include_router(api.router)
+    app.add_exception_handler(MynaError, _myna_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(SignInRequired, _sign_in_required)
+    app.add_exception_handler(Exception, _server_error)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """``uvicorn --factory myna.web:app_from_env`` with ``MYNA_DATA_DIR`` set.
+
+    The session secret is the key ``web/session`` of the installation's key store.
+    """
+    system = MynaSystem(os.environ.get("MYNA_DATA_DIR", "myna-data"))
+    return create_app(system, system.keys.secret("web/session"))
+
+
+__all__ = ["create_app", "app_from_env", "get_state"]

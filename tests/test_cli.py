@@ -1,0 +1,77 @@
+"""The ``myna`` command line: demo, number tools, benchmark."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from myna.cli import app
+from myna.numbers import individual, resident_code
+
+runner = CliRunner()
+
+
+def test_demo_json_summary_and_export(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    export = tmp_path / "residents.csv"
+    result = runner.invoke(app, ["demo", "--residents", "120", "--data-dir", str(data),
+                                 "--seed", "7", "--json", "--export", str(export)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    towns = {m["code"]: m for m in summary["municipalities"]}
+    assert set(towns) == {"132152", "132144"}
+    assert towns["132152"]["residents"] == towns["132152"]["numbered"]
+    assert summary["jlis"]["retired_numbers"] == 1
+    kinds = [e["event"] for e in summary["events"]]
+    for kind in ("出生", "転出→転入", "転居", "死亡", "個人番号変更", "住民票の写し"):
+        assert kind in kinds
+    assert {s["role"] for s in summary["staff"]} == {"担当者", "監督者", "管理者"}
+    with export.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == sum(m["residents"] for m in summary["municipalities"])
+    assert all(individual.is_valid(r["individual_number"]) for r in rows)
+    assert all(resident_code.is_valid(r["resident_code"]) for r in rows)
+    assert len({r["individual_number"] for r in rows}) == len(rows)
+    # reproducible with the same seed (numbers depend on the keys, names on the seed)
+    again = runner.invoke(app, ["demo", "--residents", "120", "--data-dir", str(data),
+                                "--seed", "7", "--json"])
+    assert again.exit_code == 0, again.output
+    names = sorted(e["resident"] for e in json.loads(again.stdout)["events"])
+    assert names == sorted(e["resident"] for e in summary["events"])
+
+
+def test_demo_refuses_a_foreign_directory(tmp_path: Path) -> None:
+    (tmp_path / "precious.txt").write_text("keep me")
+    result = runner.invoke(app, ["demo", "--residents", "20", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "空ではなく" in result.output
+    assert (tmp_path / "precious.txt").exists()
+
+
+def test_number_commands() -> None:
+    ok = runner.invoke(app, ["number", "check", "１２３４ ５６７８ ９０１８"])
+    assert ok.exit_code == 0 and "1234 5678 9018" in ok.output
+    bad = runner.invoke(app, ["number", "check", "123456789011"])
+    assert bad.exit_code == 1 and "チェックデジット" in bad.output
+    assert runner.invoke(app, ["number", "mask", "123456789018"]).output.strip() == (
+        "**** **** 9018")
+    assert runner.invoke(app, ["number", "format", "123456789018"]).output.strip() == (
+        "1234 5678 9018")
+    generated = runner.invoke(app, ["number", "generate", "--count", "50", "--seed", "1"])
+    values = generated.stdout.split()
+    assert len(values) == 50 and all(individual.is_valid(v) for v in values)
+    assert runner.invoke(app, ["number", "generate", "--count", "0"]).exit_code == 2
+
+
+def test_bench_numbering_reports_ratios(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["bench", "numbering", "--residents", "3000", "--json",
+                                 "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    sqlite = report["backends"]["sqlite"]
+    for key in ("assignment_vs_raw", "generation_share_of_assignment"):
+        assert sqlite[key] > 0
+    assert report["validation"]["bulk_vs_stdnum"] > 0
