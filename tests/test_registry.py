@@ -290,6 +290,8 @@ def test_views_need_a_purpose_and_are_logged(
     actions = [(e.staff_id, e.action, e.purpose) for e in log]
     assert ("clerk", "view", "児童手当の認定") in actions
     assert ("clerk", "write", "出生") in actions
+    assert ("clerk", "search_hit", "国民健康保険の資格確認") in [
+        (e.staff_id, e.action, e.purpose) for e in town.access_log(person.resident_id)]
     searches = [e for e in town.access_log() if e.action == "search"]
     assert searches[0].detail["number"] == individual.mask(person.individual_number or "")
 

@@ -674,6 +674,8 @@ class MunicipalityRegistry:
             ).all()
             self._log(conn, staff, None, "search", purpose,
                       criteria | {"hits": [r.resident_id for r in rows]})
+            for r in rows:  # each person found sees the search in their own access log
+                self._log(conn, staff, r.resident_id, "search_hit", purpose, criteria)
         return [_to_resident(r._mapping) for r in rows]
 
     def household_members(self, household_number: str, include_removed: bool = False
@@ -709,12 +711,7 @@ class MunicipalityRegistry:
         """Who looked at or changed a record, and why (shown to the resident too)."""
         query = select(t.access_log).order_by(t.access_log.c.id.desc()).limit(limit)
         if resident_id is not None:
-            query = query.where(
-                or_(t.access_log.c.resident_id == resident_id,
-                    func.json_extract(t.access_log.c.detail, "$.hits").like(f"%{resident_id}%"))
-                if self.engine.dialect.name == "sqlite"
-                else t.access_log.c.resident_id == resident_id
-            )
+            query = query.where(t.access_log.c.resident_id == resident_id)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [AccessLogEntry(r.at, r.staff_id, r.action, r.purpose, r.detail) for r in rows]
