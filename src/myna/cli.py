@@ -187,22 +187,23 @@ def number_check(value: str) -> None:
               "また、誤りのすべてを検出できるわけではありません。[/dim]")
 
 
+def _print_number(value: str, render: Callable[[str], str]) -> None:
+    try:
+        out.print(render(individual.validate(value)))
+    except MynaError as exc:
+        fail(exc)
+
+
 @number_app.command("format")
 def number_format(value: str) -> None:
     """個人番号を4桁区切りで表示する。"""
-    try:
-        out.print(individual.format(individual.validate(value)))
-    except MynaError as exc:
-        fail(exc)
+    _print_number(value, individual.format)
 
 
 @number_app.command("mask")
 def number_mask(value: str) -> None:
     """個人番号の下4桁以外を伏せる。"""
-    try:
-        out.print(individual.mask(individual.validate(value)))
-    except MynaError as exc:
-        fail(exc)
+    _print_number(value, individual.mask)
 
 
 @number_app.command("generate")

@@ -387,18 +387,8 @@ class MunicipalityRegistry:
     ) -> Resident:
         """出生届: a new 住民票 with a fresh 住民票コード and its individual number."""
         person = check_person(person, self.today())
-        self.ensure_codes(1)
-        with self.engine.begin() as conn:
-            household = self._place(conn, placement)
-            code = self._take_codes(conn, 1)[0]
-            number = self.jlis.assign_number(self.code, code)
-            rid = self._insert_resident(
-                conn, staff, EventKind.BIRTH, person, code, number, household,
-                placement.relationship, person.birth_date, None, {},
-            )
-            resident = self._get(conn, rid)
-            self._notify_jlis(resident, EventKind.BIRTH.value)
-        return resident
+        return self._new_resident(staff, EventKind.BIRTH, person, placement, person.birth_date,
+                                  {})
 
     def ex_officio_entry(
         self, staff: Staff, person: PersonDetails, placement: HouseholdPlacement,
@@ -409,17 +399,25 @@ class MunicipalityRegistry:
         person = check_person(person, self.today())
         reason = check_purpose(reason)
         check_not_future(resident_since, self.today(), "住民となった日")
+        return self._new_resident(staff, EventKind.EX_OFFICIO_ENTRY, person, placement,
+                                  resident_since, {"reason": reason})
+
+    def _new_resident(
+        self, staff: Staff, kind: EventKind, person: PersonDetails,
+        placement: HouseholdPlacement, since: dt.date, detail: dict[str, Any],
+    ) -> Resident:
+        """A first 住民票: a 住民票コード from the pool and its number from J-LIS."""
         self.ensure_codes(1)
         with self.engine.begin() as conn:
             household = self._place(conn, placement)
             code = self._take_codes(conn, 1)[0]
             number = self.jlis.assign_number(self.code, code)
             rid = self._insert_resident(
-                conn, staff, EventKind.EX_OFFICIO_ENTRY, person, code, number, household,
-                placement.relationship, resident_since, None, {"reason": reason},
+                conn, staff, kind, person, code, number, household, placement.relationship,
+                since, None, detail,
             )
             resident = self._get(conn, rid)
-            self._notify_jlis(resident, EventKind.EX_OFFICIO_ENTRY.value)
+            self._notify_jlis(resident, kind.value)
         return resident
 
     def move_in(
