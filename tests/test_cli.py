@@ -45,7 +45,7 @@ def test_demo_json_summary_and_export(tmp_path: Path) -> None:
 
 def test_demo_refuses_a_foreign_directory(tmp_path: Path) -> None:
     (tmp_path / "precious.txt").write_text("keep me")
-    result = runner.invoke(app, ["demo", "--residents", "20", "--data-dir", str(tmp_path)])
+    result = runner.invoke(app, ["demo", "--residents", "50", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "空ではなく" in result.output
     assert (tmp_path / "precious.txt").exists()
@@ -75,3 +75,22 @@ def test_bench_numbering_reports_ratios(tmp_path: Path) -> None:
     for key in ("assignment_vs_raw", "generation_share_of_assignment"):
         assert sqlite[key] > 0
     assert report["validation"]["bulk_vs_stdnum"] > 0
+
+
+def test_staff_commands(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert runner.invoke(app, ["demo", "--residents", "50", "--data-dir", str(data),
+                               "--json"]).exit_code == 0
+    added = runner.invoke(app, ["staff", "add", "--municipality", "132152", "--id", "suzuki",
+                                "--name", "鈴木 一郎", "--role", "supervisor",
+                                "--data-dir", str(data)], input="long-password\nlong-password\n")
+    assert added.exit_code == 0, added.output
+    listed = runner.invoke(app, ["staff", "list", "--municipality", "132152",
+                                 "--data-dir", str(data)])
+    assert "suzuki" in listed.output and "監督者" in listed.output
+    short = runner.invoke(app, ["staff", "add", "--municipality", "132152", "--id", "tanaka",
+                                "--name", "田中", "--data-dir", str(data)], input="short\nshort\n")
+    assert short.exit_code == 2 and "8文字" in short.output
+    unknown = runner.invoke(app, ["staff", "list", "--municipality", "131016",
+                                  "--data-dir", str(data)])
+    assert unknown.exit_code == 2 and "登録されていません" in unknown.output

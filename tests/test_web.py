@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -165,7 +166,7 @@ def test_pages_need_sign_in_and_come_back(client: TestClient) -> None:
         "csrf_token": csrf(page.text), "municipality": KUNITACHI, "staff_id": "clerk1",
         "password": PASSWORD, "next": "/m/132152/residents/1?purpose=調査",
     }, follow_redirects=False)
-    assert back.headers["location"] == "/m/132152/residents/1?purpose=調査"
+    assert unquote(back.headers["location"]) == "/m/132152/residents/1?purpose=調査"
     evil = client.post("/signin", data={
         "csrf_token": csrf(client.get("/m/132152/residents").text), "municipality": KUNITACHI,
         "staff_id": "clerk1", "password": PASSWORD, "next": "//evil.example/",
@@ -297,7 +298,7 @@ def test_access_log_ignores_searches_that_hit_other_ids(town: Town) -> None:
     ]
     lines = access_lines(town.registry, 1, entries)
     assert [(line.action, line.detail) for line in lines] == [
-        ("検索で該当", "氏名: y / 該当件数: 2"), ("閲覧", ""),
+        ("検索", "氏名: y / 該当件数: 2"), ("閲覧", ""),
     ]
     assert lines[0].at == "2024-01-05 00:30" and lines[1].staff == "係長 一郎（sup1）"
 
@@ -364,7 +365,7 @@ def test_copy_of_one_person(client: TestClient, town: Town) -> None:
     response = issue(client, token, town.wife.resident_id, purpose="年金の手続",
                      scope="individual")
     document = client.get(re.search(r'src="([^"]+/document)"', response.text)[1])  # type: ignore[index]
-    assert "髙橋 花子" in document.text and "髙橋 太郎" not in document.text
+    assert "髙橋 花子" in document.text and "髙橋 𠮷男" not in document.text
 
 
 def test_copy_with_number_requires_a_reason(client: TestClient, town: Town) -> None:
@@ -484,20 +485,33 @@ def test_move_out_and_move_in_with_the_certificate_json(client: TestClient, town
     assert again.status_code == 409 and "既に" in again.text
 
 
-def test_move_in_by_fields_from_another_installation(client: TestClient, town: Town) -> None:
-    token = sign_in(client)
-    number = individual.calc_check_digit("12345678901")
-    response = post(
-        client, "/m/132152/move-ins", token, mode="fields",
-        cert_certificate_id="271004-abc", cert_from_municipality_code="271004",
-        cert_resident_code="", cert_individual_number="12345678901" + number,
-        cert_name="大阪 一郎", cert_furigana="おおさか いちろう", cert_birth_date="1970-01-01",
-        cert_sex="男", cert_address="大阪府大阪市北区1-1", cert_moving_on="2024-04-01",
-        relationship="世帯主", postcode="1860003", address="東京都国立市中1-1",
-        moved_on=dt.date.today().isoformat(),
+def test_move_in_by_typing_the_certificate(client: TestClient, town: Town) -> None:
+    osaka = town.system.add_municipality("271276")
+    staff = osaka.create_staff("o1", "北区 職員", Role.CLERK, PASSWORD)
+    person = osaka.register_birth(
+        staff, PersonDetails("大阪 一郎", "おおさか いちろう", dt.date(1970, 1, 1), "男"),
+        HouseholdPlacement("世帯主", postcode="5300001", address="大阪府大阪市北区梅田1-1"),
     )
+    paper = osaka.move_out(staff, person.resident_id, "東京都国立市中1-1", dt.date.today())
+    token = sign_in(client)
+    fields = dict(
+        mode="fields", cert_certificate_id=paper.certificate_id,
+        cert_from_municipality_code="271276", cert_resident_code="",
+        cert_individual_number=individual.format(paper.individual_number),
+        cert_name="大阪 一郎", cert_furigana="おおさか いちろう", cert_birth_date="1970-01-01",
+        cert_sex="男", cert_address="大阪府大阪市北区梅田1-1",
+        cert_moving_on=dt.date.today().isoformat(), relationship="世帯主", postcode="1860003",
+        address="東京都国立市中1-1", moved_on=dt.date.today().isoformat(),
+    )
+    response = post(client, "/m/132152/move-ins", token, **fields)
     assert response.status_code == 422 and "住民票コードを入力してください" in response.text
     assert 'value="大阪 一郎"' in response.text
+    fields["cert_resident_code"] = paper.resident_code
+    done = post(client, "/m/132152/move-ins", csrf(response.text), **fields)
+    assert done.status_code == 200, done.text
+    assert "転入届を受け付けました" in done.text and "大阪府大阪市北区梅田1-1" in done.text
+    moved = town.registry.search(town.clerk, "確認", name="大阪")
+    assert moved[0].individual_number == paper.individual_number
 
 
 def test_move_within_and_death(client: TestClient, town: Town) -> None:

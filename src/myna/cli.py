@@ -173,6 +173,64 @@ def serve(
     uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
+staff_app = typer.Typer(help="職員アカウントの管理 (staff accounts)", no_args_is_help=True)
+app.add_typer(staff_app, name="staff")
+
+
+@staff_app.command("add")
+def staff_add(
+    municipality: Annotated[str, typer.Option(help="全国地方公共団体コード（6桁）")],
+    staff_id: Annotated[str, typer.Option("--id", help="職員ID（半角英数字）")],
+    name: Annotated[str, typer.Option(help="氏名")],
+    role: Annotated[str, typer.Option(help="clerk / supervisor / administrator")] = "clerk",
+    data_dir: DataDir = Path("myna-data"),
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                          help="パスワード（8文字以上）")
+    ] = "",
+) -> None:
+    """職員アカウントを作成する (password stored with scrypt)."""
+    from myna.registry.domain import Role
+    from myna.system import MynaSystem
+
+    if role not in {r.value for r in Role}:
+        err.print(f"[red]エラー:[/red] 役割は clerk / supervisor / administrator です: {role}")
+        raise typer.Exit(2)
+    system = MynaSystem(data_dir)
+    try:
+        created = system.registry(municipality).create_staff(staff_id, name, Role(role), password)
+    except MynaError as exc:
+        fail(exc)
+        return
+    finally:
+        system.dispose()
+    out.print(f"作成しました: {created.staff_id}（{created.name}、{created.role.label}）")
+
+
+@staff_app.command("list")
+def staff_list(
+    municipality: Annotated[str, typer.Option(help="全国地方公共団体コード（6桁）")],
+    data_dir: DataDir = Path("myna-data"),
+) -> None:
+    """職員アカウントの一覧。"""
+    from myna.system import MynaSystem
+
+    system = MynaSystem(data_dir)
+    try:
+        staff = system.registry(municipality).list_staff()
+    except MynaError as exc:
+        fail(exc)
+        return
+    finally:
+        system.dispose()
+    table = Table(title="職員")
+    for col in ("職員ID", "氏名", "役割"):
+        table.add_column(col)
+    for member in staff:
+        table.add_row(member.staff_id, member.name, member.role.label)
+    out.print(table)
+
+
 @number_app.command("check")
 def number_check(value: str) -> None:
     """個人番号を検査する (exit 0 when valid, 1 when not)."""

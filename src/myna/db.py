@@ -54,6 +54,7 @@ def make_engine(url: str, node: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=10000")
+            cur.execute("PRAGMA cache_size=-131072")  # 128 MiB: bulk loads touch many pages
             cur.close()
 
         return engine

@@ -72,11 +72,11 @@ def run_demo(
     database_url: str | None = None,
 ) -> DemoResult:
     """Build the demo installation and return its summary."""
-    if residents < 10:
+    if residents < 50:
         from myna.errors import ValidationError
 
         raise ValidationError(
-            "住民数は10人以上を指定してください", "--residents must be at least 10"
+            "住民数は50人以上を指定してください", "--residents must be at least 50"
         )
     prepare_data_dir(data_dir)
     (data_dir / MARKER).write_text(json.dumps({"seed": seed}), encoding="utf-8")
@@ -177,7 +177,7 @@ def _life_events(
                      HouseholdPlacement("世帯主", postcode=postcode, address=address), today)
     note("転居", within.name, address)
     # a death
-    elder = min((r for r in families[5:] if r.nationality is None), key=lambda r: r.birth_date)
+    elder = min(families[8:], key=lambda r: r.birth_date)
     main.record_death(clerk, elder.resident_id, today - dt.timedelta(days=2))
     note("死亡", elder.name, "除票として保存")
     # a number change after a leak

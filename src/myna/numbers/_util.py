@@ -16,10 +16,16 @@ myna.errors.InvalidFormat: 個人番号に使用できない文字「X」（U+00
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
+from typing import Literal
 
-from myna.errors import InvalidChecksum, InvalidFormat, InvalidLength
+from myna.errors import InvalidChecksum, InvalidFormat, InvalidLength, ValidationError
 
-__all__ = ["SEPARATORS", "check_length", "checksum_error", "clean"]
+__all__ = ["SEPARATORS", "check_length", "checked", "checked_base", "checksum_error", "clean",
+           "grouped", "masked", "valid"]
+
+#: Where the check digit stands: ``0`` first (法人番号), ``-1`` last (the others).
+Position = Literal[0, -1]
 
 #: Characters removed by :func:`clean`: white space and the dashes, hyphens and
 #: prolonged-sound marks people type between groups of digits. Both the
@@ -88,13 +94,16 @@ def clean(value: str, name_ja: str, name_en: str) -> str:
     return result
 
 
+def _article(name_en: str) -> str:
+    return "an" if name_en[0] in "AEIOU" else "a"
+
+
 def check_length(number: str, length: int, name_ja: str, name_en: str) -> None:
     """Raise :class:`InvalidLength` unless ``number`` has ``length`` digits."""
     if len(number) != length:
         raise InvalidLength(
             f"{name_ja}は{length}桁です（入力は{len(number)}桁）",
-            f"{'an' if name_en[0] in 'AEIOU' else 'a'} {name_en} has {length} digits, "
-            f"got {len(number)}",
+            f"{_article(name_en)} {name_en} has {length} digits, got {len(number)}",
         )
 
 
@@ -104,3 +113,96 @@ def checksum_error(name_ja: str, name_en: str, expected: str, given: str) -> Inv
         f"{name_ja}のチェックデジットが一致しません（正しくは{expected}ですが、{given}が入力されました）",
         f"{name_en} check digit does not match: expected {expected}, got {given}",
     )
+
+
+def checked_base(
+    number: str, digits: int, position: Position, name_ja: str, name_en: str, label_ja: str = ""
+) -> str:
+    """Clean the base of a number for ``calc_check_digit`` and check it has ``digits`` digits.
+
+    ``position`` is where the check digit goes, so the base is the leading (``-1``) or
+    trailing (``0``) digits; ``label_ja`` is a shorter Japanese name for the message.
+    Raises :class:`~myna.errors.ValidationError`.
+
+    >>> checked_base('1234', 5, -1, '全国地方公共団体コード', 'Local Government Code', '団体コード')
+    Traceback (most recent call last):
+        ...
+    myna.errors.ValidationError: チェックデジットの計算には団体コードの先頭5桁が必要です...
+    """
+    base = clean(number, name_ja, name_en)
+    if len(base) != digits:
+        raise ValidationError(
+            f"チェックデジットの計算には{label_ja or name_ja}の{'先頭' if position else '末尾'}"
+            f"{digits}桁が必要です（入力は{len(base)}桁）",
+            f"calc_check_digit needs the {digits}-digit base of {_article(name_en)} {name_en}, "
+            f"got {len(base)}",
+        )
+    return base
+
+
+def checked(
+    number: str,
+    length: int,
+    expected_digit: Callable[[str], str],
+    position: Position,
+    name_ja: str,
+    name_en: str,
+) -> str:
+    """Clean ``number``, check its length and its check digit; return it compact.
+
+    ``expected_digit`` computes the check digit from the other digits (ASCII,
+    already cleaned); ``position`` says where the check digit stands. Raises
+    :class:`InvalidFormat`, :class:`InvalidLength` or :class:`InvalidChecksum`.
+    """
+    number = clean(number, name_ja, name_en)
+    check_length(number, length, name_ja, name_en)
+    base, given = (number[:-1], number[-1]) if position else (number[1:], number[0])
+    expected = expected_digit(base)
+    if given != expected:
+        raise checksum_error(name_ja, name_en, expected, given)
+    return number
+
+
+def valid(validate: Callable[[str], object], number: str) -> bool:
+    """Whether ``validate(number)`` succeeds (raises no :class:`ValidationError`)."""
+    try:
+        validate(number)
+    except ValidationError:
+        return False
+    return True
+
+
+def _join(digits: str, sizes: tuple[int, ...], sep: str) -> str:
+    parts = []
+    start = 0
+    for size in sizes:
+        parts.append(digits[start : start + size])
+        start += size
+    return sep.join(parts)
+
+
+def grouped(number: str, sizes: tuple[int, ...], sep: str, name_ja: str, name_en: str) -> str:
+    """Clean ``number``, check it has ``sum(sizes)`` digits and join the groups with ``sep``.
+
+    The check digit is not checked, so test numbers can be displayed too.
+
+    >>> grouped('５８３５６７８２５６２４６', (1, 4, 4, 4), '-', '法人番号', 'Corporate Number')
+    '5-8356-7825-6246'
+    """
+    number = clean(number, name_ja, name_en)
+    check_length(number, sum(sizes), name_ja, name_en)
+    return _join(number, sizes, sep)
+
+
+def masked(
+    number: str, sizes: tuple[int, ...], sep: str, shown: int, name_ja: str, name_en: str
+) -> str:
+    """Like :func:`grouped` but with all digits except the last ``shown`` replaced by ``*``.
+
+    >>> masked('3141-5926-531', (4, 4, 3), ' ', 3, '住民票コード', 'Resident Record Code')
+    '**** **** 531'
+    """
+    number = clean(number, name_ja, name_en)
+    check_length(number, sum(sizes), name_ja, name_en)
+    hidden = len(number) - shown
+    return _join("*" * hidden + number[hidden:], sizes, sep)

@@ -25,8 +25,7 @@ myna.errors.InvalidChecksum: 法人番号のチェックデジットが一致し
 
 from __future__ import annotations
 
-from myna.errors import ValidationError
-from myna.numbers._util import check_length, checksum_error, clean
+from myna.numbers._util import checked, checked_base, clean, grouped, valid
 
 __all__ = ["LENGTH", "calc_check_digit", "compact", "format", "is_valid", "mask", "validate"]
 
@@ -60,13 +59,7 @@ def calc_check_digit(number: str) -> str:
     >>> calc_check_digit('835678256246')
     '5'
     """
-    base = clean(number, NAME_JA, NAME_EN)
-    if len(base) != LENGTH - 1:
-        raise ValidationError(
-            f"チェックデジットの計算には法人番号の末尾12桁が必要です（入力は{len(base)}桁）",
-            f"calc_check_digit needs the 12-digit base of a Corporate Number, got {len(base)}",
-        )
-    return _check_digit(base)
+    return _check_digit(checked_base(number, LENGTH - 1, 0, NAME_JA, NAME_EN))
 
 
 def validate(number: str) -> str:
@@ -75,12 +68,7 @@ def validate(number: str) -> str:
     >>> validate('5835678256246')
     '5835678256246'
     """
-    number = compact(number)
-    check_length(number, LENGTH, NAME_JA, NAME_EN)
-    expected = _check_digit(number[1:])
-    if number[0] != expected:
-        raise checksum_error(NAME_JA, NAME_EN, expected, number[0])
-    return number
+    return checked(number, LENGTH, _check_digit, 0, NAME_JA, NAME_EN)
 
 
 def is_valid(number: str) -> bool:
@@ -89,11 +77,7 @@ def is_valid(number: str) -> bool:
     >>> is_valid('5835678256246'), is_valid('0835678256246')
     (True, False)
     """
-    try:
-        validate(number)
-    except ValidationError:
-        return False
-    return True
+    return valid(validate, number)
 
 
 def format(number: str) -> str:
@@ -102,9 +86,7 @@ def format(number: str) -> str:
     >>> format('5835678256246')
     '5-8356-7825-6246'
     """
-    number = compact(number)
-    check_length(number, LENGTH, NAME_JA, NAME_EN)
-    return f"{number[0]}-{number[1:5]}-{number[5:9]}-{number[9:]}"
+    return grouped(number, (1, 4, 4, 4), "-", NAME_JA, NAME_EN)
 
 
 def mask(number: str) -> str:

@@ -52,8 +52,7 @@ from __future__ import annotations
 
 from operator import mul
 
-from myna.errors import ValidationError
-from myna.numbers._util import check_length, checksum_error, clean
+from myna.numbers._util import checked, checked_base, clean, grouped, masked, valid
 
 __all__ = ["LENGTH", "WEIGHTS", "calc_check_digit", "compact", "format", "is_valid", "mask",
            "validate"]
@@ -92,13 +91,7 @@ def calc_check_digit(number: str) -> str:
     >>> calc_check_digit('12345678900')  # remainder 1 gives 0
     '0'
     """
-    base = clean(number, NAME_JA, NAME_EN)
-    if len(base) != LENGTH - 1:
-        raise ValidationError(
-            f"チェックデジットの計算には個人番号の先頭11桁が必要です（入力は{len(base)}桁）",
-            f"calc_check_digit needs the 11-digit base of an Individual Number, got {len(base)}",
-        )
-    return _check_digit(base)
+    return _check_digit(checked_base(number, LENGTH - 1, -1, NAME_JA, NAME_EN))
 
 
 def validate(number: str) -> str:
@@ -107,12 +100,7 @@ def validate(number: str) -> str:
     >>> validate('023456789013')
     '023456789013'
     """
-    number = compact(number)
-    check_length(number, LENGTH, NAME_JA, NAME_EN)
-    expected = _check_digit(number[:-1])
-    if number[-1] != expected:
-        raise checksum_error(NAME_JA, NAME_EN, expected, number[-1])
-    return number
+    return checked(number, LENGTH, _check_digit, -1, NAME_JA, NAME_EN)
 
 
 def is_valid(number: str) -> bool:
@@ -123,11 +111,7 @@ def is_valid(number: str) -> bool:
     """
     if type(number) is str and len(number) == LENGTH and number.isascii() and number.isdigit():
         return number[-1] == _check_digit(number[:-1])  # fast path, no exceptions
-    try:
-        validate(number)
-    except ValidationError:
-        return False
-    return True
+    return valid(validate, number)
 
 
 def format(number: str) -> str:
@@ -139,9 +123,7 @@ def format(number: str) -> str:
     >>> format('123456789018')
     '1234 5678 9018'
     """
-    number = compact(number)
-    check_length(number, LENGTH, NAME_JA, NAME_EN)
-    return f"{number[:4]} {number[4:8]} {number[8:]}"
+    return grouped(number, (4, 4, 4), " ", NAME_JA, NAME_EN)
 
 
 def mask(number: str) -> str:
@@ -150,6 +132,4 @@ def mask(number: str) -> str:
     >>> mask('6214-9832-0257')
     '**** **** 0257'
     """
-    number = compact(number)
-    check_length(number, LENGTH, NAME_JA, NAME_EN)
-    return f"**** **** {number[8:]}"
+    return masked(number, (4, 4, 4), " ", 4, NAME_JA, NAME_EN)

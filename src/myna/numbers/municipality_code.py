@@ -41,8 +41,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from myna.errors import NotFound, ValidationError
-from myna.numbers._util import check_length, checksum_error, clean
+from myna.errors import NotFound
+from myna.numbers._util import checked, checked_base, clean, grouped, valid
 
 __all__ = ["LENGTH", "WEIGHTS", "Municipality", "all_municipalities", "calc_check_digit",
            "compact", "format", "is_valid", "lookup", "mask", "postcodes", "search", "validate"]
@@ -89,14 +89,7 @@ def calc_check_digit(number: str) -> str:
     >>> calc_check_digit('13215'), calc_check_digit('01101')
     ('2', '1')
     """
-    base = clean(number, NAME_JA, NAME_EN)
-    if len(base) != LENGTH - 1:
-        raise ValidationError(
-            f"チェックデジットの計算には団体コードの先頭5桁が必要です（入力は{len(base)}桁）",
-            f"calc_check_digit needs the 5-digit base of a Local Government Code, "
-            f"got {len(base)}",
-        )
-    return _check_digit(base)
+    return _check_digit(checked_base(number, LENGTH - 1, -1, NAME_JA, NAME_EN, "団体コード"))
 
 
 def validate(number: str) -> str:
@@ -105,12 +98,7 @@ def validate(number: str) -> str:
     >>> validate('011002')
     '011002'
     """
-    number = compact(number)
-    check_length(number, LENGTH, NAME_JA, NAME_EN)
-    expected = _check_digit(number[:-1])
-    if number[-1] != expected:
-        raise checksum_error(NAME_JA, NAME_EN, expected, number[-1])
-    return number
+    return checked(number, LENGTH, _check_digit, -1, NAME_JA, NAME_EN)
 
 
 def is_valid(number: str) -> bool:
@@ -119,11 +107,7 @@ def is_valid(number: str) -> bool:
     >>> is_valid('131016'), is_valid('131017')
     (True, False)
     """
-    try:
-        validate(number)
-    except ValidationError:
-        return False
-    return True
+    return valid(validate, number)
 
 
 def format(number: str) -> str:
@@ -132,9 +116,7 @@ def format(number: str) -> str:
     >>> format('13101-6')
     '131016'
     """
-    number = compact(number)
-    check_length(number, LENGTH, NAME_JA, NAME_EN)
-    return number
+    return grouped(number, (LENGTH,), "", NAME_JA, NAME_EN)
 
 
 def mask(number: str) -> str:

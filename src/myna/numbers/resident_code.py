@@ -23,8 +23,7 @@ myna.errors.InvalidChecksum: 住民票コードのチェックデジットが一
 
 from __future__ import annotations
 
-from myna.errors import ValidationError
-from myna.numbers._util import check_length, checksum_error, clean
+from myna.numbers._util import checked, checked_base, clean, grouped, masked, valid
 
 __all__ = ["LENGTH", "WEIGHTS", "calc_check_digit", "compact", "format", "is_valid", "mask",
            "validate"]
@@ -61,13 +60,7 @@ def calc_check_digit(number: str) -> str:
     >>> calc_check_digit('0123456789')
     '3'
     """
-    base = clean(number, NAME_JA, NAME_EN)
-    if len(base) != LENGTH - 1:
-        raise ValidationError(
-            f"チェックデジットの計算には住民票コードの先頭10桁が必要です（入力は{len(base)}桁）",
-            f"calc_check_digit needs the 10-digit base of a Resident Record Code, "
-            f"got {len(base)}",
-        )
+    base = checked_base(number, LENGTH - 1, -1, NAME_JA, NAME_EN)
     r = sum(w * int(d) for w, d in zip(WEIGHTS, base, strict=True)) % 11
     return "0" if r <= 1 else str(11 - r)
 
@@ -87,12 +80,7 @@ def validate(number: str) -> str:
     >>> validate('01234567893')
     '01234567893'
     """
-    number = compact(number)
-    check_length(number, LENGTH, NAME_JA, NAME_EN)
-    expected = calc_check_digit(number[:-1])
-    if number[-1] != expected:
-        raise checksum_error(NAME_JA, NAME_EN, expected, number[-1])
-    return number
+    return checked(number, LENGTH, calc_check_digit, -1, NAME_JA, NAME_EN)
 
 
 def is_valid(number: str) -> bool:
@@ -101,11 +89,7 @@ def is_valid(number: str) -> bool:
     >>> is_valid('31415926531'), is_valid('31415926532')
     (True, False)
     """
-    try:
-        validate(number)
-    except ValidationError:
-        return False
-    return True
+    return valid(validate, number)
 
 
 def format(number: str) -> str:
@@ -114,9 +98,7 @@ def format(number: str) -> str:
     >>> format('31415926531')
     '3141 5926 531'
     """
-    number = compact(number)
-    check_length(number, LENGTH, NAME_JA, NAME_EN)
-    return f"{number[:4]} {number[4:8]} {number[8:]}"
+    return grouped(number, (4, 4, 3), " ", NAME_JA, NAME_EN)
 
 
 def mask(number: str) -> str:
@@ -125,6 +107,4 @@ def mask(number: str) -> str:
     >>> mask('3141-5926-531')
     '**** **** 531'
     """
-    number = compact(number)
-    check_length(number, LENGTH, NAME_JA, NAME_EN)
-    return f"**** **** {number[8:]}"
+    return masked(number, (4, 4, 3), " ", 3, NAME_JA, NAME_EN)

@@ -164,6 +164,13 @@ class MunicipalityRegistry:
             raise NotFound(f"職員 {staff_id} はいません", f"no staff {staff_id}")
         return Staff(row.staff_id, row.name, Role(row.role))
 
+    def list_staff(self) -> list[Staff]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.staff).where(t.staff.c.active.is_(True)).order_by(t.staff.c.staff_id)
+            ).all()
+        return [Staff(r.staff_id, r.name, Role(r.role)) for r in rows]
+
     # -- codes from J-LIS -----------------------------------------------------------
 
     def ensure_codes(self, needed: int) -> None:

@@ -198,12 +198,7 @@ def issue_copy(
 )
 def copy_pdf(request: Request, clerk: ApiClerk, certificate_number: str) -> Response:
     """The PDF of a copy issued earlier (kept in memory by this server)."""
-    state = get_state(request)
-    issued = state.copies.get(clerk, certificate_number)
-    return Response(
-        state.copies.pdf(issued), media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="juminhyo-{certificate_number}.pdf"'},
-    )
+    return get_state(request).copies.pdf_response(clerk, certificate_number)
 
 
 @router.get("/numbers/{value}/check", response_model=NumberCheck, tags=["個人番号"])

@@ -27,7 +27,7 @@ from myna.web.errors import (
     request_validation_error,
     status_of,
 )
-from myna.web.presenters import format_number, jdate, jst, mask_code, mask_number
+from myna.web.presenters import format_code, format_number, jdate, jst, mask_code, mask_number
 from myna.web.state import TOKEN_MAX_AGE, WebState, derive_key, flash, get_state
 
 HERE = Path(__file__).parent
@@ -60,7 +60,7 @@ def _templates() -> Jinja2Templates:
     )
     env.filters.update(
         jdate=jdate, jst=jst, mask_number=mask_number, mask_code=mask_code,
-        format_number=format_number,
+        format_number=format_number, format_code=format_code,
     )
     return Jinja2Templates(env=env)
 
@@ -71,7 +71,9 @@ def _is_api(request: Request) -> bool:
 
 def _error_page(request: Request, exc: MynaError, status: int) -> Response:
     try:
-        return pages.render(request, "error.html", {"error": exc, "status": status}, status)
+        return pages.render(
+            request, "error.html", {"error": exc, "status": status, "error_page": True}, status
+        )
     except Exception:  # the error page itself must not fail
         log.exception("could not render the error page")
         return HTMLResponse(
@@ -127,7 +129,8 @@ def _sign_in_required(request: Request, exc: Exception) -> Response:
 
 def _server_error(request: Request, exc: Exception) -> Response:
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    ja = "システムエラーが発生しました。時間をおいてもう一度お試しください。続く場合は管理者に連絡してください"
+    ja = ("システムエラーが発生しました。時間をおいてもう一度お試しください。"
+          "続く場合は管理者に連絡してください")
     if _is_api(request):
         return JSONResponse({"error": "internal", "message": ja, "message_en": "internal error"},
                             status_code=500)

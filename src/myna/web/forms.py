@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import Request
 
-from myna.errors import MynaError, NotFound, PermissionDenied, ValidationError
+from myna.errors import NotFound, PermissionDenied, ValidationError
 from myna.numbers import municipality_code
 from myna.registry.domain import (
     ForeignResidence,
@@ -204,10 +204,3 @@ def verify_certificate(system: MynaSystem, certificate: MoveOutCertificate) -> M
             f"certificate differs from the issuer's record: {different}",
         )
     return stored
-
-
-def error_of(exc: Exception) -> MynaError:
-    """Narrow ``exc`` for templates (they show ``message_ja``)."""
-    if isinstance(exc, MynaError):
-        return exc
-    return MynaError("処理できませんでした", str(exc))

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from myna.errors import MynaError, PermissionDenied
+from myna.errors import MynaError, PermissionDenied, ValidationError
 from myna.registry.domain import RELATIONSHIPS, Resident, check_sex
 from myna.web.errors import SignInRequired, status_of
 from myna.web.forms import (
@@ -198,9 +198,7 @@ def resident_page(
     logged = purpose.strip() + (REVEAL_SUFFIX if reveal else "")
     try:
         resident = clerk.registry.view(clerk.staff, resident_id, logged)
-    except MynaError as exc:
-        if isinstance(exc, PermissionDenied) or status_of(exc) == 404:
-            raise
+    except ValidationError as exc:  # the purpose; PermissionDenied/NotFound: error page
         return form_error(request, "purpose.html", exc, {
             "clerk": clerk, "resident_id": resident_id, "values": {"purpose": purpose},
         })
@@ -423,9 +421,4 @@ def copy_document(request: Request, clerk: ClerkDep, certificate_number: str) ->
 
 @router.get("/m/{code}/copies/{certificate_number}/pdf")
 def copy_pdf(request: Request, clerk: ClerkDep, certificate_number: str) -> Response:
-    state = get_state(request)
-    issued = state.copies.get(clerk, certificate_number)
-    return Response(
-        state.copies.pdf(issued), media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="juminhyo-{certificate_number}.pdf"'},
-    )
+    return get_state(request).copies.pdf_response(clerk, certificate_number)

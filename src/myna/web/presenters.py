@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from myna.errors import MynaError, NotFound
-from myna.numbers import individual
+from myna.numbers import individual, resident_code
 from myna.registry.documents import to_wareki
 from myna.registry.domain import HistoryEntry, Resident, Staff
 from myna.registry.service import AccessLogEntry, MunicipalityRegistry
@@ -72,14 +72,26 @@ def format_number(number: str | None) -> str:
 
 
 def mask_code(code: str | None) -> str:
-    """住民票コード with all but the last four digits hidden.
+    """住民票コード with all but the last three digits hidden.
 
-    >>> mask_code("00084345983")
-    '*******5983'
+    >>> mask_code("31415926531")
+    '**** **** 531'
     """
     if not code:
         return NOT_ASSIGNED
-    return "*" * max(len(code) - 4, 0) + code[-4:]
+    try:
+        return resident_code.mask(code)
+    except MynaError:
+        return "****"
+
+
+def format_code(code: str | None) -> str:
+    if not code:
+        return NOT_ASSIGNED
+    try:
+        return resident_code.format(code)
+    except MynaError:
+        return code
 
 
 def hidden_from(staff: Staff, resident: Resident) -> bool:
@@ -90,7 +102,8 @@ def hidden_from(staff: Staff, resident: Resident) -> bool:
 ACTIONS = {
     "view": "閲覧",
     "view_denied": "閲覧（拒否）",
-    "search": "検索で該当",
+    "search": "検索",
+    "search_hit": "検索で該当",
     "write": "記載・変更",
     "issue_copy": "住民票の写しの交付",
     "number_on_copy": "写しへの個人番号・住民票コードの記載",

@@ -10,7 +10,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from fastapi import Request
+from fastapi import Request, Response
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -91,6 +91,15 @@ class CopyStore:
             issued.pdf = render_pdf(issued.copy)
         return issued.pdf
 
+    def pdf_response(self, clerk: Clerk, certificate_number: str) -> Response:
+        """The PDF of an issued copy, as a download."""
+        issued = self.get(clerk, certificate_number)
+        return Response(
+            self.pdf(issued), media_type="application/pdf",
+            headers={"Content-Disposition":
+                     f'attachment; filename="juminhyo-{issued.copy.certificate_number}.pdf"'},
+        )
+
 
 @dataclass
 class WebState:
@@ -126,7 +135,8 @@ class WebState:
         registry = self.system.registry(code)
         if data["m"] != registry.code:
             raise PermissionDenied(
-                f"このトークンでは市区町村 {code} の事務は行えません（{data['m']} の職員のトークンです）",
+                f"このトークンでは市区町村 {code} の事務は行えません"
+                f"（{data['m']} の職員のトークンです）",
                 f"token belongs to municipality {data['m']}, not {code}",
             )
         try:
