@@ -197,10 +197,10 @@ def create_app(system: MynaSystem, session_secret: bytes) -> FastAPI:
 def app_from_env() -> FastAPI:
     """``uvicorn --factory myna.web:app_from_env`` with ``MYNA_DATA_DIR`` set.
 
-    The session secret is the key ``web/session`` of the installation's key store.
+    The session secret is the key ``web/session-secret`` of the installation's key store.
     """
     system = MynaSystem(os.environ.get("MYNA_DATA_DIR", "myna-data"))
-    return create_app(system, system.keys.secret("web/session"))
+    return create_app(system, system.keys.secret("web/session-secret", 32))
 
 
 __all__ = ["create_app", "app_from_env", "get_state"]
