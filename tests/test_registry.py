@@ -385,3 +385,66 @@ def test_initial_registration_rejects_bad_rows_whole(
     town.ensure_codes(2)
     error = unchanged(lambda: town.register_initial([good, bad]), ValidationError)
     assert "2件目" in error.message_ja
+
+
+def test_protected_records_are_guarded_everywhere(
+    town: MunicipalityRegistry, clerk: Staff, supervisor: Staff
+) -> None:
+    head = town.register_birth(clerk, born("国立 一郎", "くにたち いちろう", days_ago=12000), HOME)
+    child = town.register_birth(clerk, born("国立 花子", "くにたち はなこ", "女"),
+                                HouseholdPlacement("子", household_number=head.household_number))
+    town.set_support_measure(supervisor, child.resident_id, True, "DV支援措置の申出")
+    # a clerk's search hides where the protected person lives, and their number
+    hits = {r.resident_id: r for r in town.search(clerk, "世帯の確認", name="国立")}
+    assert hits[child.resident_id].address == "（支援措置により非表示）"
+    assert hits[child.resident_id].individual_number is None
+    assert hits[head.resident_id].address == HOME.address
+    # a household copy would show the protected child: supervisor only
+    with pytest.raises(PermissionDenied, match="支援措置"):
+        town.issue_copy(clerk, head.resident_id, "本人からの交付請求")
+    town.issue_copy(clerk, head.resident_id, "本人からの交付請求", whole_household=False)
+    # writes too
+    with pytest.raises(PermissionDenied, match="監督者"):
+        town.move_out(clerk, child.resident_id, "東京都国分寺市本町1丁目1番1号", dt.date.today())
+    town.move_out(supervisor, child.resident_id, "東京都国分寺市本町1丁目1番1号", dt.date.today())
+
+
+def test_issued_copies_can_be_shown_again_exactly(
+    town: MunicipalityRegistry, clerk: Staff
+) -> None:
+    person = town.register_birth(clerk, born(), HOME)
+    issued = town.issue_copy(clerk, person.resident_id, "交付請求", include_number=True,
+                             number_reason="勤務先への提出")
+    again = town.issue_copy(clerk, person.resident_id, "交付請求")
+    assert issued.certificate_number != again.certificate_number
+    stored = town.get_copy(clerk, issued.certificate_number)
+    assert stored == issued
+    assert [e.action for e in town.access_log(person.resident_id)][0] == "view_copy"
+    with pytest.raises(NotFound):
+        town.get_copy(clerk, "no-such-copy")
+
+
+def test_number_reveals_and_certificate_reads_are_logged(
+    town: MunicipalityRegistry, clerk: Staff
+) -> None:
+    person = town.register_birth(clerk, born(days_ago=9000), HOME)
+    town.view(clerk, person.resident_id, "児童手当の認定", reveal_number=True)
+    certificate = town.move_out(clerk, person.resident_id, "東京都国分寺市本町1丁目1番1号",
+                                dt.date.today())
+    assert town.moveout_certificate(certificate.certificate_id) == certificate
+    actions = [(e.staff_id, e.action) for e in town.access_log(person.resident_id)]
+    assert ("clerk", "view_number") in actions
+    assert ("system", "view_certificate") in actions
+
+
+def test_repeated_wrong_passwords_lock_the_account(town: MunicipalityRegistry) -> None:
+    now = [dt.datetime(2026, 4, 1, 9, 0, tzinfo=dt.UTC)]
+    town.now = lambda: now[0]
+    town.create_staff("target", "対象 職員", Role.CLERK, "right password")
+    for _ in range(5):
+        with pytest.raises(PermissionDenied, match="違います"):
+            town.authenticate("target", "wrong password")
+    with pytest.raises(PermissionDenied, match="ロック"):
+        town.authenticate("target", "right password")
+    now[0] += dt.timedelta(minutes=16)
+    assert town.authenticate("target", "right password").staff_id == "target"

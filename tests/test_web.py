@@ -311,7 +311,7 @@ def test_revealing_the_number_is_logged(client: TestClient, town: Town) -> None:
     assert page.status_code == 200
     number = town.wife.individual_number
     assert number and individual.format(number) in page.text
-    assert ("view", "児童手当の認定（個人番号の表示）") in actions(town.registry, rid)
+    assert ("view_number", "児童手当の認定") in actions(town.registry, rid)
 
 
 def test_protected_resident_needs_a_supervisor(client: TestClient, town: Town) -> None:

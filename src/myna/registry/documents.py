@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import jinja2
 from fpdf import FPDF
@@ -107,6 +107,33 @@ _ERAS: tuple[tuple[datetime.date, str], ...] = (
     (datetime.date(1912, 7, 30), "大正"),
     (datetime.date(1868, 1, 25), "明治"),
 )
+
+
+def copy_to_json(copy: ResidentRecordCopy) -> dict[str, Any]:
+    """The copy as JSON-ready data, so an issued copy can be shown again exactly."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, datetime.date | datetime.datetime):
+            return value.isoformat()
+        return value
+
+    data = {k: plain(v) for k, v in vars(copy).items() if k != "entries"}
+    data["entries"] = [{k: plain(v) for k, v in vars(e).items()} for e in copy.entries]
+    return data
+
+
+def copy_from_json(data: dict[str, Any]) -> ResidentRecordCopy:
+    """Inverse of :func:`copy_to_json`."""
+    dates = {"birth_date", "became_resident_on", "address_since", "period_of_stay_until"}
+
+    def entry(raw: dict[str, Any]) -> CopyEntry:
+        values: dict[str, Any] = {
+            k: (datetime.date.fromisoformat(v) if k in dates and v else v) for k, v in raw.items()
+        }
+        return CopyEntry(**values)
+
+    fields = {k: v for k, v in data.items() if k != "entries"}
+    fields["issued_at"] = datetime.datetime.fromisoformat(fields["issued_at"])
+    return ResidentRecordCopy(**fields, entries=tuple(entry(e) for e in data["entries"]))
 
 
 def to_wareki(d: datetime.date) -> str:

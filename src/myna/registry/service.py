@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, Engine, RowMapping, and_, func, insert, or_, select, update
@@ -22,7 +22,13 @@ from myna.jlis.service import JlisApi, Progress, utcnow
 from myna.numbers import individual, municipality_code, resident_code
 from myna.registry import auth
 from myna.registry import storage as t
-from myna.registry.documents import CopyEntry, ResidentRecordCopy, to_wareki
+from myna.registry.documents import (
+    CopyEntry,
+    ResidentRecordCopy,
+    copy_from_json,
+    copy_to_json,
+    to_wareki,
+)
 from myna.registry.domain import (
     EventKind,
     HistoryEntry,
@@ -42,6 +48,9 @@ from myna.registry.domain import (
 )
 
 CODE_BATCH = 1000
+LOCK_AFTER = 5
+LOCK_FOR = dt.timedelta(minutes=15)
+PROTECTED = "（支援措置により非表示）"
 SYSTEM = Staff("system", "システム", Role.ADMINISTRATOR)
 
 
@@ -135,21 +144,37 @@ class MunicipalityRegistry:
         return Staff(staff_id, name, role)
 
     def authenticate(self, staff_id: str, password: str) -> Staff:
+        """Check a staff password; five wrong tries in a row lock the account for 15 minutes."""
+        now = self.now()
         with self.engine.begin() as conn:
             row = conn.execute(select(t.staff).where(t.staff.c.staff_id == staff_id)).first()
+            locked = (
+                row is not None and row.locked_until is not None
+                and _aware(row.locked_until) > now
+            )
             ok = (
-                row is not None and row.active
+                row is not None and row.active and not locked
                 and auth.verify_password(password, row.password_hash)
             )
+            if row is not None and not locked:
+                failures = 0 if ok else row.failed_attempts + 1
+                conn.execute(
+                    update(t.staff).where(t.staff.c.staff_id == staff_id).values(
+                        failed_attempts=0 if failures >= LOCK_AFTER else failures,
+                        locked_until=now + LOCK_FOR if failures >= LOCK_AFTER else None,
+                    )
+                )
+            action = "sign_in" if ok else ("sign_in_locked" if locked else "sign_in_failed")
             conn.execute(
                 insert(t.access_log).values(
-                    staff_id=staff_id,
-                    resident_id=None,
-                    action="sign_in" if ok else "sign_in_failed",
-                    purpose="認証",
-                    detail={},
-                    at=self.now(),
+                    staff_id=staff_id, resident_id=None, action=action, purpose="認証",
+                    detail={}, at=now,
                 )
+            )
+        if locked:
+            raise PermissionDenied(
+                "続けて失敗したため、このアカウントは一時的にロックされています（15分後に再試行）",
+                "account temporarily locked after repeated failures",
             )
         if not ok or row is None:
             raise PermissionDenied(
@@ -204,17 +229,21 @@ class MunicipalityRegistry:
 
     # -- households -------------------------------------------------------------------
 
-    def _next_household_number(self, conn: Connection, count: int = 1) -> list[str]:
+    def _next_counter(self, conn: Connection, name: str, count: int = 1) -> int:
+        """Reserve ``count`` values of a counter; returns the first."""
         row = conn.execute(
-            select(t.counters.c.value).where(t.counters.c.name == "household")
+            select(t.counters.c.value).where(t.counters.c.name == name)
         ).scalar()
-        first = int(row or 0) + 1
         if row is None:
-            conn.execute(insert(t.counters).values(name="household", value=count))
+            conn.execute(insert(t.counters).values(name=name, value=count))
         else:
             conn.execute(
-                update(t.counters).where(t.counters.c.name == "household").values(value=row + count)
+                update(t.counters).where(t.counters.c.name == name).values(value=row + count)
             )
+        return int(row or 0) + 1
+
+    def _next_household_number(self, conn: Connection, count: int = 1) -> list[str]:
+        first = self._next_counter(conn, "household", count)
         return [f"{n:010d}" for n in range(first, first + count)]
 
     def _place(self, conn: Connection, placement: HouseholdPlacement) -> tuple[str, str, str]:
@@ -317,6 +346,7 @@ class MunicipalityRegistry:
         occurred_on: dt.date, values: dict[str, Any], detail: dict[str, Any],
     ) -> None:
         """Update the current 住民票, keeping the previous state as a version."""
+        self._check_protected(staff, resident, kind.value)
         updated = conn.execute(
             update(t.residents)
             .where(t.residents.c.resident_id == resident.resident_id,
@@ -591,6 +621,13 @@ class MunicipalityRegistry:
             )
             self._log(conn, staff, resident.resident_id, "support_measure", reason, {"on": on})
 
+    def _check_protected(self, staff: Staff, resident: Resident, what: str) -> None:
+        if resident.support_measure and not staff.may_view_protected:
+            raise PermissionDenied(
+                f"支援措置の対象者です。{what}は監督者が行ってください",
+                f"record under support measures: {what} needs a supervisor",
+            )
+
     def _require_supervisor(self, staff: Staff, what: str) -> None:
         if staff.role == Role.CLERK:
             raise PermissionDenied(
@@ -618,17 +655,20 @@ class MunicipalityRegistry:
             )
         return resident
 
-    def view(self, staff: Staff, resident_id: int, purpose: str) -> Resident:
-        """One 住民票 for a stated purpose; the view is logged."""
+    def view(
+        self, staff: Staff, resident_id: int, purpose: str, reveal_number: bool = False,
+    ) -> Resident:
+        """One 住民票 for a stated purpose; the view is logged.
+
+        The individual number is masked unless ``reveal_number``, which is
+        logged as its own action.
+        """
         purpose = check_purpose(purpose)
         with self.engine.begin() as conn:
             resident = self._get(conn, resident_id)
-            if resident.support_measure and not staff.may_view_protected:
-                self._log(conn, staff, resident_id, "view_denied", purpose)
-                denied = True
-            else:
-                self._log(conn, staff, resident_id, "view", purpose)
-                denied = False
+            denied = resident.support_measure and not staff.may_view_protected
+            action = "view_denied" if denied else ("view_number" if reveal_number else "view")
+            self._log(conn, staff, resident_id, action, purpose)
         if denied:
             raise PermissionDenied(
                 "支援措置の対象者です。閲覧には監督者の承認が必要です",
@@ -681,7 +721,15 @@ class MunicipalityRegistry:
                       criteria | {"hits": [r.resident_id for r in rows]})
             for r in rows:  # each person found sees the search in their own access log
                 self._log(conn, staff, r.resident_id, "search_hit", purpose, criteria)
-        return [_to_resident(r._mapping) for r in rows]
+        found = [_to_resident(r._mapping) for r in rows]
+        return [self._redacted(staff, r) for r in found]
+
+    def _redacted(self, staff: Staff, resident: Resident) -> Resident:
+        """What a search may show: no address or number of a protected person to a clerk."""
+        if not resident.support_measure or staff.may_view_protected:
+            return resident
+        return replace(resident, postcode="", address=PROTECTED, previous_address=None,
+                       individual_number=None)
 
     def household_members(self, household_number: str, include_removed: bool = False
                           ) -> list[Resident]:
@@ -721,16 +769,23 @@ class MunicipalityRegistry:
             rows = conn.execute(query).all()
         return [AccessLogEntry(r.at, r.staff_id, r.action, r.purpose, r.detail) for r in rows]
 
-    def moveout_certificate(self, certificate_id: str) -> MoveOutCertificate:
-        with self.engine.connect() as conn:
-            data = conn.execute(
-                select(t.moveout_certificates.c.data).where(
+    def moveout_certificate(
+        self, certificate_id: str, staff: Staff | None = None, purpose: str = "転入地からの照合",
+    ) -> MoveOutCertificate:
+        """A 転出証明書 this town issued (it holds the number, so every read is logged)."""
+        reader = staff or SYSTEM
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(t.moveout_certificates).where(
                     t.moveout_certificates.c.certificate_id == certificate_id
                 )
-            ).scalar()
-        if data is None:
+            ).first()
+            if row is not None:
+                self._log(conn, reader, row.resident_id, "view_certificate",
+                          check_purpose(purpose), {"certificate_id": certificate_id})
+        if row is None:
             raise NotFound(f"転出証明書 {certificate_id} はありません", f"no {certificate_id}")
-        return MoveOutCertificate.from_json(data)
+        return MoveOutCertificate.from_json(row.data)
 
     def stats(self) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -771,11 +826,6 @@ class MunicipalityRegistry:
             number_reason = number_reason.strip()
         with self.engine.begin() as conn:
             subject = self._get(conn, resident_id)
-            if subject.support_measure and not staff.may_view_protected:
-                raise PermissionDenied(
-                    "支援措置の対象者の写しの交付には監督者の承認が必要です",
-                    "record under support measures",
-                )
             if whole_household and subject.is_resident:
                 rows = conn.execute(
                     select(t.residents).where(
@@ -787,12 +837,19 @@ class MunicipalityRegistry:
                 people.sort(key=lambda r: (r.relationship != "世帯主", r.resident_id))
             else:
                 people = [subject]
+            if any(p.support_measure for p in people) and not staff.may_view_protected:
+                raise PermissionDenied(
+                    "支援措置の対象者を含む写しの交付には監督者の承認が必要です",
+                    "the copy would show a person under support measures",
+                )
             household_head = next(
                 (p.name for p in people if p.relationship == "世帯主"),
                 self._head_name(conn, subject.household_number),
             )
-            serial = self._next_household_number(conn)  # reuse counter for a unique serial
-            certificate_number = f"{self.code}-{self.today():%Y%m%d}-{serial[0][-6:]}"
+            serial = self._next_counter(conn, "copy")
+            certificate_number = f"{self.code}-{self.today():%Y%m%d}-{serial:06d}"
+            copy = self._build_copy(subject, people, household_head, certificate_number,
+                                    include_number)
             conn.execute(
                 insert(t.copies).values(
                     certificate_number=certificate_number,
@@ -801,7 +858,8 @@ class MunicipalityRegistry:
                     includes_number=include_number,
                     reason=number_reason,
                     staff_id=staff.staff_id,
-                    issued_at=self.now(),
+                    issued_at=copy.issued_at,
+                    document=copy_to_json(copy),
                 )
             )
             for p in people:
@@ -812,12 +870,18 @@ class MunicipalityRegistry:
                     self._log(conn, staff, p.resident_id, "number_on_copy", purpose,
                               {"reason": number_reason,
                                "certificate_number": certificate_number})
+        return copy
+
+    def _build_copy(
+        self, subject: Resident, people: Sequence[Resident], head: str,
+        certificate_number: str, include_number: bool,
+    ) -> ResidentRecordCopy:
         return ResidentRecordCopy(
             municipality_code=self.code,
             municipality_name=self.municipality.name,
             prefecture=self.municipality.prefecture,
             household_number=subject.household_number,
-            head_of_household=household_head,
+            head_of_household=head,
             address=subject.address,
             entries=tuple(
                 CopyEntry(
@@ -839,6 +903,36 @@ class MunicipalityRegistry:
             includes_number=include_number,
             is_removed_record=not subject.is_resident,
         )
+
+    def get_copy(
+        self, staff: Staff, certificate_number: str, purpose: str = "交付済みの写しの再表示",
+    ) -> ResidentRecordCopy:
+        """An issued copy exactly as issued; each re-display is logged."""
+        purpose = check_purpose(purpose)
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(t.copies).where(t.copies.c.certificate_number == certificate_number)
+            ).first()
+            if row is None:
+                raise NotFound(
+                    f"証明書番号 {certificate_number} の写しはありません",
+                    f"no issued copy {certificate_number}",
+                )
+            protected = conn.execute(
+                select(func.count()).select_from(t.residents).where(
+                    t.residents.c.resident_id.in_(row.resident_ids),
+                    t.residents.c.support_measure.is_(True),
+                )
+            ).scalar_one()
+            if protected and not staff.may_view_protected:
+                raise PermissionDenied(
+                    "支援措置の対象者を含む写しです。表示は監督者が行ってください",
+                    "the copy shows a person under support measures",
+                )
+            for rid in row.resident_ids:
+                self._log(conn, staff, rid, "view_copy", purpose,
+                          {"certificate_number": certificate_number})
+        return copy_from_json(row.document)
 
     def _head_name(self, conn: Connection, household_number: str) -> str:
         head = conn.execute(
@@ -968,6 +1062,11 @@ class MunicipalityRegistry:
             ):
                 yield (self.code, r.name, r.furigana, r.birth_date.isoformat(), r.sex,
                        r.postcode, r.address, r.resident_code, r.individual_number or "")
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """Timestamps are stored in UTC; SQLite hands them back without the zone."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _bindparam(name: str) -> Any:

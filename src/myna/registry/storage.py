@@ -145,6 +145,8 @@ staff = Table(
     Column("role", String(20), nullable=False),
     Column("password_hash", String(200), nullable=False),
     Column("active", Boolean, nullable=False, default=True),
+    Column("failed_attempts", Integer, nullable=False, default=0),
+    Column("locked_until", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
@@ -170,4 +172,5 @@ copies = Table(
     Column("reason", String(500)),
     Column("staff_id", String(50), nullable=False),
     Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("document", JSON, nullable=False),
 )

@@ -38,8 +38,6 @@ from myna.web.state import Clerk, csrf_token, flash, get_state, pop_flashes
 
 router = APIRouter(include_in_schema=False)
 
-#: Suffix of the purpose logged when a clerk reveals the full individual number.
-REVEAL_SUFFIX = "（個人番号の表示）"
 
 
 def render(
@@ -195,9 +193,8 @@ def resident_page(
     """One 住民票, only for a stated purpose; every view (and every reveal) is logged."""
     if not purpose.strip():
         return render(request, "purpose.html", {"clerk": clerk, "resident_id": resident_id})
-    logged = purpose.strip() + (REVEAL_SUFFIX if reveal else "")
     try:
-        resident = clerk.registry.view(clerk.staff, resident_id, logged)
+        resident = clerk.registry.view(clerk.staff, resident_id, purpose, reveal_number=reveal)
     except ValidationError as exc:  # the purpose; PermissionDenied/NotFound: error page
         return form_error(request, "purpose.html", exc, {
             "clerk": clerk, "resident_id": resident_id, "values": {"purpose": purpose},
@@ -325,7 +322,9 @@ def _certificate(request: Request, clerk: Clerk, certificate_id: str) -> dict[st
             "転出証明書は、発行した職員のサインイン中か監督者のみ表示できます",
             "only the issuing session or a supervisor may open a move-out certificate",
         )
-    return clerk.registry.moveout_certificate(certificate_id).as_json()
+    return clerk.registry.moveout_certificate(
+        certificate_id, clerk.staff, "転出証明書の表示"
+    ).as_json()
 
 
 @router.get("/m/{code}/certificates/{certificate_id}", response_class=HTMLResponse)

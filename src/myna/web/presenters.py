@@ -110,6 +110,10 @@ ACTIONS = {
     "support_measure": "支援措置の設定",
     "sign_in": "サインイン",
     "sign_in_failed": "サインイン失敗",
+    "sign_in_locked": "サインイン拒否（ロック中）",
+    "view_number": "閲覧（個人番号を表示）",
+    "view_copy": "交付済みの写しの表示",
+    "view_certificate": "転出証明書の表示・照合",
 }
 
 DETAIL_LABELS = {

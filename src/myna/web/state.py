@@ -74,11 +74,10 @@ class CopyStore:
         with self._lock:
             issued = self._items.get(certificate_number)
         if issued is None or issued.code != clerk.code:
-            raise NotFound(
-                f"証明書番号 {certificate_number} の写しは見つかりません（発行から時間が経つか、"
-                "サーバーが再起動すると表示できなくなります。必要なら再交付してください）",
-                f"no issued copy {certificate_number}",
-            )
+            # not cached here (e.g. after a restart): the registry keeps every issued copy
+            copy = clerk.registry.get_copy(clerk.staff, certificate_number)
+            issued = self.add(clerk, copy)
+            issued.staff_id = ""  # issued earlier, by whoever: supervisors may re-open it
         if issued.staff_id != clerk.staff.staff_id and not clerk.staff.may_view_protected:
             raise PermissionDenied(
                 "この写しは交付した職員または監督者のみ表示できます",

@@ -2,11 +2,12 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 07:59:36.449269
+Create Date: 2026-11-22 08:15:52.909747
 """
 
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
+
 
 revision = '0001'
 down_revision = None
@@ -46,6 +47,7 @@ def upgrade() -> None:
     sa.Column('reason', sa.String(length=500), nullable=True),
     sa.Column('staff_id', sa.String(length=50), nullable=False),
     sa.Column('issued_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('document', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('certificate_number')
     )
     op.create_table('counters',
@@ -85,6 +87,8 @@ def upgrade() -> None:
     sa.Column('role', sa.String(length=20), nullable=False),
     sa.Column('password_hash', sa.String(length=200), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('failed_attempts', sa.Integer(), nullable=False),
+    sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('staff_id')
     )
