@@ -369,6 +369,9 @@ def test_initial_registration_and_numbering(
     assert stats["residents"] == stats["numbered"] == 61
     assert stats["households"] == 21
     assert system.jlis.stats()["persons"] == 61
+    # later one-by-one registrations continue after the bulk-loaded ids
+    baby = town.register_birth(clerk, born(), HOME)
+    assert baby.resident_id == max(ids) + 1
     foreign = town.search(clerk, "外国人住民の確認", name="NGUYEN")[0]
     assert (foreign.nationality, foreign.residence_status) == ("ベトナム", "技能実習")
 

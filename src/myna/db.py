@@ -166,6 +166,15 @@ def bulk_insert(
     return len(tuples)
 
 
+def sync_sequence(conn: Connection, table: Table, column: str) -> None:
+    """After a bulk load with explicit ids, move PostgreSQL's sequence past them."""
+    if is_postgres(conn):
+        conn.execute(text(
+            f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column}'), "
+            f'COALESCE((SELECT MAX("{column}") FROM "{table.name}"), 0) + 1, false)'
+        ))
+
+
 def inserted_id(result: CursorResult[Any]) -> int:
     """The integer primary key of the row an INSERT just wrote."""
     key = result.inserted_primary_key

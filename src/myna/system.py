@@ -1,8 +1,10 @@
 """Wiring: the nodes of one Myna installation, from its data directory.
 
-``system.json`` in the data directory lists the municipalities and, per node,
-an optional database URL (SQLite files are used when none is given).  Keys
-live in ``keys/`` under the data directory (see :mod:`myna.keys`).
+``system.json`` in the data directory lists the municipalities and other
+institutions and an optional database URL (SQLite files are used when none is
+given; on PostgreSQL every node gets its own schema).  Keys live in ``keys/``
+under the data directory (see :mod:`myna.keys`).  Nodes are connected
+in-process through :class:`myna.linkage.network.Network`.
 """
 
 from __future__ import annotations
@@ -10,11 +12,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import Engine
+
+from myna.atena.service import AtenaService
 from myna.db import make_engine, node_url
 from myna.errors import NotFound
-from myna.jlis.service import JlisService
+from myna.hub.service import HubService
+from myna.intermediate.service import IntermediateServer
+from myna.jlis.service import CODE_PURPOSE, JlisService
 from myna.keys import FileKeyStore, KeyStore
+from myna.linkage.network import Network
+from myna.municipality import ROLE, Municipality, institution_id
 from myna.numbers import municipality_code
 from myna.registry.service import MunicipalityRegistry
 
@@ -24,75 +34,120 @@ CONFIG = "system.json"
 @dataclass
 class SystemConfig:
     municipalities: list[str] = field(default_factory=list)
+    institutions: list[dict[str, str]] = field(default_factory=list)
     database_url: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(
-            {"municipalities": self.municipalities, "database_url": self.database_url},
+            {"municipalities": self.municipalities, "institutions": self.institutions,
+             "database_url": self.database_url},
             ensure_ascii=False, indent=2,
         )
 
 
 class MynaSystem:
-    """J-LIS plus the municipalities of one installation, connected in-process."""
+    """J-LIS, the hub, municipalities and institutions of one installation."""
 
     def __init__(
         self, data_dir: Path | str, database_url: str | None = None,
         keys: KeyStore | None = None, namespace: str = "",
     ) -> None:
         self.data_dir = Path(data_dir)
-        self.namespace = namespace
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.namespace = namespace
         self.config = self._load_config()
         if database_url:
             self.config.database_url = database_url
         self.keys = keys or FileKeyStore(self.data_dir / "keys")
+        self.network = Network()
         self.jlis = JlisService(self._engine("jlis"), self.keys)
         self.jlis.create_schema()
+        self.jlis.network = self.network
+        self.hub = HubService(self._engine("hub"), self.keys, self.network)
+        self.hub.create_schema()
+        self.network.hub = self.hub
         self.registries: dict[str, MunicipalityRegistry] = {}
+        self.municipalities: dict[str, Municipality] = {}
+        self.intermediates: dict[str, IntermediateServer] = {}
         for code in self.config.municipalities:
-            self._open_registry(code)
+            self._open_municipality(code)
+        for inst in self.config.institutions:
+            self._open_institution(inst["id"], inst["name"], inst["role"])
 
     def _load_config(self) -> SystemConfig:
         path = self.data_dir / CONFIG
         if not path.exists():
             return SystemConfig()
         data = json.loads(path.read_text(encoding="utf-8"))
-        return SystemConfig(list(data.get("municipalities", [])), data.get("database_url"))
+        return SystemConfig(list(data.get("municipalities", [])),
+                            list(data.get("institutions", [])), data.get("database_url"))
 
     def save_config(self) -> None:
         (self.data_dir / CONFIG).write_text(self.config.to_json(), encoding="utf-8")
 
-    def _engine(self, node: str):  # type: ignore[no-untyped-def]
+    def _engine(self, node: str) -> Engine:
         url = node_url(self.data_dir, node, self.config.database_url)
         return make_engine(url, self.namespace + node)
 
-    def _open_registry(self, code: str) -> MunicipalityRegistry:
+    def _open_institution(self, inst: str, name: str, role: str) -> IntermediateServer:
+        server = IntermediateServer(self._engine(f"intermediate-{inst}"), self.keys, inst,
+                                    self.network, self.hub.public_key)
+        server.create_schema()
+        self.network.add_intermediate(inst, server)
+        self.hub.register_institution(inst, name, role, server.signing_key, server.box_key)
+        self.jlis.register_caller(inst, name, [CODE_PURPOSE])
+        self.intermediates[inst] = server
+        return server
+
+    def _open_municipality(self, code: str) -> Municipality:
         registry = MunicipalityRegistry(self._engine(f"registry-{code}"), code, self.jlis)
         registry.create_schema()
+        atena = AtenaService(self._engine(f"atena-{code}"))
+        atena.create_schema()
+        server = self._open_institution(institution_id(registry.code), registry.title, ROLE)
+        town = Municipality(registry, atena, server, self.jlis)
         self.registries[registry.code] = registry
-        return registry
+        self.municipalities[registry.code] = town
+        return town
 
     def add_municipality(self, code: str) -> MunicipalityRegistry:
-        """Open (creating when new) the registry of a municipality."""
+        """Open (creating when new) a municipality's registry, 統合宛名 and intermediate server."""
         code = municipality_code.lookup(code).code
         if code in self.registries:
             return self.registries[code]
-        registry = self._open_registry(code)
+        town = self._open_municipality(code)
         self.config.municipalities.append(code)
         self.save_config()
-        return registry
+        return town.registry
+
+    def add_institution(self, inst: str, name: str, role: str) -> IntermediateServer:
+        """Join another institution (e.g. 日本年金機構) to the network."""
+        if inst in self.intermediates:
+            return self.intermediates[inst]
+        server = self._open_institution(inst, name, role)
+        self.config.institutions.append({"id": inst, "name": name, "role": role})
+        self.save_config()
+        return server
 
     def registry(self, code: str) -> MunicipalityRegistry:
+        return self.municipality(code).registry
+
+    def municipality(self, code: str) -> Municipality:
         try:
-            return self.registries[code]
+            return self.municipalities[code]
         except KeyError:
             raise NotFound(
                 f"市区町村コード {code} はこのシステムに登録されていません",
                 f"municipality {code} is not part of this installation",
             ) from None
 
+    def engines(self) -> list[Any]:
+        engines: list[Any] = [self.jlis.engine, self.hub.engine]
+        for town in self.municipalities.values():
+            engines += [town.registry.engine, town.atena.engine]
+        engines += [s.engine for s in self.intermediates.values()]
+        return engines
+
     def dispose(self) -> None:
-        self.jlis.engine.dispose()
-        for r in self.registries.values():
-            r.engine.dispose()
+        for engine in self.engines():
+            engine.dispose()

@@ -20,9 +20,11 @@ from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from myna.jlis import storage as t
 from myna.jlis.domain import MAX_GENERATION, IdentityInfo, NumberGenerator
 from myna.keys import KeyStore
+from myna.linkage.network import Network
 from myna.numbers import bulk, individual, resident_code
 
 Progress = Callable[[int], None]
+CODE_PURPOSE = "符号の取得"
 
 
 def utcnow() -> dt.datetime:
@@ -71,6 +73,11 @@ class JlisApi(Protocol):
 
     def lookup_by_number(self, caller_id: str, purpose: str, number: str) -> IdentityRecord: ...
 
+    def request_codes(
+        self, institution: str, requests: Sequence[tuple[str, str]],
+        progress: Progress | None = None, chunk: int = 20_000,
+    ) -> None: ...
+
 
 class JlisService:
     """J-LIS: 住民票コード batches, numbering, 本人確認情報, authorised look-ups."""
@@ -83,6 +90,7 @@ class JlisService:
     ) -> None:
         self.engine = engine
         self.now = now
+        self.network: Network | None = None
         self.generator = NumberGenerator(
             keys.secret(self.NUMBER_KEY, 32), keys.secret(self.CODE_KEY, 32)
         )
@@ -526,6 +534,58 @@ class JlisService:
                 caller_id=caller_id, purpose=purpose, person_key=key, result=result, at=self.now()
             )
         )
+
+    # -- 符号の取得 (information-provision network) ------------------------------------------
+
+    def request_codes(
+        self, institution: str, requests: Sequence[tuple[str, str]],
+        progress: Progress | None = None, chunk: int = 20_000,
+    ) -> None:
+        """符号の取得: an institution asks with numbers; the hub gets only person keys.
+
+        ``requests`` are (individual number, acquisition reference) pairs.  The
+        hub derives the 符号 and sends them to the institution's intermediate
+        server; J-LIS never sees a 符号 and the hub never sees a number.
+        """
+        if self.network is None:
+            raise NotFound("情報提供ネットワークシステムに接続されていません", "no hub configured")
+        numbers = [individual.validate(n) for n, _ in requests]
+        with self.engine.begin() as conn:
+            caller = conn.execute(
+                select(t.callers.c.purposes).where(t.callers.c.caller_id == institution)
+            ).first()
+            if caller is None or CODE_PURPOSE not in caller[0]:
+                self._log(conn, institution, CODE_PURPOSE, None, "denied")
+                denied = True
+            else:
+                denied = False
+        if denied:
+            raise PermissionDenied(
+                f"{institution} は符号の取得を認められていません",
+                f"{institution} may not acquire 符号",
+            )
+        hub = self.network.the_hub()
+        for start in range(0, len(requests), chunk):
+            part = numbers[start : start + chunk]
+            refs = [ref for _, ref in requests[start : start + chunk]]
+            with self.engine.begin() as conn:
+                keys = dict(conn.execute(
+                    select(t.numbers.c.number, t.numbers.c.person_key).where(
+                        t.numbers.c.number.in_(part), t.numbers.c.status == "active")
+                ).all())
+                missing = [n for n in part if n not in keys]
+                if missing:
+                    raise NotFound(
+                        f"有効な個人番号ではありません: {individual.mask(missing[0])}",
+                        "no active individual number matches",
+                    )
+                conn.execute(insert(t.lookup_log), [
+                    dict(caller_id=institution, purpose=CODE_PURPOSE, person_key=keys[n],
+                         result="found", at=self.now()) for n in part])
+                hub.issue_codes(institution, [(keys[n], r) for n, r in zip(part, refs,
+                                                                            strict=True)])
+            if progress:
+                progress(len(part))
 
     # -- statistics ---------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, RowMapping, and_, func, insert, or_, select, update
 
-from myna.db import bulk_insert, inserted_id, migrate
+from myna.db import bulk_insert, inserted_id, migrate, sync_sequence
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from myna.jlis.domain import IdentityInfo
 from myna.jlis.service import JlisApi, Progress, utcnow
@@ -999,6 +999,7 @@ class MunicipalityRegistry:
                  "status", "nationality", "residence_status", "period_of_stay_until",
                  "support_measure", "version", "updated_at"],
             )
+            sync_sequence(conn, t.residents, "resident_id")
             ids = [start + i + 1 for i in range(len(records))]
             conn.execute(
                 insert(t.events),
@@ -1052,6 +1053,19 @@ class MunicipalityRegistry:
                               r.address) for r in rows],
             )
         return len(rows)
+
+    def numbered_residents(
+        self, resident_ids: Sequence[int] | None = None,
+    ) -> list[tuple[int, str]]:
+        """(resident id, individual number) of current residents, for the town's systems."""
+        query = select(t.residents.c.resident_id, t.residents.c.individual_number).where(
+            t.residents.c.status == Status.RESIDENT,
+            t.residents.c.individual_number.is_not(None),
+        ).order_by(t.residents.c.resident_id)
+        if resident_ids is not None:
+            query = query.where(t.residents.c.resident_id.in_(list(resident_ids)))
+        with self.engine.connect() as conn:
+            return [(int(r), str(n)) for r, n in conn.execute(query).all()]
 
     def export_rows(self) -> Iterable[tuple[Any, ...]]:
         """Current residents as rows for the synthetic test-data CSV."""

@@ -1,0 +1,65 @@
+"""統合宛名: 宛名番号 ↔ individual number for one municipality."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import Engine, insert, select, update
+
+from myna.atena import storage as t
+from myna.db import bulk_insert, migrate
+from myna.errors import NotFound
+from myna.numbers import individual
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class AtenaService:
+    """The town's integrated address book (統合宛名システム)."""
+
+    def __init__(self, engine: Engine, now: Callable[[], dt.datetime] = utcnow) -> None:
+        self.engine = engine
+        self.now = now
+
+    def create_schema(self) -> None:
+        migrate(self.engine, "myna.atena")
+
+    def assign(self, people: Sequence[tuple[int, str]]) -> list[str]:
+        """宛名番号 for (resident id, individual number) pairs; existing ones are kept."""
+        now = self.now()
+        with self.engine.begin() as conn:
+            known = dict(conn.execute(select(t.atena.c.resident_id, t.atena.c.atena_no)).all())
+            new = [(rid, individual.validate(n)) for rid, n in people if rid not in known]
+            row = conn.execute(select(t.counters.c.value).where(t.counters.c.name == "atena")
+                               ).scalar()
+            first = int(row or 0) + 1
+            if row is None:
+                conn.execute(insert(t.counters).values(name="atena", value=len(new)))
+            else:
+                conn.execute(update(t.counters).where(t.counters.c.name == "atena")
+                             .values(value=row + len(new)))
+            rows = [(f"A{first + i:010d}", number, rid, now, now)
+                    for i, (rid, number) in enumerate(new)]
+            bulk_insert(conn, t.atena, rows,
+                        ["atena_no", "individual_number", "resident_id", "created_at",
+                         "updated_at"])
+            known.update({rid: no for no, _, rid, _, _ in rows})
+        return [known[rid] for rid, _ in people]
+
+    def atena_for_resident(self, resident_id: int) -> str:
+        with self.engine.connect() as conn:
+            no = conn.execute(select(t.atena.c.atena_no).where(
+                t.atena.c.resident_id == resident_id)).scalar()
+        if no is None:
+            raise NotFound(f"住民ID {resident_id} の宛名番号はありません",
+                           f"no 宛名番号 for resident {resident_id}")
+        return str(no)
+
+    def number_changed(self, resident_id: int, new_number: str) -> None:
+        """Follow a number change; the 宛名番号 (and so the 符号) stays."""
+        with self.engine.begin() as conn:
+            conn.execute(update(t.atena).where(t.atena.c.resident_id == resident_id).values(
+                individual_number=individual.validate(new_number), updated_at=self.now()))

@@ -1,0 +1,24 @@
+"""統合宛名 tables."""
+
+from __future__ import annotations
+
+from sqlalchemy import CHAR, Column, DateTime, Integer, MetaData, String, Table
+
+metadata = MetaData()
+
+atena = Table(
+    "atena",
+    metadata,
+    Column("atena_no", String(12), primary_key=True),
+    Column("individual_number", CHAR(12), unique=True),
+    Column("resident_id", Integer, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(50), primary_key=True),
+    Column("value", Integer, nullable=False),
+)

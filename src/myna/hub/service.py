@@ -1,0 +1,335 @@
+"""The hub node: 符号 issuance and conversion, Table 2 checks, routing, records.
+
+The hub sees only 符号, its own pseudonym ``link`` and ciphertext: it never
+learns a name, number or 住民票コード and cannot read a provided item.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Connection, Engine, func, insert, select
+
+from myna.db import bulk_insert, migrate
+from myna.errors import MynaError, NotFound, PermissionDenied, ValidationError
+from myna.hub import storage as t
+from myna.hub import table2 as table2_module
+from myna.hub.domain import CodeDeriver
+from myna.hub.table2 import NotInTable2, Table2
+from myna.keys import KeyStore
+from myna.linkage.messages import (
+    LinkAnswer,
+    LinkRequest,
+    ProvideAnswer,
+    ProvideRequest,
+    Result,
+    canonical,
+    check_fresh,
+)
+from myna.linkage.network import Network, NodeUnavailable
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class ProvisionLog(Protocol):
+    """The append-only log the hub commits every provision record to."""
+
+    def append(self, entries: Sequence[bytes]) -> list[int]: ...
+
+
+@dataclass(frozen=True)
+class Institution:
+    institution_id: str
+    name: str
+    role: str
+    signing_key: Ed25519PublicKey
+    box_key: str
+
+
+@dataclass(frozen=True)
+class ProvisionRecord:
+    """情報提供等記録 (番号法23条) as the hub keeps it."""
+
+    request_id: str
+    attempt: int
+    requester: str
+    provider: str
+    row_id: str
+    affair: str
+    item: str
+    requested_at: dt.datetime
+    provided_at: dt.datetime | None
+    result: str
+    reason: str
+    leaf_index: int | None
+
+
+class HubService:
+    """情報提供ネットワークシステム."""
+
+    def __init__(
+        self, engine: Engine, keys: KeyStore, network: Network, table2: Table2 | None = None,
+        log: ProvisionLog | None = None, now: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.engine = engine
+        self.network = network
+        self.table2 = table2 or table2_module.load()
+        self.log = log
+        self.now = now
+        self._signing = keys.ed25519("hub/signing")
+        self.codes = CodeDeriver(
+            keys.secret("hub/link"), keys.secret("hub/code"), keys.secret("hub/commit")
+        )
+
+    def create_schema(self) -> None:
+        migrate(self.engine, "myna.hub")
+
+    def public_key(self) -> Ed25519PublicKey:
+        return self._signing.public_key()
+
+    # -- institutions ---------------------------------------------------------------
+
+    def register_institution(
+        self, institution_id: str, name: str, role: str, signing_key: Ed25519PublicKey,
+        box_key: str,
+    ) -> None:
+        """Admit an institution (情報照会者・情報提供者) with its keys."""
+        roles = {r.requester for r in self.table2.rows.values()} | {
+            r.provider for r in self.table2.rows.values()}
+        if role not in roles:
+            raise ValidationError(f"別表第二にない機関の種別です: {role}", f"unknown role {role}")
+        raw = base64.b64encode(signing_key.public_bytes_raw()).decode()
+        with self.engine.begin() as conn:
+            conn.execute(t.institutions.delete().where(
+                t.institutions.c.institution_id == institution_id))
+            conn.execute(insert(t.institutions).values(
+                institution_id=institution_id, name=name, role=role, signing_key=raw,
+                box_key=box_key, registered_at=self.now()))
+
+    def institution(self, institution_id: str, conn: Connection | None = None) -> Institution:
+        def load(c: Connection) -> Any:
+            return c.execute(select(t.institutions).where(
+                t.institutions.c.institution_id == institution_id)).first()
+
+        if conn is None:
+            with self.engine.connect() as c:
+                row = load(c)
+        else:
+            row = load(conn)
+        if row is None:
+            raise NotFound(f"機関 {institution_id} は登録されていません",
+                           f"institution {institution_id} is not registered")
+        return Institution(
+            row.institution_id, row.name, row.role,
+            Ed25519PublicKey.from_public_bytes(base64.b64decode(row.signing_key)), row.box_key,
+        )
+
+    # -- 符号 ---------------------------------------------------------------------------
+
+    def issue_codes(self, institution: str, people: list[tuple[str, str]]) -> None:
+        """From J-LIS: (person key, acquisition reference) pairs for an institution.
+
+        The 符号 go straight to that institution's intermediate server; the
+        hub keeps only (institution, 符号, link).  All or nothing.
+        """
+        self.institution(institution)
+        now = self.now()
+        deliveries: list[tuple[str, str]] = []
+        rows: list[tuple[str, str, str, dt.datetime]] = []
+        with self.engine.begin() as conn:
+            links = {person: self.codes.link(person) for person, _ in people}
+            known = set(conn.execute(select(t.codes.c.link).where(
+                t.codes.c.institution_id == institution,
+                t.codes.c.link.in_(list(links.values())))).scalars()) if len(links) < 5000 \
+                else set(conn.execute(select(t.codes.c.link).where(
+                    t.codes.c.institution_id == institution)).scalars())
+            for person, ref in people:
+                link = links[person]
+                code = self.codes.code(institution, link)
+                deliveries.append((ref, code))
+                if link not in known:
+                    rows.append((institution, code, link, now))
+                    known.add(link)
+            bulk_insert(conn, t.codes, rows, ["institution_id", "code", "link", "issued_at"])
+            signature = base64.b64encode(
+                self._signing.sign(canonical({"deliveries": deliveries}))).decode()
+            self.network.intermediate(institution).deliver_codes(deliveries, signature)
+
+    # -- requests -------------------------------------------------------------------------
+
+    def _refuse(self, sender: str, request_id: str | None, error: MynaError) -> MynaError:
+        with self.engine.begin() as conn:
+            conn.execute(insert(t.refusals).values(
+                at=self.now(), sender=sender[:50], request_id=request_id, reason=error.message))
+        return error
+
+    def request(self, message: LinkRequest) -> LinkAnswer:
+        """情報照会: authenticate, authorise by Table 2, convert, forward, record."""
+        try:
+            requester = self.institution(message.requester)
+            message.verify(requester.signing_key, message.requester)
+            check_fresh(message.issued_at, self.now())
+        except MynaError as exc:
+            raise self._refuse(message.requester, message.request_id, exc) from None
+        digest = message.content_digest()
+        with self.engine.begin() as conn:
+            seen = conn.execute(select(t.requests).where(
+                t.requests.c.request_id == message.request_id)).first()
+            if seen is not None and (seen.digest != digest or seen.requester != requester
+                                     .institution_id):
+                reused = PermissionDenied(
+                    "同じ照会番号で内容の異なる照会が送られました（再送攻撃・偽造の疑い）",
+                    "request id reused with different content",
+                )
+                raise self._refuse(message.requester, message.request_id, reused)
+            if seen is not None:
+                last = self._latest(conn, message.request_id)
+                if last is not None and Result(last.result).final:
+                    return self._answer(last)
+            attempt = 1 if seen is None else (self._latest_attempt(conn, message.request_id) + 1)
+            if seen is None:
+                conn.execute(insert(t.requests).values(
+                    request_id=message.request_id, requester=requester.institution_id,
+                    digest=digest, first_seen=self.now()))
+        return self._route(message, requester, attempt)
+
+    def _route(self, message: LinkRequest, requester: Institution, attempt: int) -> LinkAnswer:
+        requested_at = self.now()
+        record: dict[str, Any] = dict(
+            request_id=message.request_id, attempt=attempt, requester=requester.institution_id,
+            provider=message.provider, row_id=message.row_id, affair=message.affair,
+            item=message.item, requested_at=requested_at, link=None, sealed=None,
+            provided_at=None,
+        )
+        try:
+            provider = self.institution(message.provider)
+            self.table2.authorise(message.row_id, requester.role, message.affair, provider.role,
+                                  message.item)
+        except (NotInTable2, NotFound) as exc:
+            self._record(record | {"result": Result.DENIED, "reason": exc.message})
+            raise self._refuse(message.requester, message.request_id, exc) from None
+        with self.engine.connect() as conn:
+            link = conn.execute(select(t.codes.c.link).where(
+                t.codes.c.institution_id == requester.institution_id,
+                t.codes.c.code == message.requester_code)).scalar()
+        if link is None:
+            wrong = PermissionDenied(
+                "照会に用いた符号は照会機関に発行されたものではありません",
+                "the 符号 was not issued to the requesting institution",
+            )
+            self._record(record | {"result": Result.DENIED, "reason": wrong.message})
+            raise self._refuse(message.requester, message.request_id, wrong)
+        record["link"] = link
+        provider_code = self.codes.code(provider.institution_id, link)
+        with self.engine.connect() as conn:
+            has_code = conn.execute(select(t.codes.c.code).where(
+                t.codes.c.institution_id == provider.institution_id,
+                t.codes.c.code == provider_code)).first()
+        if has_code is None:
+            return self._record(record | {
+                "result": Result.NO_DATA, "provided_at": self.now(),
+                "reason": "情報提供者がこの方の符号を取得していません"})
+        forward = ProvideRequest(
+            request_id=message.request_id, requester=requester.institution_id,
+            requester_box_key=requester.box_key, provider=provider.institution_id,
+            provider_code=provider_code, row_id=message.row_id, affair=message.affair,
+            item=message.item, issued_at=self.now().isoformat(),
+        ).signed(self._signing)
+        try:
+            answer = self.network.intermediate(provider.institution_id).provide(forward)
+            answer.verify(provider.signing_key, provider.institution_id)
+        except NodeUnavailable as exc:
+            return self._record(record | {"result": Result.FAILED, "reason": exc.message})
+        result = Result(answer.result)
+        sealed = base64.b64decode(answer.sealed) if answer.sealed else None
+        return self._record(record | {
+            "result": result, "reason": answer.reason, "sealed": sealed,
+            "provided_at": None if result is Result.PENDING else self.now()})
+
+    def _record(self, record: dict[str, Any]) -> LinkAnswer:
+        """Write one provision record and its log leaf, all or nothing."""
+        record["result"] = Result(record["result"]).value
+        with self.engine.begin() as conn:
+            leaf_index = None
+            if self.log is not None:
+                leaf_index = self.log.append([self._leaf(record)])[0]
+            conn.execute(insert(t.records).values(**record, leaf_index=leaf_index))
+            row = self._latest(conn, record["request_id"])
+        assert row is not None
+        return self._answer(row)
+
+    def _leaf(self, record: dict[str, Any]) -> bytes:
+        public = {k: (v.isoformat() if isinstance(v, dt.datetime) else v)
+                  for k, v in record.items() if k not in ("sealed", "link")}
+        return self.codes.commitment(record.get("link") or "", public)
+
+    def _latest(self, conn: Connection, request_id: str) -> Any:
+        return conn.execute(
+            select(t.records).where(t.records.c.request_id == request_id)
+            .order_by(t.records.c.attempt.desc()).limit(1)).first()
+
+    def _latest_attempt(self, conn: Connection, request_id: str) -> int:
+        return int(conn.execute(select(func.coalesce(func.max(t.records.c.attempt), 0)).where(
+            t.records.c.request_id == request_id)).scalar_one())
+
+    @staticmethod
+    def _answer(row: Any) -> LinkAnswer:
+        sealed = base64.b64encode(row.sealed).decode() if row.sealed else None
+        return LinkAnswer(row.request_id, Result(row.result), sealed, row.reason, row.leaf_index)
+
+    def complete(self, answer: ProvideAnswer) -> None:
+        """A provider's staff decided a pending request: record the outcome."""
+        provider = self.institution(answer.provider)
+        try:
+            answer.verify(provider.signing_key, provider.institution_id)
+        except MynaError as exc:
+            raise self._refuse(answer.provider, answer.request_id, exc) from None
+        with self.engine.connect() as conn:
+            last = self._latest(conn, answer.request_id)
+        if (last is None or last.result != Result.PENDING
+                or last.provider != provider.institution_id):
+            raise self._refuse(answer.provider, answer.request_id, PermissionDenied(
+                "承認待ちの照会がないか、提供者が異なります",
+                "no pending request from this provider"))
+        result = Result(answer.result)
+        if result not in (Result.PROVIDED, Result.REFUSED):
+            raise ValidationError("承認結果は提供か拒否です", "completion must provide or refuse")
+        record = {c: getattr(last, c) for c in (
+            "request_id", "requester", "provider", "row_id", "affair", "item", "requested_at",
+            "link")}
+        self._record(record | {
+            "attempt": last.attempt + 1, "result": result, "reason": answer.reason,
+            "provided_at": self.now(),
+            "sealed": base64.b64decode(answer.sealed) if answer.sealed else None})
+
+    def poll(self, requester: str, request_id: str) -> LinkAnswer:
+        """The current answer to a request, for the institution that sent it."""
+        with self.engine.connect() as conn:
+            last = self._latest(conn, request_id)
+        if last is None or last.requester != requester:
+            raise NotFound(f"照会 {request_id} はありません", f"no request {request_id}")
+        return self._answer(last)
+
+    # -- records ---------------------------------------------------------------------------
+
+    def records(self, request_id: str | None = None) -> list[ProvisionRecord]:
+        query = select(t.records).order_by(t.records.c.requested_at, t.records.c.attempt)
+        if request_id:
+            query = query.where(t.records.c.request_id == request_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [ProvisionRecord(
+            r.request_id, r.attempt, r.requester, r.provider, r.row_id, r.affair, r.item,
+            r.requested_at, r.provided_at, r.result, r.reason, r.leaf_index) for r in rows]
+
+    def refusals(self) -> list[tuple[str, str | None, str]]:
+        with self.engine.connect() as conn:
+            return [(r.sender, r.request_id, r.reason) for r in conn.execute(
+                select(t.refusals).order_by(t.refusals.c.id))]

@@ -1,0 +1,81 @@
+"""The hub's tables: no names, numbers, 住民票コード or plaintext items."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    CHAR,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+institutions = Table(
+    "institutions",
+    metadata,
+    Column("institution_id", String(50), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("role", String(50), nullable=False),
+    Column("signing_key", String(100), nullable=False),
+    Column("box_key", String(100), nullable=False),
+    Column("registered_at", DateTime(timezone=True), nullable=False),
+)
+
+codes = Table(
+    "codes",
+    metadata,
+    Column("institution_id", String(50), nullable=False),
+    Column("code", CHAR(32), nullable=False),
+    Column("link", CHAR(64), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("institution_id", "code"),
+    Index("uq_codes_link", "link", "institution_id", unique=True),
+)
+
+requests = Table(
+    "requests",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("requester", String(50), nullable=False),
+    Column("digest", CHAR(64), nullable=False),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+)
+
+records = Table(
+    "records",
+    metadata,
+    Column("request_id", String(64), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("requester", String(50), nullable=False),
+    Column("provider", String(50), nullable=False),
+    Column("row_id", String(20), nullable=False),
+    Column("affair", String(100), nullable=False),
+    Column("item", String(50), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("provided_at", DateTime(timezone=True)),
+    Column("result", String(20), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("link", CHAR(64)),
+    Column("leaf_index", Integer),
+    Column("sealed", LargeBinary),
+    PrimaryKeyConstraint("request_id", "attempt"),
+    Index("ix_records_link", "link"),
+)
+
+refusals = Table(
+    "refusals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("sender", String(50), nullable=False),
+    Column("request_id", String(64)),
+    Column("reason", Text, nullable=False),
+)

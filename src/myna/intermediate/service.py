@@ -1,0 +1,336 @@
+"""The intermediate server of one institution (中間サーバー).
+
+It holds copies (副本) of data items keyed only by this institution's 符号,
+answers the hub's forwarded requests (automatically, after staff approval for
+items flagged 自動応答不可, or not at all where the person refused), and sends
+its own institution's requests.  Answers are sealed to the requester's key
+(NaCl sealed box), so the hub routes ciphertext it cannot read.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import secrets
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from nacl.public import PrivateKey, PublicKey, SealedBox
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from myna.db import bulk_insert, migrate
+from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from myna.intermediate import storage as t
+from myna.keys import KeyStore
+from myna.linkage import items as item_schemas
+from myna.linkage.messages import (
+    BadSignature,
+    LinkAnswer,
+    LinkRequest,
+    ProvideAnswer,
+    ProvideRequest,
+    Result,
+    canonical,
+    check_fresh,
+)
+from myna.linkage.network import Network
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class PendingRequest:
+    request_id: str
+    local_ref: str | None
+    item: str
+    affair: str
+    requester: str
+    received_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Received:
+    """A decrypted answer at the requester."""
+
+    request_id: str
+    result: Result
+    payload: dict[str, Any] | None
+    reason: str
+    leaf_index: int | None
+
+
+class IntermediateServer:
+    """中間サーバー of ``institution``."""
+
+    def __init__(
+        self, engine: Engine, keys: KeyStore, institution: str, network: Network,
+        hub_key: Callable[[], Ed25519PublicKey], now: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.engine = engine
+        self.institution = institution
+        self.network = network
+        self.hub_key = hub_key
+        self.now = now
+        self._signing = keys.ed25519(f"intermediate/{institution}/signing")
+        self._box = PrivateKey(keys.secret(f"intermediate/{institution}/box"))
+
+    def create_schema(self) -> None:
+        migrate(self.engine, "myna.intermediate")
+
+    @property
+    def signing_key(self) -> Ed25519PublicKey:
+        return self._signing.public_key()
+
+    @property
+    def box_key(self) -> str:
+        return base64.b64encode(bytes(self._box.public_key)).decode()
+
+    # -- 符号の取得 ------------------------------------------------------------------------
+
+    def begin_acquisition(self, local_refs: Sequence[str]) -> list[str]:
+        """Processing references for a 符号 request sent through J-LIS."""
+        refs = [secrets.token_hex(16) for _ in local_refs]
+        now = self.now()
+        with self.engine.begin() as conn:
+            bulk_insert(conn, t.acquisitions, [(r, lr, now) for r, lr in zip(refs, local_refs,
+                                                                              strict=True)],
+                        ["ref", "local_ref", "requested_at"])
+        return refs
+
+    def deliver_codes(self, deliveries: list[tuple[str, str]], hub_signature: str) -> None:
+        """From the hub: the 符号 generated for our pending acquisitions."""
+        try:
+            self.hub_key().verify(base64.b64decode(hub_signature),
+                                  canonical({"deliveries": [list(d) for d in deliveries]}))
+        except Exception:
+            raise BadSignature("符号の通知の署名が情報提供ネットワークシステムのものではありません",
+                               "code delivery not signed by the hub") from None
+        now = self.now()
+        with self.engine.begin() as conn:
+            refs = {ref for ref, _ in deliveries}
+            pending = dict(conn.execute(select(t.acquisitions.c.ref, t.acquisitions.c.local_ref)
+                                        .where(t.acquisitions.c.ref.in_(refs))).all()) \
+                if len(refs) < 5000 else dict(conn.execute(
+                    select(t.acquisitions.c.ref, t.acquisitions.c.local_ref)).all())
+            unknown = refs - set(pending)
+            if unknown:
+                raise NotFound(
+                    "要求していない符号の通知です", f"unknown acquisition {min(unknown)}"
+                )
+            codes = [code for _, code in deliveries]
+            have = dict(conn.execute(select(t.codes.c.local_ref, t.codes.c.code).where(
+                t.codes.c.local_ref.in_(list(pending.values())))).all())
+            owners = dict(conn.execute(select(t.codes.c.code, t.codes.c.local_ref).where(
+                t.codes.c.code.in_(codes))).all())
+            rows = []
+            for ref, code in deliveries:
+                local = pending[ref]
+                if have.get(local, code) != code:
+                    raise Conflict(f"{local} には既に別の方の符号が登録されています",
+                                   f"{local} already holds another person's 符号")
+                if owners.get(code, local) != local:
+                    raise Conflict(
+                        f"同じ方が {owners[code]} と {local} の二つの番号で登録されています"
+                        "（名寄せが必要）",
+                        f"one person under two references: {owners[code]} and {local}",
+                    )
+                if local not in have:
+                    rows.append((local, code, now))
+                    have[local] = code
+                    owners[code] = local
+            bulk_insert(conn, t.codes, rows, ["local_ref", "code", "acquired_at"])
+            conn.execute(update(t.acquisitions).where(t.acquisitions.c.ref.in_(refs))
+                         .values(delivered_at=now))
+
+    def code_for(self, local_ref: str, conn: Connection | None = None) -> str:
+        query = select(t.codes.c.code).where(t.codes.c.local_ref == local_ref)
+        if conn is None:
+            with self.engine.connect() as c:
+                code = c.execute(query).scalar()
+        else:
+            code = conn.execute(query).scalar()
+        if code is None:
+            raise NotFound(f"{local_ref} の符号はまだ取得されていません",
+                           f"no 符号 acquired for {local_ref}")
+        return str(code)
+
+    # -- copies and flags ---------------------------------------------------------------------
+
+    def put_item(self, local_ref: str, item: str, payload: dict[str, Any],
+                 manual_approval: bool = False) -> None:
+        """Register or replace the copy (副本) of an item; schema-checked."""
+        item_schemas.validate(item, payload)
+        with self.engine.begin() as conn:
+            code = self.code_for(local_ref, conn)
+            conn.execute(t.items.delete().where(t.items.c.code == code, t.items.c.item == item))
+            conn.execute(insert(t.items).values(code=code, item=item, payload=payload,
+                                                manual_approval=manual_approval,
+                                                updated_at=self.now()))
+
+    def put_items_bulk(self, rows: Sequence[tuple[str, str, dict[str, Any]]]) -> int:
+        """Many copies at once (go-live), in one transaction."""
+        for _, item, payload in rows:
+            item_schemas.validate(item, payload)
+        now = self.now()
+        with self.engine.begin() as conn:
+            codes = dict(conn.execute(select(t.codes.c.local_ref, t.codes.c.code)).all())
+            missing = [r for r, _, _ in rows if r not in codes]
+            if missing:
+                raise NotFound(f"{missing[0]} の符号はまだ取得されていません",
+                               f"no 符号 for {missing[0]}")
+            bulk_insert(conn, t.items,
+                        [(codes[r], item, payload, False, now) for r, item, payload in rows],
+                        ["code", "item", "payload", "manual_approval", "updated_at"])
+        return len(rows)
+
+    def set_manual_approval(self, local_ref: str, item: str, on: bool) -> None:
+        """自動応答不可: a staff member must approve each provision of this item."""
+        with self.engine.begin() as conn:
+            code = self.code_for(local_ref, conn)
+            done = conn.execute(update(t.items).where(t.items.c.code == code,
+                                                      t.items.c.item == item)
+                                .values(manual_approval=on))
+            if done.rowcount != 1:
+                raise NotFound(f"{local_ref} の「{item}」の副本がありません", "no such copy")
+
+    def set_refusal(self, local_ref: str, affair: str, refused: bool) -> None:
+        """The person's refusal of provision for an affair (or its withdrawal)."""
+        with self.engine.begin() as conn:
+            code = self.code_for(local_ref, conn)
+            conn.execute(t.refusals.delete().where(t.refusals.c.code == code,
+                                                   t.refusals.c.affair == affair))
+            if refused:
+                conn.execute(insert(t.refusals).values(code=code, affair=affair,
+                                                       registered_at=self.now()))
+
+    # -- answering ------------------------------------------------------------------------------
+
+    def provide(self, request: ProvideRequest) -> ProvideAnswer:
+        """Answer a request the hub forwarded (signed by the hub)."""
+        request.verify(self.hub_key(), "情報提供ネットワークシステム")
+        check_fresh(request.issued_at, self.now())
+        if request.provider != self.institution:
+            raise PermissionDenied("宛先の異なる照会です", "request addressed to another node")
+        with self.engine.begin() as conn:
+            copy = conn.execute(select(t.items).where(
+                t.items.c.code == request.provider_code, t.items.c.item == request.item)).first()
+            refused = conn.execute(select(t.refusals.c.code).where(
+                t.refusals.c.code == request.provider_code,
+                t.refusals.c.affair == request.affair)).first()
+            local_ref = conn.execute(select(t.codes.c.local_ref).where(
+                t.codes.c.code == request.provider_code)).scalar()
+            sealed = None
+            if refused is not None:
+                result, reason = Result.REFUSED, "本人が当該事務への情報提供を拒否しています"
+            elif copy is None:
+                result, reason = Result.NO_DATA, "該当する副本がありません"
+            elif copy.manual_approval:
+                result, reason = Result.PENDING, "自動応答不可: 職員の承認を待っています"
+                existing = conn.execute(select(t.queue.c.request_id).where(
+                    t.queue.c.request_id == request.request_id)).first()
+                if existing is None:
+                    conn.execute(insert(t.queue).values(
+                        request_id=request.request_id, code=request.provider_code,
+                        item=request.item, row_id=request.row_id, affair=request.affair,
+                        requester=request.requester,
+                        requester_box_key=request.requester_box_key, received_at=self.now(),
+                        status="pending"))
+            else:
+                result, reason = Result.PROVIDED, ""
+                sealed = _seal(request.requester_box_key, copy.payload)
+            self._journal(conn, "in", request.request_id, request.requester, request.row_id,
+                          request.affair, request.item, local_ref, result)
+        return self._answer(request.request_id, result, sealed, reason)
+
+    def _answer(self, request_id: str, result: Result, sealed: str | None,
+                reason: str) -> ProvideAnswer:
+        return ProvideAnswer(request_id=request_id, provider=self.institution,
+                             result=result.value, sealed=sealed, reason=reason,
+                             answered_at=self.now().isoformat()).signed(self._signing)
+
+    def _journal(self, conn: Connection, direction: str, request_id: str, counterpart: str,
+                 row_id: str, affair: str, item: str, local_ref: str | None,
+                 result: Result) -> None:
+        conn.execute(insert(t.journal).values(
+            direction=direction, request_id=request_id, counterpart=counterpart, row_id=row_id,
+            affair=affair, item=item, local_ref=local_ref, result=result.value, at=self.now()))
+
+    def pending(self) -> list[PendingRequest]:
+        """The staff approval queue (自動応答不可 items)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.queue, t.codes.c.local_ref)
+                .join(t.codes, t.codes.c.code == t.queue.c.code, isouter=True)
+                .where(t.queue.c.status == "pending").order_by(t.queue.c.received_at)).all()
+        return [PendingRequest(r.request_id, r.local_ref, r.item, r.affair, r.requester,
+                               r.received_at) for r in rows]
+
+    def decide(self, request_id: str, staff_id: str, approve: bool, reason: str = "") -> None:
+        """A staff member approves or refuses a pending provision; the hub records it."""
+        if not approve and len(reason.strip()) < 2:
+            raise ValidationError("提供しない場合は理由を記載してください",
+                                  "a refusal needs a reason")
+        with self.engine.begin() as conn:
+            row = conn.execute(select(t.queue).where(t.queue.c.request_id == request_id)
+                               ).first()
+            if row is None:
+                raise NotFound(f"承認待ちの照会 {request_id} はありません", "no such request")
+            if row.status != "pending":
+                raise Conflict(f"照会 {request_id} は処理済みです", "already decided")
+            sealed = None
+            if approve:
+                copy = conn.execute(select(t.items.c.payload).where(
+                    t.items.c.code == row.code, t.items.c.item == row.item)).scalar()
+                if copy is None:
+                    raise NotFound("副本が削除されています", "the copy is gone")
+                sealed = _seal(row.requester_box_key, copy)
+            result = Result.PROVIDED if approve else Result.REFUSED
+            conn.execute(update(t.queue).where(t.queue.c.request_id == request_id).values(
+                status=result.value, decided_by=staff_id, decided_at=self.now(),
+                reason=reason or None))
+            answer = self._answer(request_id, result, sealed,
+                                  reason or ("職員が承認しました" if approve else ""))
+            self.network.the_hub().complete(answer)
+
+    # -- asking ---------------------------------------------------------------------------------
+
+    def request(
+        self, local_ref: str, row_id: str, affair: str, provider: str, item: str,
+        request_id: str | None = None,
+    ) -> LinkAnswer:
+        """情報照会 for one of our people, citing a Table 2 row; retry with the same id."""
+        request_id = request_id or uuid.uuid4().hex
+        message = LinkRequest(
+            request_id=request_id, requester=self.institution,
+            requester_code=self.code_for(local_ref), row_id=row_id, affair=affair,
+            provider=provider, item=item, issued_at=self.now().isoformat(),
+        ).signed(self._signing)
+        answer = self.network.the_hub().request(message)
+        with self.engine.begin() as conn:
+            self._journal(conn, "out", request_id, provider, row_id, affair, item, local_ref,
+                          answer.result)
+        return answer
+
+    def open(self, answer: LinkAnswer) -> Received:
+        """Decrypt an answer meant for us."""
+        payload = None
+        if answer.sealed:
+            plain = SealedBox(self._box).decrypt(base64.b64decode(answer.sealed))
+            payload = json.loads(plain)
+        return Received(answer.request_id, answer.result, payload, answer.reason,
+                        answer.leaf_index)
+
+    def fetch(self, request_id: str) -> Received:
+        """Poll the hub for the current answer to one of our requests and open it."""
+        return self.open(self.network.the_hub().poll(self.institution, request_id))
+
+
+def _seal(box_key: str, payload: dict[str, Any]) -> str:
+    box = SealedBox(PublicKey(base64.b64decode(box_key)))
+    return base64.b64encode(box.encrypt(canonical(payload))).decode()

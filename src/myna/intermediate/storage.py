@@ -1,0 +1,93 @@
+"""Intermediate-server tables: 符号 and copies, never names, numbers or 住民票コード.
+
+``local_ref`` is the institution's own internal reference (a municipality's
+宛名番号), which means nothing outside it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    CHAR,
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+)
+
+metadata = MetaData()
+
+codes = Table(
+    "codes",
+    metadata,
+    Column("local_ref", String(40), primary_key=True),
+    Column("code", CHAR(32), nullable=False, unique=True),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+)
+
+acquisitions = Table(
+    "acquisitions",
+    metadata,
+    Column("ref", CHAR(32), primary_key=True),
+    Column("local_ref", String(40), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True)),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("code", CHAR(32), nullable=False),
+    Column("item", String(50), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("manual_approval", Boolean, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("code", "item"),
+)
+
+refusals = Table(
+    "refusals",
+    metadata,
+    Column("code", CHAR(32), nullable=False),
+    Column("affair", String(100), nullable=False),
+    Column("registered_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("code", "affair"),
+)
+
+queue = Table(
+    "queue",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("code", CHAR(32), nullable=False),
+    Column("item", String(50), nullable=False),
+    Column("row_id", String(20), nullable=False),
+    Column("affair", String(100), nullable=False),
+    Column("requester", String(50), nullable=False),
+    Column("requester_box_key", String(100), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("decided_by", String(50)),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("reason", String(500)),
+    Index("ix_queue_status", "status"),
+)
+
+journal = Table(
+    "journal",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("direction", String(10), nullable=False),
+    Column("request_id", String(64), nullable=False, index=True),
+    Column("counterpart", String(50), nullable=False),
+    Column("row_id", String(20), nullable=False),
+    Column("affair", String(100), nullable=False),
+    Column("item", String(50), nullable=False),
+    Column("local_ref", String(40)),
+    Column("result", String(20), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,61 @@
+"""A municipality as one organisation: its registry, 統合宛名 and intermediate server.
+
+This is the town's own orchestration across its systems; it reaches J-LIS
+and the hub only through their interfaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from myna.atena.service import AtenaService
+from myna.intermediate.service import IntermediateServer
+from myna.jlis.service import JlisApi, Progress
+from myna.registry.service import MunicipalityRegistry
+
+ROLE = "市町村長"
+
+
+def institution_id(code: str) -> str:
+    """The network id of a municipality, e.g. ``municipality-132152``."""
+    return f"municipality-{code}"
+
+
+@dataclass
+class Municipality:
+    registry: MunicipalityRegistry
+    atena: AtenaService
+    intermediate: IntermediateServer
+    jlis: JlisApi
+
+    @property
+    def code(self) -> str:
+        return self.registry.code
+
+    @property
+    def institution(self) -> str:
+        return institution_id(self.code)
+
+    def acquire_codes(
+        self, resident_ids: Sequence[int] | None = None, progress: Progress | None = None,
+    ) -> int:
+        """符号の取得 for residents (all numbered ones by default) through J-LIS.
+
+        Residents get a 宛名番号 first; the intermediate server learns the 符号
+        against the 宛名番号 only.
+        """
+        people = self.registry.numbered_residents(resident_ids)
+        if not people:
+            return 0
+        atena_nos = self.atena.assign(people)
+        refs = self.intermediate.begin_acquisition(atena_nos)
+        self.jlis.request_codes(
+            self.institution, [(number, ref) for (_, number), ref in zip(people, refs,
+                                                                          strict=True)],
+            progress,
+        )
+        return len(people)
+
+    def atena_no(self, resident_id: int) -> str:
+        return self.atena.atena_for_resident(resident_id)
