@@ -134,6 +134,15 @@ def _print_summary(summary: dict[str, object]) -> None:
     for e in summary["events"]:  # type: ignore[attr-defined]
         et.add_row(e["event"], e["resident"], e["detail"])
     out.print(et)
+    xt = Table(title="情報連携（情報提供ネットワークシステム経由）")
+    for col in ("対象者", "照会機関 → 提供機関", "根拠（別表第二）", "特定個人情報", "結果",
+                "記録番号"):
+        xt.add_column(col)
+    for x in summary.get("exchanges", []):  # type: ignore[attr-defined]
+        xt.add_row(x["resident"], f"{x['requester']} → {x['provider']}",
+                   f"{x['row']} {x['affair']}", x["item"], x["label"],
+                   "" if x["leaf_index"] is None else str(x["leaf_index"]))
+    out.print(xt)
     st = Table(title="職員アカウント（myna serve でサインイン）")
     for col in ("市区町村", "職員ID", "役割", "パスワード"):
         st.add_column(col)

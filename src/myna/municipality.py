@@ -57,5 +57,11 @@ class Municipality:
         )
         return len(people)
 
+    def acquire_new_codes(self, progress: Progress | None = None) -> int:
+        """符号 for residents who arrived or were born since the last acquisition."""
+        known = self.atena.known_residents()
+        fresh = [rid for rid, _ in self.registry.numbered_residents() if rid not in known]
+        return self.acquire_codes(fresh, progress) if fresh else 0
+
     def atena_no(self, resident_id: int) -> str:
         return self.atena.atena_for_resident(resident_id)

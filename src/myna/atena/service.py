@@ -49,6 +49,10 @@ class AtenaService:
             known.update({rid: no for no, _, rid, _, _ in rows})
         return [known[rid] for rid, _ in people]
 
+    def known_residents(self) -> set[int]:
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(t.atena.c.resident_id)).scalars())
+
     def atena_for_resident(self, resident_id: int) -> str:
         with self.engine.connect() as conn:
             no = conn.execute(select(t.atena.c.atena_no).where(

@@ -18,6 +18,7 @@ from myna.registry.domain import HouseholdPlacement, PersonDetails, Role
 from myna.registry.service import MunicipalityRegistry
 from myna.system import MynaSystem
 
+from . import linkage
 from .synthetic import SyntheticPopulation
 
 MAIN = "132152"  # 東京都国立市
@@ -41,6 +42,9 @@ class DemoResult:
     events: list[dict[str, str]] = field(default_factory=list)
     staff: list[dict[str, str]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    moves: list[tuple[int, int, str]] = field(default_factory=list)
+    exchanges: list[dict[str, Any]] = field(default_factory=list)
+    institutions: list[dict[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +55,8 @@ class DemoResult:
             "events": self.events,
             "staff": self.staff,
             "timings_seconds": self.timings,
+            "institutions": self.institutions,
+            "exchanges": self.exchanges,
         }
 
 
@@ -98,7 +104,16 @@ def run_demo(
             registry.initial_numbering(advance)
             result.timings[f"{registry.code}_numbering"] = round(time.perf_counter() - t0, 3)
         result.staff = _create_staff(system, data_dir, seed)
+        t0 = time.perf_counter()
+        linkage.go_live(system, progress, seed)
         _life_events(main, neighbour, result, today)
+        result.exchanges = linkage.child_allowance(
+            system, system.municipalities[MAIN], system.municipalities[NEIGHBOUR], result.moves)
+        result.timings["linkage"] = round(time.perf_counter() - t0, 3)
+        result.institutions = [
+            {"id": i.institution_id, "name": i.name, "role": i.role}
+            for i in (system.hub.institution(x) for x in system.intermediates)
+        ]
         for registry in (main, neighbour):
             result.municipalities.append(
                 {"code": registry.code, "name": registry.title} | registry.stats()
@@ -151,7 +166,10 @@ def _life_events(
         )
         note("出生", baby.name, f"個人番号 {individual.mask(baby.individual_number or '')}")
     # a household moves from 国立市 to 国分寺市, keeping its numbers
-    mover = families[3]
+    pool = families[3:]
+    mover = next((f for f in pool if len(main.household_members(f.household_number)) >= 3),
+                 pool[0])
+    pool.remove(mover)
     members = main.household_members(mover.household_number)
     destination_postcode, destination = SyntheticPopulation(
         neighbour.code, result.seed, today
@@ -166,22 +184,23 @@ def _life_events(
         )
         moved = neighbour.move_in(n_clerk, certificate, placement, today)
         new_household = moved.household_number
+        result.moves.append((member.resident_id, moved.resident_id, member.name))
         kept = moved.individual_number == member.individual_number
         same = "番号は変わらず" if kept else "番号変更"
         note("転出→転入", member.name, f"{main.municipality.name} → "
              f"{neighbour.municipality.name}（{same}）")
     # a move within the town
-    within = families[4]
+    within = pool[0]
     postcode, address = SyntheticPopulation(main.code, result.seed + 1, today).address()
     main.move_within(clerk, within.resident_id,
                      HouseholdPlacement("世帯主", postcode=postcode, address=address), today)
     note("転居", within.name, address)
     # a death
-    elder = min(families[8:], key=lambda r: r.birth_date)
+    elder = min(pool[3:], key=lambda r: r.birth_date)
     main.record_death(clerk, elder.resident_id, today - dt.timedelta(days=2))
     note("死亡", elder.name, "除票として保存")
     # a number change after a leak
-    leaked = families[6]
+    leaked = pool[1]
     changed = main.change_number(
         supervisor, leaked.resident_id,
         "個人番号が記載された書類が流出し、不正に用いられるおそれがあるため（本人請求）",
@@ -190,7 +209,7 @@ def _life_events(
          f"{individual.mask(leaked.individual_number or '')} → "
          f"{individual.mask(changed.individual_number or '')}（旧番号は永久に欠番）")
     # a 住民票の写し without and with the number
-    main.issue_copy(clerk, families[7].resident_id, "本人からの交付請求")
-    main.issue_copy(clerk, families[7].resident_id, "本人からの交付請求",
+    main.issue_copy(clerk, pool[2].resident_id, "本人からの交付請求")
+    main.issue_copy(clerk, pool[2].resident_id, "本人からの交付請求",
                     include_number=True, number_reason="勤務先への提出（本人の特別な請求）")
-    note("住民票の写し", families[7].name, "個人番号の記載は特別な請求として記録")
+    note("住民票の写し", pool[2].name, "個人番号の記載は特別な請求として記録")
