@@ -94,3 +94,36 @@ def test_staff_commands(tmp_path: Path) -> None:
     unknown = runner.invoke(app, ["staff", "list", "--municipality", "131016",
                                   "--data-dir", str(data)])
     assert unknown.exit_code == 2 and "登録されていません" in unknown.output
+
+
+def test_link_commands(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    demo_run = runner.invoke(app, ["demo", "--residents", "80", "--data-dir", str(data),
+                                   "--json", "--seed", "3"])
+    assert demo_run.exit_code == 0, demo_run.output
+    exchanges = json.loads(demo_run.stdout)["exchanges"]
+    assert {x["result"] for x in exchanges} >= {"provided", "refused"}
+    assert any("承認" in x["label"] for x in exchanges)
+    table = runner.invoke(app, ["link", "table2"], terminal_width=200)
+    assert table.exit_code == 0 and "T2-0001" in table.output and "署名検証済み" in table.output
+    hist = runner.invoke(app, ["link", "history", "--data-dir", str(data), "--json"])
+    assert hist.exit_code == 0
+    records = json.loads(hist.stdout)
+    assert {"provided", "pending", "refused"} <= {r["result"] for r in records}
+    assert all(r["requester"] and r["provider"] and r["requested_at"] for r in records)
+    asked = runner.invoke(app, [
+        "link", "request", "--municipality", "132144", "--resident-id", "1", "--staff", "clerk",
+        "--purpose", "児童手当の認定", "--row", "T2-0002", "--affair", "児童手当の支給",
+        "--provider", "nenkin", "--item", "年金給付関係情報", "--data-dir", str(data)],
+        terminal_width=200)
+    assert asked.exit_code == 0, asked.output
+    assert "該当情報なし" in asked.output
+    wrong = runner.invoke(app, [
+        "link", "request", "--municipality", "132144", "--resident-id", "1", "--staff", "clerk",
+        "--purpose", "児童手当の認定", "--row", "T2-0002", "--affair", "児童手当の支給",
+        "--provider", "nenkin", "--item", "地方税関係情報", "--data-dir", str(data)],
+        terminal_width=200)
+    assert wrong.exit_code == 2 and "別表第二" in wrong.output
+    pending = runner.invoke(app, ["link", "pending", "--municipality", "132152",
+                                  "--data-dir", str(data)])
+    assert pending.exit_code == 0

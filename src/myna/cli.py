@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from myna.errors import MynaError
+from myna.link_cli import app as link_app
 from myna.numbers import individual
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ number_app = typer.Typer(help="個人番号の検査・整形・マスク・生�
                          no_args_is_help=True)
 bench_app = typer.Typer(help="ベンチマーク (benchmarks; figures and ratios)", no_args_is_help=True)
 app.add_typer(number_app, name="number")
+app.add_typer(link_app, name="link")
 app.add_typer(bench_app, name="bench")
 
 out = Console()

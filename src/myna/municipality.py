@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from myna.atena.service import AtenaService
-from myna.intermediate.service import IntermediateServer
+from myna.intermediate.service import IntermediateServer, PendingRequest, Received
+from myna.registry.domain import Staff
 from myna.jlis.service import JlisApi, Progress
 from myna.registry.service import MunicipalityRegistry
 
@@ -62,6 +63,24 @@ class Municipality:
         known = self.atena.known_residents()
         fresh = [rid for rid, _ in self.registry.numbered_residents() if rid not in known]
         return self.acquire_codes(fresh, progress) if fresh else 0
+
+    def request_linkage(
+        self, staff: Staff, resident_id: int, purpose: str, row_id: str, affair: str,
+        provider: str, item: str, request_id: str | None = None,
+    ) -> Received:
+        """情報照会 for a resident by a member of staff, for a stated purpose (logged)."""
+        self.registry.view(staff, resident_id, f"{purpose}（情報照会: {item}）")
+        answer = self.intermediate.request(self.atena_no(resident_id), row_id, affair,
+                                           provider, item, request_id)
+        return self.intermediate.open(answer)
+
+    def pending_for_staff(self) -> list[tuple[PendingRequest, int | None]]:
+        """The approval queue, with the resident each request is about."""
+        out = []
+        for waiting in self.intermediate.pending():
+            rid = self.atena.resident_for(waiting.local_ref) if waiting.local_ref else None
+            out.append((waiting, rid))
+        return out
 
     def atena_no(self, resident_id: int) -> str:
         return self.atena.atena_for_resident(resident_id)

@@ -62,6 +62,12 @@ class AtenaService:
                            f"no 宛名番号 for resident {resident_id}")
         return str(no)
 
+    def resident_for(self, atena_no: str) -> int | None:
+        with self.engine.connect() as conn:
+            rid = conn.execute(select(t.atena.c.resident_id).where(
+                t.atena.c.atena_no == atena_no)).scalar()
+        return None if rid is None else int(rid)
+
     def number_changed(self, resident_id: int, new_number: str) -> None:
         """Follow a number change; the 宛名番号 (and so the 符号) stays."""
         with self.engine.begin() as conn:
