@@ -33,7 +33,9 @@ def show_table2() -> None:
     except MynaError as exc:
         _fail(exc)
         return
-    view = Table(title=f"別表第二（版 {table.version}、署名検証済み、SHA-256 {table.digest[:16]}…）")
+    view = Table(
+        title=f"別表第二（版 {table.version}、署名検証済み、SHA-256 {table.digest[:16]}…）"
+    )
     for col in ("項番", "情報照会者", "事務", "情報提供者", "特定個人情報"):
         view.add_column(col)
     for row in table.rows.values():

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from myna.atena.service import AtenaService
 from myna.intermediate.service import IntermediateServer, PendingRequest, Received
-from myna.registry.domain import Staff
 from myna.jlis.service import JlisApi, Progress
+from myna.registry.domain import Staff
 from myna.registry.service import MunicipalityRegistry
 
 ROLE = "市町村長"
