@@ -163,12 +163,28 @@ def serve(
     host: Annotated[str, typer.Option(help="待ち受けアドレス")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="ポート")] = 8000,
     database_url: Annotated[str | None, typer.Option(help="PostgreSQL URL")] = None,
+    node: Annotated[
+        str | None,
+        typer.Option(help="このプロセスで動かすノード: hub / jlis / intermediate:<機関ID>"),
+    ] = None,
 ) -> None:
-    """職員用の画面とAPIを起動する (staff web app and JSON API)."""
+    """職員用の画面とAPIを起動する。--node で情報連携の1ノードだけを起動する。"""
     import uvicorn
 
     from myna.system import MynaSystem
     from myna.web.app import create_app
+
+    if node:
+        from myna.nodes import NodeHost
+
+        try:
+            node_app = NodeHost(data_dir).app(node)
+        except MynaError as exc:
+            fail(exc)
+            return
+        err.print(f"{node} を http://{host}:{port}/ で起動します")
+        uvicorn.run(node_app, host=host, port=port, log_level="warning")
+        return
 
     try:
         system = MynaSystem(data_dir, database_url)

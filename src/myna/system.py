@@ -25,6 +25,7 @@ from myna.jlis.service import CODE_PURPOSE, JlisService
 from myna.keys import FileKeyStore, KeyStore
 from myna.linkage.network import Network
 from myna.municipality import ROLE, Municipality, institution_id
+from myna.netca import NetworkCA
 from myna.numbers import municipality_code
 from myna.registry.service import MunicipalityRegistry
 
@@ -36,11 +37,12 @@ class SystemConfig:
     municipalities: list[str] = field(default_factory=list)
     institutions: list[dict[str, str]] = field(default_factory=list)
     database_url: str | None = None
+    endpoints: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(
             {"municipalities": self.municipalities, "institutions": self.institutions,
-             "database_url": self.database_url},
+             "database_url": self.database_url, "endpoints": self.endpoints},
             ensure_ascii=False, indent=2,
         )
 
@@ -59,6 +61,9 @@ class MynaSystem:
         if database_url:
             self.config.database_url = database_url
         self.keys = keys or FileKeyStore(self.data_dir / "keys")
+        self.ca = NetworkCA(self.keys, self.data_dir / "netca")
+        for node in ("hub", "jlis"):
+            self.ca.identity(node)
         self.network = Network()
         self.jlis = JlisService(self._engine("jlis"), self.keys)
         self.jlis.create_schema()
@@ -75,12 +80,17 @@ class MynaSystem:
             self._open_institution(inst["id"], inst["name"], inst["role"])
 
     def _load_config(self) -> SystemConfig:
-        path = self.data_dir / CONFIG
+        return self.read_config(self.data_dir)
+
+    @staticmethod
+    def read_config(data_dir: Path) -> SystemConfig:
+        path = Path(data_dir) / CONFIG
         if not path.exists():
             return SystemConfig()
         data = json.loads(path.read_text(encoding="utf-8"))
         return SystemConfig(list(data.get("municipalities", [])),
-                            list(data.get("institutions", [])), data.get("database_url"))
+                            list(data.get("institutions", [])), data.get("database_url"),
+                            dict(data.get("endpoints", {})))
 
     def save_config(self) -> None:
         (self.data_dir / CONFIG).write_text(self.config.to_json(), encoding="utf-8")
@@ -93,6 +103,8 @@ class MynaSystem:
         server = IntermediateServer(self._engine(f"intermediate-{inst}"), self.keys, inst,
                                     self.network, self.hub.public_key)
         server.create_schema()
+        self.ca.identity(f"intermediate:{inst}")
+        self.ca.identity(f"business:{inst}")
         self.network.add_intermediate(inst, server)
         self.hub.register_institution(inst, name, role, server.signing_key, server.box_key)
         self.jlis.register_caller(inst, name, [CODE_PURPOSE])

@@ -22,6 +22,7 @@ from myna.hub import table2 as table2_module
 from myna.hub.domain import CodeDeriver
 from myna.hub.table2 import NotInTable2, Table2
 from myna.keys import KeyStore
+from myna.netca import node_key_name
 from myna.linkage.messages import (
     LinkAnswer,
     LinkRequest,
@@ -31,7 +32,7 @@ from myna.linkage.messages import (
     canonical,
     check_fresh,
 )
-from myna.linkage.network import Network, NodeUnavailable
+from myna.linkage.network import NetworkApi, NodeUnavailable
 
 
 def utcnow() -> dt.datetime:
@@ -75,7 +76,7 @@ class HubService:
     """情報提供ネットワークシステム."""
 
     def __init__(
-        self, engine: Engine, keys: KeyStore, network: Network, table2: Table2 | None = None,
+        self, engine: Engine, keys: KeyStore, network: NetworkApi, table2: Table2 | None = None,
         log: ProvisionLog | None = None, now: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.engine = engine
@@ -83,7 +84,7 @@ class HubService:
         self.table2 = table2 or table2_module.load()
         self.log = log
         self.now = now
-        self._signing = keys.ed25519("hub/signing")
+        self._signing = keys.ed25519(node_key_name("hub"))
         self.codes = CodeDeriver(
             keys.secret("hub/link"), keys.secret("hub/code"), keys.secret("hub/commit")
         )

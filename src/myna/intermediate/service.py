@@ -26,6 +26,7 @@ from myna.db import bulk_insert, migrate
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from myna.intermediate import storage as t
 from myna.keys import KeyStore
+from myna.netca import node_key_name
 from myna.linkage import items as item_schemas
 from myna.linkage.messages import (
     BadSignature,
@@ -37,7 +38,7 @@ from myna.linkage.messages import (
     canonical,
     check_fresh,
 )
-from myna.linkage.network import Network
+from myna.linkage.network import NetworkApi
 
 
 def utcnow() -> dt.datetime:
@@ -69,7 +70,7 @@ class IntermediateServer:
     """中間サーバー of ``institution``."""
 
     def __init__(
-        self, engine: Engine, keys: KeyStore, institution: str, network: Network,
+        self, engine: Engine, keys: KeyStore, institution: str, network: NetworkApi,
         hub_key: Callable[[], Ed25519PublicKey], now: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.engine = engine
@@ -77,7 +78,7 @@ class IntermediateServer:
         self.network = network
         self.hub_key = hub_key
         self.now = now
-        self._signing = keys.ed25519(f"intermediate/{institution}/signing")
+        self._signing = keys.ed25519(node_key_name(f"intermediate:{institution}"))
         self._box = PrivateKey(keys.secret(f"intermediate/{institution}/box"))
 
     def create_schema(self) -> None:

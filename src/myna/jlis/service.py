@@ -20,7 +20,7 @@ from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from myna.jlis import storage as t
 from myna.jlis.domain import MAX_GENERATION, IdentityInfo, NumberGenerator
 from myna.keys import KeyStore
-from myna.linkage.network import Network
+from myna.linkage.network import NetworkApi
 from myna.numbers import bulk, individual, resident_code
 
 Progress = Callable[[int], None]
@@ -90,7 +90,7 @@ class JlisService:
     ) -> None:
         self.engine = engine
         self.now = now
-        self.network: Network | None = None
+        self.network: NetworkApi | None = None
         self.generator = NumberGenerator(
             keys.secret(self.NUMBER_KEY, 32), keys.secret(self.CODE_KEY, 32)
         )

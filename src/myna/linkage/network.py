@@ -40,6 +40,14 @@ class HubApi(Protocol):
     def poll(self, requester: str, request_id: str) -> LinkAnswer: ...
 
 
+class NetworkApi(Protocol):
+    """How a node reaches the others (in-process or over HTTP)."""
+
+    def intermediate(self, institution: str) -> IntermediateApi: ...
+
+    def the_hub(self) -> HubApi: ...
+
+
 class Network:
     """In-process binding of node ids to interfaces."""
 

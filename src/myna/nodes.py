@@ -1,0 +1,189 @@
+"""One node per process: ``myna serve --node hub | jlis | intermediate:<institution>``.
+
+Each process opens only its own database, reaches the other nodes through
+the endpoints listed in ``system.json`` and authenticates with its
+certificate from the network CA (see :mod:`myna.transport.http`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from fastapi import FastAPI
+
+from myna.db import make_engine, node_url
+from myna.errors import NotFound, PermissionDenied, ValidationError
+from myna.hub.service import HubService
+from myna.intermediate.service import IntermediateServer
+from myna.jlis.service import JlisService
+from myna.keys import FileKeyStore, KeyStore
+from myna.linkage.messages import LinkRequest, ProvideAnswer, ProvideRequest
+from myna.netca import NetworkCA, check_certificate
+from myna.system import MynaSystem
+from myna.transport.http import HttpNetwork, NodeIdentity, answer_to_json, node_app
+
+
+def identity(ca: NetworkCA, node_id: str) -> NodeIdentity:
+    key, cert = ca.identity(node_id)
+    return NodeIdentity(node_id, key, cert)
+
+
+def peer_key(ca: NetworkCA, node_id: str) -> Ed25519PublicKey:
+    """A peer's public key from its certificate in the CA directory, checked."""
+    import datetime as dt
+
+    path = ca.directory / (node_id.replace(":", ".").lower() + ".pem")
+    if not path.exists():
+        raise NotFound(f"{node_id} の証明書がありません", f"no certificate for {node_id}")
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    named, key = check_certificate(ca.certificate, cert, dt.datetime.now(dt.UTC))
+    if named != node_id:
+        raise PermissionDenied("証明書のノードIDが違います", "certificate names another node")
+    return key
+
+
+class NodeHost:
+    """Builds one node of an installation for a separate process."""
+
+    def __init__(self, data_dir: Path, keys: KeyStore | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.config = MynaSystem.read_config(self.data_dir)
+        self.keys = keys or FileKeyStore(self.data_dir / "keys")
+        self.ca = NetworkCA(self.keys, self.data_dir / "netca")
+
+    def _engine(self, node: str) -> Any:
+        return make_engine(node_url(self.data_dir, node, self.config.database_url), node)
+
+    def network(self, node_id: str) -> HttpNetwork:
+        return HttpNetwork(self.config.endpoints, identity(self.ca, node_id))
+
+    def app(self, node: str) -> FastAPI:
+        if node == "hub":
+            return self.hub_app()
+        if node == "jlis":
+            return self.jlis_app()
+        if node.startswith("intermediate:"):
+            return self.intermediate_app(node.split(":", 1)[1])
+        raise ValidationError(
+            f"ノードの指定が不正です: {node}（hub / jlis / intermediate:<機関ID>）",
+            f"unknown node {node!r}",
+        )
+
+    def hub_app(self) -> FastAPI:
+        hub = HubService(self._engine("hub"), self.keys, self.network("hub"))
+        hub.create_schema()
+        identity(self.ca, "hub")
+
+        def institution_of(caller: str) -> str:
+            return caller.split(":", 1)[1]
+
+        def is_intermediate(caller: str) -> bool:
+            return caller.startswith("intermediate:")
+
+        def issue(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+            hub.issue_codes(p["institution"], [(a, b) for a, b in p["people"]])
+            return {"ok": True}
+
+        def request(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+            message = LinkRequest.from_json(p)
+            if message.requester != institution_of(caller):
+                raise PermissionDenied("他機関の名義で照会することはできません",
+                                       "requester does not match the calling node")
+            return answer_to_json(hub.request(message))
+
+        def complete(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+            answer = ProvideAnswer.from_json(p)
+            if answer.provider != institution_of(caller):
+                raise PermissionDenied("他機関の名義で回答することはできません",
+                                       "provider does not match the calling node")
+            hub.complete(answer)
+            return {"ok": True}
+
+        def poll(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+            return answer_to_json(hub.poll(institution_of(caller), p["request_id"]))
+
+        return node_app("Myna hub", self.ca.certificate, {
+            "/node/v1/hub/issue-codes": (issue, lambda c: c == "jlis"),
+            "/node/v1/hub/request": (request, is_intermediate),
+            "/node/v1/hub/complete": (complete, is_intermediate),
+            "/node/v1/hub/poll": (poll, is_intermediate),
+        })
+
+    def jlis_app(self) -> FastAPI:
+        jlis = JlisService(self._engine("jlis"), self.keys)
+        jlis.create_schema()
+        jlis.network = self.network("jlis")
+
+        def request_codes(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+            institution = caller.split(":", 1)[1]
+            jlis.request_codes(institution, [(a, b) for a, b in p["requests"]])
+            return {"ok": True}
+
+        return node_app("Myna J-LIS", self.ca.certificate, {
+            "/node/v1/jlis/request-codes": (request_codes, lambda c: c.startswith("business:")),
+        })
+
+    def intermediate_app(self, institution: str) -> FastAPI:
+        node_id = f"intermediate:{institution}"
+        server = IntermediateServer(
+            self._engine(f"intermediate-{institution}"), self.keys, institution,
+            self.network(node_id), lambda: peer_key(self.ca, "hub"),
+        )
+        server.create_schema()
+        identity(self.ca, node_id)
+        own = f"business:{institution}"
+
+        def deliver(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+            server.deliver_codes([(a, b) for a, b in p["deliveries"]], p["hub_signature"])
+            return {"ok": True}
+
+        def provide(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+            return server.provide(ProvideRequest.from_json(p)).as_json()
+
+        def begin(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+            return {"refs": server.begin_acquisition(list(p["local_refs"]))}
+
+        def put_item(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+            server.put_item(p["local_ref"], p["item"], p["payload"],
+                            bool(p.get("manual_approval", False)))
+            return {"ok": True}
+
+        def ask(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+            answer = server.request(p["local_ref"], p["row_id"], p["affair"], p["provider"],
+                                    p["item"], p.get("request_id"))
+            received = server.open(answer)
+            return {"request_id": received.request_id, "result": received.result.value,
+                    "payload": received.payload, "reason": received.reason,
+                    "leaf_index": received.leaf_index}
+
+        def pending(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+            return {"pending": [{"request_id": w.request_id, "local_ref": w.local_ref,
+                                 "item": w.item, "affair": w.affair, "requester": w.requester}
+                                for w in server.pending()]}
+
+        def decide(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+            server.decide(p["request_id"], p["staff_id"], bool(p["approve"]), p.get("reason", ""))
+            return {"ok": True}
+
+        def fetch(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+            received = server.fetch(p["request_id"])
+            return {"request_id": received.request_id, "result": received.result.value,
+                    "payload": received.payload, "reason": received.reason,
+                    "leaf_index": received.leaf_index}
+
+        def is_own(caller: str) -> bool:
+            return caller == own
+
+        return node_app(f"Myna intermediate server ({institution})", self.ca.certificate, {
+            "/node/v1/intermediate/deliver-codes": (deliver, lambda c: c == "hub"),
+            "/node/v1/intermediate/provide": (provide, lambda c: c == "hub"),
+            "/node/v1/intermediate/begin-acquisition": (begin, is_own),
+            "/node/v1/intermediate/put-item": (put_item, is_own),
+            "/node/v1/intermediate/request": (ask, is_own),
+            "/node/v1/intermediate/fetch": (fetch, is_own),
+            "/node/v1/intermediate/pending": (pending, is_own),
+            "/node/v1/intermediate/decide": (decide, is_own),
+        })

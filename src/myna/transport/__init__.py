@@ -1,0 +1,1 @@
+"""Transports between nodes: the same calls in-process or over HTTP."""

@@ -1,0 +1,248 @@
+"""Node-to-node HTTP: signed requests, certificate checks, clients and routes.
+
+A request carries ``X-Myna-Node`` (the caller's node id), ``X-Myna-Cert``
+(its certificate from the network CA, base64 DER), ``X-Myna-Date`` and
+``X-Myna-Signature``: Ed25519 over ``METHOD\\nPATH\\nDATE\\nSHA-256(body)``.  The
+receiver checks the certificate against the pinned CA, the node id, the
+signature, the date (±5 minutes) and that this caller may use this route.
+Answers are plain JSON: what needs end-to-end protection (provided items) is
+already sealed, and every message between hub and intermediate servers is
+itself signed.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+import httpx
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from myna.errors import MynaError, NotFound, PermissionDenied, ValidationError
+from myna.linkage.messages import (
+    MAX_SKEW,
+    LinkAnswer,
+    LinkRequest,
+    ProvideAnswer,
+    ProvideRequest,
+    Result,
+)
+from myna.linkage.network import HubApi, IntermediateApi, NodeUnavailable
+from myna.netca import check_certificate
+
+Now = Callable[[], dt.datetime]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _to_sign(method: str, path: str, date: str, body: bytes) -> bytes:
+    return "\n".join([method.upper(), path, date, hashlib.sha256(body).hexdigest()]).encode()
+
+
+class NodeIdentity:
+    """A node's id, key and certificate, used to sign outgoing requests."""
+
+    def __init__(self, node_id: str, key: Ed25519PrivateKey, cert: x509.Certificate) -> None:
+        self.node_id = node_id
+        self.key = key
+        self.cert_b64 = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+
+    def headers(self, method: str, path: str, body: bytes, now: dt.datetime) -> dict[str, str]:
+        date = now.isoformat()
+        sig = self.key.sign(_to_sign(method, path, date, body))
+        return {"X-Myna-Node": self.node_id, "X-Myna-Cert": self.cert_b64, "X-Myna-Date": date,
+                "X-Myna-Signature": base64.b64encode(sig).decode(),
+                "Content-Type": "application/json"}
+
+
+def authenticate(ca: x509.Certificate, method: str, path: str, headers: Any, body: bytes,
+                 now: dt.datetime) -> str:
+    """The verified caller node id of a signed request, or PermissionDenied."""
+    try:
+        node = headers["x-myna-node"]
+        cert = x509.load_der_x509_certificate(base64.b64decode(headers["x-myna-cert"]))
+        date = headers["x-myna-date"]
+        signature = base64.b64decode(headers["x-myna-signature"])
+    except (KeyError, ValueError):
+        raise PermissionDenied("ノード認証の情報がありません", "missing node authentication") \
+            from None
+    cert_node, key = check_certificate(ca, cert, now)
+    if cert_node != node:
+        raise PermissionDenied("証明書のノードIDと名乗りが一致しません",
+                               f"certificate is for {cert_node}, not {node}")
+    try:
+        key.verify(signature, _to_sign(method, path, date, body))
+    except InvalidSignature:
+        raise PermissionDenied("リクエストの署名が正しくありません", "bad request signature") \
+            from None
+    try:
+        at = dt.datetime.fromisoformat(date)
+    except ValueError:
+        raise PermissionDenied("日時の形式が不正です", "bad date") from None
+    if at.tzinfo is None or abs(now - at) > MAX_SKEW:
+        raise PermissionDenied("リクエストの日時が古すぎます（再送の疑い）", "stale request")
+    return str(node)
+
+
+# -- JSON codecs ------------------------------------------------------------------------------
+
+def answer_to_json(answer: LinkAnswer) -> dict[str, Any]:
+    data = asdict(answer)
+    data["result"] = answer.result.value
+    return data
+
+
+def answer_from_json(data: dict[str, Any]) -> LinkAnswer:
+    return LinkAnswer(data["request_id"], Result(data["result"]), data.get("sealed"),
+                      data.get("reason", ""), data.get("leaf_index"))
+
+
+def error_from_json(status: int, data: dict[str, Any]) -> MynaError:
+    kinds: dict[str, type[MynaError]] = {"forbidden": PermissionDenied, "not_found": NotFound,
+                                        "invalid": ValidationError}
+    cls = kinds.get(str(data.get("kind")), MynaError)
+    if status == 403:
+        cls = PermissionDenied
+    return cls(str(data.get("message", "エラー")), str(data.get("message_en", "error")))
+
+
+# -- clients ------------------------------------------------------------------------------------
+
+class _Client:
+    def __init__(self, base_url: str, identity: NodeIdentity, now: Now = _utcnow,
+                 timeout: float = 10.0, client: httpx.Client | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.identity = identity
+        self.now = now
+        self.http = client or httpx.Client(timeout=timeout)
+
+    def post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        headers = self.identity.headers("POST", path, body, self.now())
+        try:
+            response = self.http.post(self.base_url + path, content=body, headers=headers)
+        except httpx.TransportError as exc:
+            raise NodeUnavailable(f"{self.base_url} に接続できません。再送してください",
+                                  f"cannot reach {self.base_url}: {exc}") from None
+        if response.status_code >= 500:
+            raise NodeUnavailable(f"{self.base_url} がエラーを返しました（{response.status_code}）",
+                                  f"{self.base_url} answered {response.status_code}")
+        data = response.json()
+        if response.status_code >= 400:
+            raise error_from_json(response.status_code, data)
+        return dict(data)
+
+
+class HubClient(_Client):
+    """:class:`HubApi` over HTTP."""
+
+    def issue_codes(self, institution: str, people: list[tuple[str, str]]) -> None:
+        self.post("/node/v1/hub/issue-codes", {"institution": institution,
+                                               "people": [list(p) for p in people]})
+
+    def request(self, message: LinkRequest) -> LinkAnswer:
+        return answer_from_json(self.post("/node/v1/hub/request", message.as_json()))
+
+    def complete(self, answer: ProvideAnswer) -> None:
+        self.post("/node/v1/hub/complete", answer.as_json())
+
+    def poll(self, requester: str, request_id: str) -> LinkAnswer:
+        return answer_from_json(self.post("/node/v1/hub/poll", {"requester": requester,
+                                                                "request_id": request_id}))
+
+
+class IntermediateClient(_Client):
+    """:class:`IntermediateApi` over HTTP (what the hub calls)."""
+
+    def deliver_codes(self, deliveries: list[tuple[str, str]], hub_signature: str) -> None:
+        self.post("/node/v1/intermediate/deliver-codes",
+                  {"deliveries": [list(d) for d in deliveries], "hub_signature": hub_signature})
+
+    def provide(self, request: ProvideRequest) -> ProvideAnswer:
+        return ProvideAnswer.from_json(self.post("/node/v1/intermediate/provide",
+                                                 request.as_json()))
+
+
+class HttpNetwork:
+    """The :class:`~myna.linkage.network.Network` interface over HTTP."""
+
+    def __init__(self, endpoints: dict[str, str], identity: NodeIdentity,
+                 now: Now = _utcnow) -> None:
+        self.endpoints = endpoints
+        self.identity = identity
+        self.now = now
+        self._http = httpx.Client(timeout=10.0)
+        self.down: set[str] = set()
+
+    def _url(self, node: str) -> str:
+        try:
+            return self.endpoints[node]
+        except KeyError:
+            raise NodeUnavailable(f"{node} の接続先が設定されていません",
+                                  f"no endpoint for {node}") from None
+
+    def intermediate(self, institution: str) -> IntermediateApi:
+        return IntermediateClient(self._url(f"intermediate:{institution}"), self.identity,
+                                  self.now, client=self._http)
+
+    def the_hub(self) -> HubApi:
+        return HubClient(self._url("hub"), self.identity, self.now, client=self._http)
+
+
+# -- server side ---------------------------------------------------------------------------------
+
+Handler = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+def node_app(title: str, ca: x509.Certificate, routes: dict[str, tuple[Handler, Callable[[str],
+             bool]]], now: Now = _utcnow) -> FastAPI:
+    """A FastAPI app serving signed node-to-node routes.
+
+    ``routes`` maps a path to (handler(caller, payload) -> JSON, may_call(caller)).
+    """
+    app = FastAPI(title=title, docs_url=None, redoc_url=None)
+    router = APIRouter()
+
+    def make(path: str, handler: Handler, may_call: Callable[[str], bool]) -> None:
+        async def endpoint(request: Request) -> JSONResponse:
+            body = await request.body()
+            try:
+                caller = authenticate(ca, "POST", path, request.headers, body, now())
+                if not may_call(caller):
+                    raise PermissionDenied(f"{caller} はこの操作を行えません",
+                                           f"{caller} may not call {path}")
+                payload = json.loads(body or b"{}")
+                # handlers block (databases, calls to other nodes): keep the loop free so a
+                # node can serve a call that arrives while it is itself waiting on another
+                return JSONResponse(await run_in_threadpool(handler, caller, payload))
+            except MynaError as exc:
+                status = {"forbidden": 403, "not_found": 404, "conflict": 409,
+                          "unavailable": 503}.get(exc.code, 422)
+                if isinstance(exc, PermissionDenied):
+                    status = 403
+                return JSONResponse({"kind": exc.code, "message": exc.message_ja,
+                                     "message_en": exc.message_en}, status_code=status)
+            except (KeyError, TypeError, ValueError) as exc:
+                return JSONResponse({"kind": "invalid", "message": "要求の形式が不正です",
+                                     "message_en": f"malformed request: {exc}"},
+                                    status_code=422)
+
+        router.add_api_route(path, endpoint, methods=["POST"], include_in_schema=False)
+
+    for path, (handler, may_call) in routes.items():
+        make(path, handler, may_call)
+    app.include_router(router)
+    return app
