@@ -22,7 +22,6 @@ from myna.hub import table2 as table2_module
 from myna.hub.domain import CodeDeriver
 from myna.hub.table2 import NotInTable2, Table2
 from myna.keys import KeyStore
-from myna.netca import node_key_name
 from myna.linkage.messages import (
     LinkAnswer,
     LinkRequest,
@@ -33,6 +32,7 @@ from myna.linkage.messages import (
     check_fresh,
 )
 from myna.linkage.network import NetworkApi, NodeUnavailable
+from myna.netca import node_key_name
 
 
 def utcnow() -> dt.datetime:

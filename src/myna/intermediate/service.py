@@ -26,7 +26,6 @@ from myna.db import bulk_insert, migrate
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from myna.intermediate import storage as t
 from myna.keys import KeyStore
-from myna.netca import node_key_name
 from myna.linkage import items as item_schemas
 from myna.linkage.messages import (
     BadSignature,
@@ -39,6 +38,7 @@ from myna.linkage.messages import (
     check_fresh,
 )
 from myna.linkage.network import NetworkApi
+from myna.netca import node_key_name
 
 
 def utcnow() -> dt.datetime:
