@@ -357,3 +357,23 @@ def test_database_files_hold_no_identifiers(world: World) -> None:
 def test_unknown_request_poll_is_not_found(world: World) -> None:
     with pytest.raises(NotFound):
         world.new.intermediate.fetch("nope")
+
+
+def test_records_are_retrievable_per_person_and_expire(world: World) -> None:
+    old_id, new_id = _moved(world)
+    _tax(world.old, old_id)
+    answer = world.new.intermediate.request(_atena(world.new, new_id), "T2-0001",
+                                            CHILD_ALLOWANCE, world.old.institution, TAX)
+    number = world.new.registry.numbered_residents([new_id])[0][1]
+    with world.system.jlis.engine.connect() as conn:
+        from myna.jlis import storage as jt
+
+        person_key = conn.execute(select(jt.numbers.c.person_key).where(
+            jt.numbers.c.number == number)).scalar_one()
+    mine = world.system.hub.records_for_person(person_key)
+    assert [r.request_id for r in mine] == [answer.request_id]
+    other_key = "0" * 32
+    assert world.system.hub.records_for_person(other_key) == []
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=365 * 7 + 2)
+    assert world.system.hub.expire_records(later) == 1
+    assert world.system.hub.records_for_person(person_key) == []

@@ -78,7 +78,11 @@ class HubService:
     def __init__(
         self, engine: Engine, keys: KeyStore, network: NetworkApi, table2: Table2 | None = None,
         log: ProvisionLog | None = None, now: Callable[[], dt.datetime] = utcnow,
+        retention_years: int = 7,
     ) -> None:
+        if not 1 <= retention_years <= 100:
+            raise ValidationError("保存期間は1〜100年です", "retention must be 1..100 years")
+        self.retention_years = retention_years
         self.engine = engine
         self.network = network
         self.table2 = table2 or table2_module.load()
@@ -329,6 +333,28 @@ class HubService:
         return [ProvisionRecord(
             r.request_id, r.attempt, r.requester, r.provider, r.row_id, r.affair, r.item,
             r.requested_at, r.provided_at, r.result, r.reason, r.leaf_index) for r in rows]
+
+    def records_for_person(self, person_key: str) -> list[ProvisionRecord]:
+        """Every record about one person (for the person, via J-LIS or the portal)."""
+        link = self.codes.link(person_key)
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.records).where(t.records.c.link == link).order_by(
+                t.records.c.requested_at, t.records.c.attempt)).all()
+        return [ProvisionRecord(
+            r.request_id, r.attempt, r.requester, r.provider, r.row_id, r.affair, r.item,
+            r.requested_at, r.provided_at, r.result, r.reason, r.leaf_index) for r in rows]
+
+    def expire_records(self, now: dt.datetime | None = None) -> int:
+        """Delete records past the retention period (番号法23条: 7 years by default).
+
+        The log keeps their leaves, so the count stays visible and proofs of
+        later records still verify.
+        """
+        now = now or self.now()
+        limit = now.replace(year=now.year - self.retention_years)
+        with self.engine.begin() as conn:
+            gone = conn.execute(t.records.delete().where(t.records.c.requested_at < limit))
+        return int(gone.rowcount or 0)
 
     def refusals(self) -> list[tuple[str, str | None, str]]:
         with self.engine.connect() as conn:
