@@ -1,0 +1,1 @@
+"""The 個人番号カード: its IC chip (JPKI key slots and PINs) and card issuance helpers."""
