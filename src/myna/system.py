@@ -19,7 +19,10 @@ from sqlalchemy import Engine
 from myna.atena.service import AtenaService
 from myna.db import make_engine, node_url
 from myna.errors import NotFound
+from myna.card.authorisation import MunicipalityCardDesk
+from myna.card.chip import ChipStore
 from myna.hub.service import HubService
+from myna.jpki.service import JpkiService
 from myna.intermediate.service import IntermediateServer
 from myna.jlis.service import CODE_PURPOSE, JlisService
 from myna.keys import FileKeyStore, KeyStore
@@ -71,6 +74,11 @@ class MynaSystem:
         self.hub = HubService(self._engine("hub"), self.keys, self.network)
         self.hub.create_schema()
         self.network.hub = self.hub
+        self.jpki = JpkiService(self._engine("jpki"), self.keys)
+        self.jpki.create_schema()
+        self.chips = ChipStore(self._engine("card-chips"), self.keys)
+        self.chips.create_schema()
+        self.jlis.identity_listeners.append(self._identity_changed)
         self.registries: dict[str, MunicipalityRegistry] = {}
         self.municipalities: dict[str, Municipality] = {}
         self.intermediates: dict[str, IntermediateServer] = {}
@@ -111,6 +119,15 @@ class MynaSystem:
         self.intermediates[inst] = server
         return server
 
+    def _identity_changed(self, person_key: str, changed: set[str], status: str) -> None:
+        """J-LIS → JPKI: a changed basic item revokes the signing certificate; death or
+        leaving the registry ends both certificates (公的個人認証法)."""
+        if changed:
+            self.jpki.on_identity_changed(person_key, changed)
+        if status in ("死亡", "職権消除"):
+            for card_id in self.jpki.cards_of_holder(person_key):
+                self.jpki.revoke_card(card_id, "cessationOfOperation", status)
+
     def _open_municipality(self, code: str) -> Municipality:
         registry = MunicipalityRegistry(self._engine(f"registry-{code}"), code, self.jlis)
         registry.create_schema()
@@ -118,6 +135,8 @@ class MynaSystem:
         atena.create_schema()
         server = self._open_institution(institution_id(registry.code), registry.title, ROLE)
         town = Municipality(registry, atena, server, self.jlis)
+        self.chips.trust_municipality(registry.code,
+                                      MunicipalityCardDesk(registry.code, self.keys).public_key())
         self.registries[registry.code] = registry
         self.municipalities[registry.code] = town
         return town
@@ -154,7 +173,8 @@ class MynaSystem:
             ) from None
 
     def engines(self) -> list[Any]:
-        engines: list[Any] = [self.jlis.engine, self.hub.engine]
+        engines: list[Any] = [self.jlis.engine, self.hub.engine, self.jpki.engine,
+                              self.chips.engine]
         for town in self.municipalities.values():
             engines += [town.registry.engine, town.atena.engine]
         engines += [s.engine for s in self.intermediates.values()]

@@ -91,6 +91,8 @@ class JlisService:
         self.engine = engine
         self.now = now
         self.network: NetworkApi | None = None
+        #: called after a person's 本人確認情報 changed: (person key, changed items, status)
+        self.identity_listeners: list[Callable[[str, set[str], str], None]] = []
         self.generator = NumberGenerator(
             keys.secret(self.NUMBER_KEY, 32), keys.secret(self.CODE_KEY, 32)
         )
@@ -298,7 +300,10 @@ class JlisService:
     ) -> None:
         """Store or update a person's 本人確認情報, keeping the change history."""
         with self.engine.begin() as conn:
-            self._record_identity(conn, municipality_code, info, event, status)
+            key, changed = self._record_identity(conn, municipality_code, info, event, status)
+        if changed or status != "住民":
+            for listener in self.identity_listeners:
+                listener(key, changed, status)
 
     def record_identities_bulk(
         self, municipality_code: str, infos: Sequence[IdentityInfo]
@@ -347,7 +352,8 @@ class JlisService:
     def _record_identity(
         self, conn: Connection, municipality_code: str, info: IdentityInfo, event: str,
         status: str,
-    ) -> None:
+    ) -> tuple[str, set[str]]:
+        """Store the items; returns the person key and which of the 4 items changed."""
         code = resident_code.validate(info.resident_code)
         key = self._person_key_for_code(conn, code)
         if key is None:
@@ -367,9 +373,12 @@ class JlisService:
             updated_at=self.now(),
         )
         exists = conn.execute(
-            select(t.persons.c.person_key).where(t.persons.c.person_key == key)
+            select(t.persons).where(t.persons.c.person_key == key)
         ).first()
+        changed: set[str] = set()
         if exists:
+            changed = {f for f in ("name", "birth_date", "sex", "address")
+                       if getattr(exists, f) != values[f]}
             conn.execute(update(t.persons).where(t.persons.c.person_key == key).values(**values))
         else:
             conn.execute(insert(t.persons).values(person_key=key, **values))
@@ -382,6 +391,7 @@ class JlisService:
                 recorded_at=self.now(),
             )
         )
+        return key, changed
 
     # -- changes ----------------------------------------------------------------
 

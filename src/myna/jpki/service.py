@@ -422,6 +422,12 @@ class JpkiService:
         flag = revocation_reason(reason)
         return self._revoke_where(t.certificates.c.card_id == card_id, flag, note)
 
+    def cards_of_holder(self, holder_ref: str) -> list[str]:
+        """Cards that have (had) certificates for this holder."""
+        with self.engine.connect() as conn:
+            return sorted(set(conn.execute(select(t.certificates.c.card_id).where(
+                t.certificates.c.holder_ref == holder_ref)).scalars()))
+
     def on_identity_changed(self, holder_ref: str, changed_fields: Iterable[str]) -> list[int]:
         """Revoke the holder's SIGNING certificates when one of the 4 basic items changed.
 
