@@ -17,14 +17,14 @@ from typing import Any
 from sqlalchemy import Engine
 
 from myna.atena.service import AtenaService
-from myna.db import make_engine, node_url
-from myna.errors import NotFound
 from myna.card.authorisation import MunicipalityCardDesk
 from myna.card.chip import ChipStore
+from myna.db import make_engine, node_url
+from myna.errors import NotFound
 from myna.hub.service import HubService
-from myna.jpki.service import JpkiService
 from myna.intermediate.service import IntermediateServer
 from myna.jlis.service import CODE_PURPOSE, JlisService
+from myna.jpki.service import JpkiService
 from myna.keys import FileKeyStore, KeyStore
 from myna.linkage.network import Network
 from myna.municipality import ROLE, Municipality, institution_id
