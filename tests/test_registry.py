@@ -451,3 +451,18 @@ def test_repeated_wrong_passwords_lock_the_account(town: MunicipalityRegistry) -
         town.authenticate("target", "right password")
     now[0] += dt.timedelta(minutes=16)
     assert town.authenticate("target", "right password").staff_id == "target"
+
+
+def test_dates_that_cannot_be_printed_are_refused(
+    town: MunicipalityRegistry, clerk: Staff, unchanged: Any
+) -> None:
+    person = town.register_birth(clerk, born(days_ago=9000), HOME)
+    unchanged(lambda: town.move_out(clerk, person.resident_id, "東京都国分寺市本町1-1",
+                                    dt.date(400, 9, 12)), ValidationError, "明治")
+    unchanged(lambda: town.move_out(clerk, person.resident_id, "東京都国分寺市本町1-1",
+                                    dt.date.today() + dt.timedelta(days=60)), ValidationError,
+              "未来")
+    unchanged(lambda: town.register_birth(clerk, PersonDetails(
+        "古い 人", "ふるい ひと", dt.date(1868, 1, 24), "男"), HOME), ValidationError, "明治")
+    with pytest.raises(NotFound):
+        town.view(clerk, 2**63, "確認")

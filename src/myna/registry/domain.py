@@ -319,11 +319,17 @@ def parse_date(value: str | dt.date, label: str = "日付") -> dt.date:
         ) from None
 
 
+#: 明治元年1月1日 in the Gregorian calendar: the earliest date a 住民票 can print.
+MEIJI_START = dt.date(1868, 1, 25)
+
+
 def check_not_future(day: dt.date, today: dt.date, label: str) -> dt.date:
+    """A date not after ``today`` and not before the Meiji era (it must print in 和暦)."""
     if day > today:
         raise ValidationError(f"{label}が未来の日付です: {day}", f"{label} is in the future")
-    if day.year < 1868:
-        raise ValidationError(f"{label}が古すぎます: {day}", f"{label} before 1868")
+    if day < MEIJI_START:
+        raise ValidationError(f"{label}が古すぎます（明治元年より前）: {day}",
+                              f"{label} before {MEIJI_START}")
     return day
 
 

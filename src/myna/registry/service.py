@@ -492,8 +492,12 @@ class MunicipalityRegistry:
     ) -> MoveOutCertificate:
         """転出届: the 住民票 becomes a 除票 and a 転出証明書 is issued."""
         destination = check_address(destination)
+        check_not_future(moving_on, self.today() + dt.timedelta(days=14), "転出予定日")
         with self.engine.begin() as conn:
             resident = self._get_current(conn, resident_id)
+            if moving_on < resident.became_resident_on:
+                raise ValidationError("転出予定日が住民となった日より前です",
+                                      "moving out before becoming resident")
             if resident.individual_number is None:
                 raise Conflict("個人番号が未指定です", "resident has no number yet")
             certificate = MoveOutCertificate(
@@ -637,6 +641,10 @@ class MunicipalityRegistry:
     # -- reading ---------------------------------------------------------------------------
 
     def _get(self, conn: Connection, resident_id: int) -> Resident:
+        if not 1 <= resident_id <= 2**31 - 1:
+            raise NotFound(
+                f"住民ID {resident_id} の住民票はありません", f"no resident {resident_id}"
+            )
         row = conn.execute(
             select(t.residents).where(t.residents.c.resident_id == resident_id)
         ).first()

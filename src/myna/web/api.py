@@ -28,11 +28,12 @@ from myna.web.schemas import (
     SearchResponse,
     TokenResponse,
 )
-from myna.web.state import TOKEN_MAX_AGE, Clerk, get_state
+from myna.web.state import TOKEN_MAX_AGE, Clerk, ResidentId, get_state
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": text}
     for status, text in (
+        (400, "リクエストの形式が不正です（JSON を解釈できないなど）"),
         (401, "認証が必要です／トークンが無効です"),
         (403, "権限がありません（支援措置の対象者など）"),
         (404, "見つかりません"),
@@ -44,7 +45,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/api/v1", responses=_ERRORS)
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/token", auto_error=False)
 
-PURPOSE = Query(description="閲覧・検索の目的（事務の名称）。アクセス記録に残ります", min_length=0)
+PURPOSE = Query(
+    description="閲覧・検索の目的（事務の名称）。アクセス記録に残ります", min_length=0,
+    examples=["住民票の写しの交付"],
+)
 
 
 def api_clerk(
@@ -89,7 +93,9 @@ def token(
 def search_residents(
     clerk: ApiClerk,
     purpose: Annotated[str, PURPOSE],
-    name: str | None = None,
+    name: Annotated[
+        str | None, Query(description="氏名・ふりがなの一部", examples=["髙橋"])
+    ] = None,
     birth_date: Annotated[str | None, Query(description="YYYY-MM-DD")] = None,
     sex: Annotated[str | None, Query(description="男 / 女")] = None,
     address: str | None = None,
@@ -111,7 +117,7 @@ def search_residents(
     "/municipalities/{code}/residents/{resident_id}", response_model=ResidentDetail,
     tags=["住民票"],
 )
-def view_resident(clerk: ApiClerk, resident_id: int, purpose: Annotated[str, PURPOSE]
+def view_resident(clerk: ApiClerk, resident_id: ResidentId, purpose: Annotated[str, PURPOSE]
                   ) -> ResidentDetail:
     """One 住民票 including the individual number; the view is logged with the purpose."""
     resident = clerk.registry.view(clerk.staff, resident_id, purpose)
@@ -161,7 +167,7 @@ def move_in(
     "/municipalities/{code}/residents/{resident_id}/move-out", response_model=Certificate,
     status_code=201, tags=["届出"],
 )
-def move_out(clerk: ApiClerk, resident_id: int, body: MoveOutRequest) -> Certificate:
+def move_out(clerk: ApiClerk, resident_id: ResidentId, body: MoveOutRequest) -> Certificate:
     """転出届: returns the 転出証明書 to hand over (it carries the number, by design)."""
     certificate = clerk.registry.move_out(
         clerk.staff, resident_id, body.destination, body.moving_on
@@ -174,7 +180,7 @@ def move_out(clerk: ApiClerk, resident_id: int, body: MoveOutRequest) -> Certifi
     status_code=201, tags=["住民票の写し"],
 )
 def issue_copy(
-    request: Request, clerk: ApiClerk, resident_id: int, body: CopyRequest,
+    request: Request, clerk: ApiClerk, resident_id: ResidentId, body: CopyRequest,
 ) -> CopyResponse:
     """住民票の写し: metadata, the HTML, and the URL of the PDF."""
     copy = clerk.registry.issue_copy(

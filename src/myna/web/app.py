@@ -103,6 +103,8 @@ def _validation_error(request: Request, exc: Exception) -> Response:
 
 
 _HTTP_MESSAGES = {
+    400: ("リクエストの形式が不正です。送信内容（JSON など）を確認してください",
+          "malformed request", "bad_request"),
     404: ("ページが見つかりません。アドレスを確認してください", "not found", "not_found"),
     405: ("この操作はこのページでは行えません", "method not allowed", "method_not_allowed"),
 }

@@ -25,6 +25,25 @@ from myna.system import MynaSystem
 
 _SECRET_FIELDS = {"password", "csrf_token"}
 
+#: The first day of 明治: the earliest date a 住民票 (written in 和暦) can show.
+FIRST_WAREKI_DAY = dt.date(1868, 1, 25)
+
+
+def check_wareki(day: dt.date, label: str) -> dt.date:
+    """Reject dates before 明治, which no 住民票 or 写し could print.
+
+    >>> check_wareki(dt.date(400, 9, 12), "転出予定日")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    myna.errors.ValidationError: 転出予定日が古すぎます（明治以降の日付を入力してください）: ...
+    """
+    if day < FIRST_WAREKI_DAY:
+        raise ValidationError(
+            f"{label}が古すぎます（明治以降の日付を入力してください）: {day}",
+            f"{label} is before {FIRST_WAREKI_DAY} (the Meiji era)",
+        )
+    return day
+
 
 class Form:
     """The fields of one submitted form, with Japanese messages for what is missing."""
@@ -46,11 +65,11 @@ class Form:
         return value
 
     def date(self, key: str, label: str) -> dt.date:
-        return parse_date(self.required(key, label), label)
+        return check_wareki(parse_date(self.required(key, label), label), label)
 
     def optional_date(self, key: str, label: str) -> dt.date | None:
         value = self.text(key)
-        return parse_date(value, label) if value else None
+        return check_wareki(parse_date(value, label), label) if value else None
 
     def flag(self, key: str) -> bool:
         return self.text(key).lower() in ("1", "on", "true", "yes")

@@ -34,7 +34,7 @@ from myna.web.presenters import (
     hidden_from,
 )
 from myna.web.schemas import ResidentSummary
-from myna.web.state import Clerk, csrf_token, flash, get_state, pop_flashes
+from myna.web.state import Clerk, ResidentId, csrf_token, flash, get_state, pop_flashes
 
 router = APIRouter(include_in_schema=False)
 
@@ -188,7 +188,8 @@ class Member:
 
 @router.get("/m/{code}/residents/{resident_id}", response_class=HTMLResponse)
 def resident_page(
-    request: Request, clerk: ClerkDep, resident_id: int, purpose: str = "", reveal: bool = False,
+    request: Request, clerk: ClerkDep, resident_id: ResidentId, purpose: str = "",
+    reveal: bool = False,
 ) -> Response:
     """One 住民票, only for a stated purpose; every view (and every reveal) is logged."""
     if not purpose.strip():
@@ -294,12 +295,12 @@ def _procedure_page(
 
 
 @router.get("/m/{code}/residents/{resident_id}/move-out", response_class=HTMLResponse)
-def move_out_page(request: Request, clerk: ClerkDep, resident_id: int) -> Response:
+def move_out_page(request: Request, clerk: ClerkDep, resident_id: ResidentId) -> Response:
     return _procedure_page(request, clerk, resident_id, "move-out")
 
 
 @router.post("/m/{code}/residents/{resident_id}/move-out", response_class=HTMLResponse)
-def move_out(request: Request, clerk: ClerkDep, resident_id: int, form: FormDep) -> Response:
+def move_out(request: Request, clerk: ClerkDep, resident_id: ResidentId, form: FormDep) -> Response:
     """転出届: the 住民票 becomes a 除票 and a 転出証明書 is issued."""
     try:
         certificate = clerk.registry.move_out(
@@ -346,13 +347,15 @@ def certificate_json(request: Request, clerk: ClerkDep, certificate_id: str) -> 
 
 
 @router.get("/m/{code}/residents/{resident_id}/move-within", response_class=HTMLResponse)
-def move_within_page(request: Request, clerk: ClerkDep, resident_id: int) -> Response:
+def move_within_page(request: Request, clerk: ClerkDep, resident_id: ResidentId) -> Response:
     return _procedure_page(request, clerk, resident_id, "move-within",
                            values={"relationship": "世帯主"})
 
 
 @router.post("/m/{code}/residents/{resident_id}/move-within", response_class=HTMLResponse)
-def move_within(request: Request, clerk: ClerkDep, resident_id: int, form: FormDep) -> Response:
+def move_within(
+    request: Request, clerk: ClerkDep, resident_id: ResidentId, form: FormDep,
+) -> Response:
     """転居届: a new address in the same municipality."""
     try:
         clerk.registry.move_within(
@@ -365,12 +368,12 @@ def move_within(request: Request, clerk: ClerkDep, resident_id: int, form: FormD
 
 
 @router.get("/m/{code}/residents/{resident_id}/death", response_class=HTMLResponse)
-def death_page(request: Request, clerk: ClerkDep, resident_id: int) -> Response:
+def death_page(request: Request, clerk: ClerkDep, resident_id: ResidentId) -> Response:
     return _procedure_page(request, clerk, resident_id, "death")
 
 
 @router.post("/m/{code}/residents/{resident_id}/death", response_class=HTMLResponse)
-def death(request: Request, clerk: ClerkDep, resident_id: int, form: FormDep) -> Response:
+def death(request: Request, clerk: ClerkDep, resident_id: ResidentId, form: FormDep) -> Response:
     """死亡届: the 住民票 becomes a 除票."""
     try:
         clerk.registry.record_death(clerk.staff, resident_id, form.date("died_on", "死亡日"))
@@ -384,12 +387,14 @@ def death(request: Request, clerk: ClerkDep, resident_id: int, form: FormDep) ->
 
 
 @router.get("/m/{code}/residents/{resident_id}/copy", response_class=HTMLResponse)
-def copy_page(request: Request, clerk: ClerkDep, resident_id: int) -> Response:
+def copy_page(request: Request, clerk: ClerkDep, resident_id: ResidentId) -> Response:
     return _procedure_page(request, clerk, resident_id, "copy", values={"scope": "household"})
 
 
 @router.post("/m/{code}/residents/{resident_id}/copy", response_class=HTMLResponse)
-def issue_copy(request: Request, clerk: ClerkDep, resident_id: int, form: FormDep) -> Response:
+def issue_copy(
+    request: Request, clerk: ClerkDep, resident_id: ResidentId, form: FormDep,
+) -> Response:
     """Issue a 住民票の写し; the number only when asked for with a reason."""
     try:
         copy = clerk.registry.issue_copy(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,8 +15,11 @@ from myna.registry.domain import (
     Resident,
     Staff,
 )
-from myna.web.forms import household_number
+from myna.web.forms import FIRST_WAREKI_DAY, household_number
 from myna.web.presenters import HIDDEN, hidden_from, mask_number
+
+#: A date given to the registry: 明治 or later, since every 住民票 is printed in 和暦.
+WarekiDate = Annotated[dt.date, Field(ge=FIRST_WAREKI_DAY, description="YYYY-MM-DD（明治以降）")]
 
 
 class ErrorResponse(BaseModel):
@@ -41,7 +44,7 @@ class Foreign(BaseModel):
 
     nationality: str
     residence_status: str
-    period_of_stay_until: dt.date | None = None
+    period_of_stay_until: WarekiDate | None = None
 
     def to_domain(self) -> ForeignResidence:
         return ForeignResidence(self.nationality, self.residence_status, self.period_of_stay_until)
@@ -52,7 +55,7 @@ class Person(BaseModel):
 
     name: str = Field(examples=["国立 花子"])
     furigana: str = Field(examples=["くにたち はなこ"])
-    birth_date: dt.date
+    birth_date: WarekiDate
     sex: Literal["男", "女"]
     foreign: Foreign | None = None
 
@@ -99,13 +102,13 @@ class Certificate(BaseModel):
     individual_number: str
     name: str
     furigana: str
-    birth_date: dt.date
+    birth_date: WarekiDate
     sex: str
     address: str
     household_number: str
     relationship: str
     destination: str
-    moving_on: dt.date
+    moving_on: WarekiDate
     issued_at: dt.datetime
     foreign: Foreign | None = None
 
@@ -122,14 +125,14 @@ class MoveInRequest(BaseModel):
 
     certificate: Certificate
     placement: Placement
-    moved_on: dt.date
+    moved_on: WarekiDate
 
 
 class MoveOutRequest(BaseModel):
     """転出届."""
 
     destination: str = Field(examples=["東京都千代田区千代田1-1"])
-    moving_on: dt.date
+    moving_on: WarekiDate
 
 
 class CopyRequest(BaseModel):

@@ -8,9 +8,9 @@ import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
-from fastapi import Request, Response
+from fastapi import Path, Request, Response
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -23,6 +23,10 @@ from myna.web.errors import Unauthorized
 
 #: API bearer tokens and staff sign-ins last one working day.
 TOKEN_MAX_AGE = 8 * 3600
+
+#: A resident's ID in a URL: bounded so that it fits the database's INTEGER column
+#: (anything larger would fail in the driver rather than be "not found").
+ResidentId = Annotated[int, Path(ge=1, le=2**31 - 1, description="住民ID")]
 
 
 def derive_key(secret: bytes, purpose: str) -> bytes:
