@@ -127,3 +127,22 @@ def test_link_commands(tmp_path: Path) -> None:
     pending = runner.invoke(app, ["link", "pending", "--municipality", "132152",
                                   "--data-dir", str(data)])
     assert pending.exit_code == 0
+
+
+def test_log_checkpoint_and_verify_pinpoint_tampering(tmp_path: Path) -> None:
+    import sqlite3
+
+    data = tmp_path / "data"
+    assert runner.invoke(app, ["demo", "--residents", "60", "--data-dir", str(data),
+                               "--json"]).exit_code == 0
+    checkpoint = runner.invoke(app, ["log", "checkpoint", "--data-dir", str(data)])
+    assert checkpoint.exit_code == 0
+    assert checkpoint.stdout.startswith("hub.myna.example/provision-records\n")
+    assert "— ppc.myna.example/witness" in checkpoint.stdout
+    clean = runner.invoke(app, ["log", "verify", "--data-dir", str(data)])
+    assert clean.exit_code == 0 and "異常なし" in clean.output
+    with sqlite3.connect(data / "transparency.sqlite3") as db:
+        db.execute("UPDATE tlog_entries SET data = X'00' WHERE idx = 1")
+    tampered = runner.invoke(app, ["log", "verify", "--data-dir", str(data)])
+    assert tampered.exit_code == 1
+    assert "1" in tampered.output and ("改ざん" in tampered.output or "altered" in tampered.output)

@@ -377,3 +377,42 @@ def test_records_are_retrievable_per_person_and_expire(world: World) -> None:
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=365 * 7 + 2)
     assert world.system.hub.expire_records(later) == 1
     assert world.system.hub.records_for_person(person_key) == []
+
+
+def test_every_record_is_in_the_witnessed_log_and_the_person_can_check_it(
+    world: World,
+) -> None:
+    import hashlib
+
+    from myna.hub.service import committed_view  # noqa: F401 - the view the leaf commits to
+    from myna.jlis import storage as jt
+    from myna.linkage.messages import canonical
+    from myna.transparency import merkle
+    from myna.transparency.witness import verify_cosigned
+
+    old_id, new_id = _moved(world)
+    _tax(world.old, old_id)
+    answer = world.new.intermediate.request(_atena(world.new, new_id), "T2-0001",
+                                            CHILD_ALLOWANCE, world.old.institution, TAX)
+    assert answer.leaf_index is not None
+    hub, log = world.system.hub, world.system.provision_log
+    cosigned = verify_cosigned(world.system.publish_checkpoint(), log.public_key,
+                               world.system.witness.public_key)
+    checkpoint = cosigned.checkpoint
+    assert checkpoint.size == log.size() >= 1
+    # the person: their key (via the portal), the record, its leaf and an inclusion proof
+    number = world.new.registry.numbered_residents([new_id])[0][1]
+    with world.system.jlis.engine.connect() as conn:
+        person_key = conn.execute(select(jt.numbers.c.person_key).where(
+            jt.numbers.c.number == number)).scalar_one()
+    mine = hub.person_commit_key(person_key)
+    view, index = hub.record_evidence(answer.request_id, 1)
+    leaf = log.entry(index).data
+    assert leaf == hashlib.sha256(mine + canonical(view)).digest()
+    proof = log.inclusion_proof(index, checkpoint.size)
+    assert merkle.verify_inclusion(merkle.leaf_hash(leaf or b""), index, checkpoint.size, proof,
+                                   checkpoint.root)
+    # someone else's key recognises nothing; a rewritten record no longer matches its leaf
+    assert leaf != hashlib.sha256(hub.person_commit_key("0" * 32) + canonical(view)).digest()
+    forged = view | {"requester": "police"}
+    assert leaf != hashlib.sha256(mine + canonical(forged)).digest()

@@ -138,12 +138,15 @@ def _print_summary(summary: dict[str, object]) -> None:
     out.print(et)
     xt = Table(title="情報連携（情報提供ネットワークシステム経由）")
     for col in ("対象者", "照会機関 → 提供機関", "根拠（別表第二）", "特定個人情報", "結果",
-                "記録番号"):
+                "ログの証明"):
         xt.add_column(col)
     for x in summary.get("exchanges", []):  # type: ignore[attr-defined]
+        proof = x.get("proof")
+        proved = "" if not proof else (
+            f"#{x['leaf_index']} / {proof['checkpoint_size']}件 "
+            f"{'✓ 検証済み（証人副署）' if proof['verified'] else '✗ 不一致'}")
         xt.add_row(x["resident"], f"{x['requester']} → {x['provider']}",
-                   f"{x['row']} {x['affair']}", x["item"], x["label"],
-                   "" if x["leaf_index"] is None else str(x["leaf_index"]))
+                   f"{x['row']} {x['affair']}", x["item"], x["label"], proved)
     out.print(xt)
     st = Table(title="職員アカウント（myna serve でサインイン）")
     for col in ("市区町村", "職員ID", "役割", "パスワード"):
@@ -306,6 +309,84 @@ def number_generate(
         base = f"{rng.randrange(10**11):011d}"
         lines.append(base + individual.calc_check_digit(base))
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+@bench_app.command("linkage")
+def bench_linkage(
+    exchanges: Annotated[int, typer.Option(help="情報照会の件数")] = 1000,
+    http: Annotated[bool, typer.Option("--http/--no-http", help="別プロセスのHTTPでも測る")] = True,
+    proof_size: Annotated[
+        list[int] | None, typer.Option("--proof-size", help="Merkle 証明を測るログの大きさ")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data_dir: Annotated[Path | None, typer.Option(help="作業ディレクトリ")] = None,
+) -> None:
+    """情報連携の end-to-end 速度を、避けられない処理だけの速度と比べる。"""
+    from myna.bench.linkage import print_report, run
+
+    sizes = tuple(proof_size) if proof_size else (10**6,)
+    with progress_bars(enabled=not as_json) as bars:
+        report = run(exchanges, http=http, proof_sizes=sizes, progress=bars, data_dir=data_dir)
+    if as_json:
+        sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+    else:
+        print_report(report, out)
+
+
+@bench_app.command("merkle")
+def bench_merkle(
+    size: Annotated[list[int] | None, typer.Option("--size", help="ログの大きさ")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data_dir: Annotated[Path | None, typer.Option(help="作業ディレクトリ")] = None,
+) -> None:
+    """Merkle ログの追記速度と証明の時間。"""
+    from myna.bench.merkle import print_report, run
+
+    sizes = tuple(size) if size else (10**6, 10**7)
+    with progress_bars(enabled=not as_json) as bars:
+        report = run(sizes=sizes, progress=bars, data_dir=data_dir)
+    if as_json:
+        sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+    else:
+        print_report(report, out)
+
+
+log_app = typer.Typer(help="情報提供等記録ログ（追記専用 Merkle ログ）", no_args_is_help=True)
+app.add_typer(log_app, name="log")
+
+
+@log_app.command("verify")
+def log_verify(data_dir: DataDir = Path("myna-data")) -> None:
+    """ログを最初から再計算し、改ざん・削除・並べ替えを特定する。"""
+    from myna.system import MynaSystem
+    from myna.transparency.verify import verify_log
+
+    system = MynaSystem(data_dir)
+    try:
+        latest = system.witness.latest_checkpoint(system.provision_log.origin)
+        report = verify_log(
+            system.provision_log, trusted_checkpoints=[latest] if latest else [],
+            witness_keys={system.witness.name: system.witness.public_key},
+        )
+    finally:
+        system.dispose()
+    for line in report.lines():
+        out.print(line)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@log_app.command("checkpoint")
+def log_checkpoint(data_dir: DataDir = Path("myna-data")) -> None:
+    """署名付きチェックポイントを作り、個人情報保護委員会（証人）の副署を得る。"""
+    from myna.system import MynaSystem
+
+    system = MynaSystem(data_dir)
+    try:
+        sys.stdout.write(system.publish_checkpoint())
+    except MynaError as exc:
+        fail(exc)
+    finally:
+        system.dispose()
 
 
 @bench_app.command("numbering")

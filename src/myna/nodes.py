@@ -22,7 +22,7 @@ from myna.jlis.service import JlisService
 from myna.keys import FileKeyStore, KeyStore
 from myna.linkage.messages import LinkRequest, ProvideAnswer, ProvideRequest
 from myna.netca import NetworkCA, check_certificate
-from myna.system import MynaSystem
+from myna.system import MynaSystem, open_provision_log
 from myna.transport.http import HttpNetwork, NodeIdentity, answer_to_json, node_app
 
 
@@ -73,7 +73,8 @@ class NodeHost:
         )
 
     def hub_app(self) -> FastAPI:
-        hub = HubService(self._engine("hub"), self.keys, self.network("hub"))
+        hub = HubService(self._engine("hub"), self.keys, self.network("hub"),
+                         log=open_provision_log(self._engine("transparency"), self.keys))
         hub.create_schema()
         identity(self.ca, "hub")
 

@@ -31,8 +31,19 @@ from myna.municipality import ROLE, Municipality, institution_id
 from myna.netca import NetworkCA
 from myna.numbers import municipality_code
 from myna.registry.service import MunicipalityRegistry
+from myna.transparency.service import TransparencyLog
+from myna.transparency.witness import Witness, witness_log
 
 CONFIG = "system.json"
+LOG_NAME = "hub.myna.example/provision-records"
+WITNESS_NAME = "ppc.myna.example/witness"
+
+
+def open_provision_log(engine: Engine, keys: KeyStore) -> TransparencyLog:
+    """The hub's append-only log of provision records (its own database)."""
+    log = TransparencyLog(engine, keys, LOG_NAME)
+    log.create_schema()
+    return log
 
 
 @dataclass
@@ -74,6 +85,11 @@ class MynaSystem:
         self.hub = HubService(self._engine("hub"), self.keys, self.network)
         self.hub.create_schema()
         self.network.hub = self.hub
+        self.provision_log = open_provision_log(self._engine("transparency"), self.keys)
+        self.hub.log = self.provision_log
+        self.witness = Witness(self._engine("ppc-witness"), self.keys, WITNESS_NAME)
+        self.witness.create_schema()
+        self.witness.add_log(self.provision_log.origin, self.provision_log.public_key)
         self.jpki = JpkiService(self._engine("jpki"), self.keys)
         self.jpki.create_schema()
         self.chips = ChipStore(self._engine("card-chips"), self.keys)
@@ -118,6 +134,10 @@ class MynaSystem:
         self.jlis.register_caller(inst, name, [CODE_PURPOSE])
         self.intermediates[inst] = server
         return server
+
+    def publish_checkpoint(self) -> str:
+        """Sign the provision log's checkpoint and have the protection commission cosign it."""
+        return witness_log(self.provision_log, self.witness)
 
     def _identity_changed(self, person_key: str, changed: set[str], status: str) -> None:
         """J-LIS → JPKI: a changed basic item revokes the signing certificate; death or
@@ -174,7 +194,8 @@ class MynaSystem:
 
     def engines(self) -> list[Any]:
         engines: list[Any] = [self.jlis.engine, self.hub.engine, self.jpki.engine,
-                              self.chips.engine]
+                              self.chips.engine, self.provision_log.engine,
+                              self.witness.engine]
         for town in self.municipalities.values():
             engines += [town.registry.engine, town.atena.engine]
         engines += [s.engine for s in self.intermediates.values()]

@@ -82,4 +82,25 @@ def child_allowance(
         if answer_payload:
             entry["received"] = {k: answer_payload[k] for k in ("年度", "課税区分")}
         exchanges.append(entry)
+    _prove(system, exchanges)
     return exchanges
+
+
+def _prove(system: MynaSystem, exchanges: list[dict[str, Any]]) -> None:
+    """Cosign a checkpoint and attach each exchange's verified inclusion proof."""
+    from myna.transparency import merkle
+    from myna.transparency.witness import verify_cosigned
+
+    log = system.provision_log
+    cosigned = verify_cosigned(system.publish_checkpoint(), log.public_key,
+                               system.witness.public_key)
+    checkpoint = cosigned.checkpoint
+    for entry in exchanges:
+        index = entry["leaf_index"]
+        if index is None:
+            continue
+        proof = log.inclusion_proof(index, checkpoint.size)
+        leaf = merkle.leaf_hash(log.entry(index).data or b"")
+        ok = merkle.verify_inclusion(leaf, index, checkpoint.size, proof, checkpoint.root)
+        entry["proof"] = {"checkpoint_size": checkpoint.size, "hashes": len(proof),
+                          "verified": ok, "witness": cosigned.witness_name}

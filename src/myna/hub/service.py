@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from myna.db import bulk_insert, migrate
 from myna.errors import MynaError, NotFound, PermissionDenied, ValidationError
@@ -37,6 +37,24 @@ from myna.netca import node_key_name
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+COMMITTED_FIELDS = ("request_id", "attempt", "requester", "provider", "row_id", "affair",
+                    "item", "requested_at", "provided_at", "result", "reason")
+
+
+def committed_view(record: dict[str, Any]) -> dict[str, Any]:
+    """The fields a log leaf commits to, in a form every backend reproduces exactly."""
+    out: dict[str, Any] = {}
+    for key in COMMITTED_FIELDS:
+        value = record.get(key)
+        if isinstance(value, dt.datetime):
+            value = (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(
+                dt.UTC).isoformat(timespec="microseconds")
+        elif isinstance(value, Result):
+            value = value.value
+        out[key] = value
+    return out
 
 
 class ProvisionLog(Protocol):
@@ -262,18 +280,19 @@ class HubService:
         """Write one provision record and its log leaf, all or nothing."""
         record["result"] = Result(record["result"]).value
         with self.engine.begin() as conn:
-            leaf_index = None
+            # the record first: if it cannot be written, nothing reaches the log
+            conn.execute(insert(t.records).values(**record, leaf_index=None))
             if self.log is not None:
                 leaf_index = self.log.append([self._leaf(record)])[0]
-            conn.execute(insert(t.records).values(**record, leaf_index=leaf_index))
+                conn.execute(update(t.records).where(
+                    t.records.c.request_id == record["request_id"],
+                    t.records.c.attempt == record["attempt"]).values(leaf_index=leaf_index))
             row = self._latest(conn, record["request_id"])
         assert row is not None
         return self._answer(row)
 
     def _leaf(self, record: dict[str, Any]) -> bytes:
-        public = {k: (v.isoformat() if isinstance(v, dt.datetime) else v)
-                  for k, v in record.items() if k not in ("sealed", "link")}
-        return self.codes.commitment(record.get("link") or "", public)
+        return self.codes.commitment(record.get("link") or "", committed_view(record))
 
     def _latest(self, conn: Connection, request_id: str) -> Any:
         return conn.execute(
@@ -355,6 +374,19 @@ class HubService:
         with self.engine.begin() as conn:
             gone = conn.execute(t.records.delete().where(t.records.c.requested_at < limit))
         return int(gone.rowcount or 0)
+
+    def record_evidence(self, request_id: str, attempt: int) -> tuple[dict[str, Any], int]:
+        """The committed view of a record and its leaf index, for the person to check."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.records).where(
+                t.records.c.request_id == request_id, t.records.c.attempt == attempt)).first()
+        if row is None or row.leaf_index is None:
+            raise NotFound(f"照会 {request_id} の記録はありません", f"no record {request_id}")
+        return committed_view(dict(row._mapping)), int(row.leaf_index)
+
+    def person_commit_key(self, person_key: str) -> bytes:
+        """The key a person needs to recognise their own leaves (handed over via the portal)."""
+        return self.codes.person_commit_key(self.codes.link(person_key))
 
     def refusals(self) -> list[tuple[str, str | None, str]]:
         with self.engine.connect() as conn:

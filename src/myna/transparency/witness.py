@@ -1,0 +1,242 @@
+"""The witness: the Personal Information Protection Commission (個人情報保護委員会).
+
+An independent node with its own database and key.  Before it cosigns a
+checkpoint of the provision-record log it checks, against what it cosigned
+before for that log (by origin):
+
+* the log's Ed25519 signature, with the public key registered beforehand
+  (:meth:`Witness.add_log`);
+* that the log did not shrink (rollback) and did not fork (another root for
+  the same size);
+* the consistency proof from its last cosigned checkpoint to the new one.
+
+Cosignatures follow C2SP tlog-cosignature ``cosignature/v1`` (Ed25519,
+signature type 0x04): the witness signs ``"cosignature/v1\\ntime <T>\\n"``
+followed by the checkpoint text, and the line carries ``key ID || T || sig``;
+T is the POSIX time of cosigning.  So any tlog client that knows the witness's
+key can check our cosignatures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Engine, insert, select, update
+
+from myna.db import migrate
+from myna.errors import Conflict
+from myna.keys import KeyStore
+from myna.transparency import storage as t
+from myna.transparency.errors import (
+    InconsistentLog,
+    LogForked,
+    LogRolledBack,
+    OldSizeMismatch,
+    SignatureInvalid,
+    UnknownLog,
+    WitnessRefused,
+)
+from myna.transparency.merkle import verify_consistency
+from myna.transparency.note import (
+    SIG_COSIGNATURE_V1,
+    Checkpoint,
+    check_key_name,
+    cosign,
+    parse_checkpoint,
+    parse_note,
+    public_bytes,
+    verifier_key,
+    verify_cosignature,
+    verify_note,
+)
+from myna.transparency.service import TransparencyLog, as_utc, utcnow
+
+
+class CheckpointNotSigned(WitnessRefused, SignatureInvalid):
+    """The checkpoint does not carry a valid signature by the registered log key."""
+
+    code = "checkpoint_not_signed"
+
+
+@dataclass(frozen=True)
+class CosignedCheckpoint:
+    """A checkpoint whose log signature and witness cosignature both verified."""
+
+    checkpoint: Checkpoint
+    log_name: str
+    witness_name: str
+    timestamp: int
+
+
+class Witness:
+    """A witness node cosigning the checkpoints of the logs registered with it."""
+
+    def __init__(
+        self, engine: Engine, keys: KeyStore, name: str,
+        now: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.engine = engine
+        self.name = check_key_name(name)
+        self.now = now
+        self._key = keys.ed25519(f"witness/{name}")
+        self.public_key: Ed25519PublicKey = self._key.public_key()
+
+    def create_schema(self) -> None:
+        migrate(self.engine, "myna.transparency.witness_store")
+
+    def verifier_key(self) -> str:
+        """The witness key as a C2SP verifier key string (type 0x04)."""
+        return verifier_key(self.name, self.public_key, SIG_COSIGNATURE_V1)
+
+    def add_log(self, origin: str, public_key: Ed25519PublicKey | bytes,
+                key_name: str | None = None) -> None:
+        """Register a log: its origin line and the key its checkpoints are signed with."""
+        raw = public_bytes(public_key)
+        key_name = check_key_name(key_name or origin)
+        with self.engine.begin() as conn:
+            old = conn.execute(select(t.witnessed_logs.c.public_key, t.witnessed_logs.c.key_name)
+                               .where(t.witnessed_logs.c.origin == origin)).first()
+            if old is None:
+                conn.execute(insert(t.witnessed_logs).values(
+                    origin=origin, key_name=key_name, public_key=raw,
+                    added_at=as_utc(self.now())))
+            elif bytes(old[0]) != raw or old[1] != key_name:
+                raise Conflict(f"ログ {origin} には別の公開鍵が登録されています",
+                               f"log {origin} is registered with another key")
+
+    def latest(self, origin: str) -> Checkpoint | None:
+        """The largest checkpoint cosigned for ``origin`` (None before the first)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.cosigned.c.size, t.cosigned.c.root_hash)
+                               .where(t.cosigned.c.origin == origin)
+                               .order_by(t.cosigned.c.size.desc()).limit(1)).first()
+        return None if row is None else Checkpoint(origin, int(row[0]), bytes(row[1]))
+
+    def latest_checkpoint(self, origin: str) -> str | None:
+        """The latest cosigned checkpoint as a note: the log's signature plus ours."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.cosigned.c.checkpoint, t.cosigned.c.cosignature)
+                               .where(t.cosigned.c.origin == origin)
+                               .order_by(t.cosigned.c.size.desc()).limit(1)).first()
+        return None if row is None else str(row[0]) + str(row[1])
+
+    def cosign(self, checkpoint_text: str, consistency_proof: Sequence[bytes],
+               old_size: int | None = None) -> str:
+        """Check and cosign a signed checkpoint; returns the cosignature line.
+
+        ``consistency_proof`` goes from the last checkpoint this witness cosigned
+        for the log (``old_size``; C2SP tlog-witness's ``old`` line) to this one.
+        Raises a :class:`WitnessRefused` subclass, with the reason, when the log
+        is unknown, the signature fails, the log shrank or forked, or the proof
+        fails; nothing is recorded then.
+        """
+        note = parse_note(checkpoint_text)
+        cp = parse_checkpoint(note.text)
+        now = as_utc(self.now())
+        with self.engine.begin() as conn:
+            # Touch the log's row first: serialises cosigning per log (row / write lock).
+            touched = conn.execute(update(t.witnessed_logs)
+                                   .where(t.witnessed_logs.c.origin == cp.origin)
+                                   .values(last_seen_at=now))
+            if not touched.rowcount:
+                raise UnknownLog(
+                    f"ログ {cp.origin} は監視対象として登録されていません",
+                    f"log {cp.origin} is not registered with this witness",
+                )
+            key_name, key = conn.execute(
+                select(t.witnessed_logs.c.key_name, t.witnessed_logs.c.public_key)
+                .where(t.witnessed_logs.c.origin == cp.origin)).one()
+            try:
+                verify_note(note, bytes(key), str(key_name))
+            except SignatureInvalid as exc:
+                raise CheckpointNotSigned(
+                    f"ログ {cp.origin} の署名が検証できないため連署を拒否しました: "
+                    f"{exc.message_ja}",
+                    f"refused: the checkpoint's log signature does not verify: {exc.message_en}",
+                ) from None
+            last = conn.execute(select(t.cosigned.c.size, t.cosigned.c.root_hash)
+                                .where(t.cosigned.c.origin == cp.origin)
+                                .order_by(t.cosigned.c.size.desc()).limit(1)).first()
+            previous = (None if last is None
+                        else Checkpoint(cp.origin, int(last[0]), bytes(last[1])))
+            self._check(cp, previous, consistency_proof, old_size)
+            timestamp = int(now.timestamp())
+            line = cosign(note.text, self.name, self._key, timestamp).line()
+            values = {"root_hash": cp.root, "checkpoint": checkpoint_text,
+                      "cosignature": line, "timestamp": timestamp, "cosigned_at": now}
+            if previous is not None and previous.size == cp.size:
+                conn.execute(update(t.cosigned).where(
+                    t.cosigned.c.origin == cp.origin, t.cosigned.c.size == cp.size
+                ).values(**values))
+            else:
+                conn.execute(insert(t.cosigned).values(origin=cp.origin, size=cp.size, **values))
+        return line
+
+    @staticmethod
+    def _check(cp: Checkpoint, previous: Checkpoint | None, proof: Sequence[bytes],
+               old_size: int | None) -> None:
+        old = 0 if previous is None else previous.size
+        if old_size is not None and old_size != old:
+            raise OldSizeMismatch(
+                f"整合性証明の起点（大きさ {old_size}）が"
+                f"監視者の最新の連署（大きさ {old}）と違います",
+                f"the proof starts at size {old_size} but the witness's latest is {old}",
+                latest_size=old,
+            )
+        if previous is None:
+            return  # the first checkpoint seen is trusted on first use
+        if cp.size < old:
+            raise LogRolledBack(
+                f"ログ {cp.origin} が縮みました（連署済み {old} 件 → {cp.size} 件）。"
+                "記録の削除または巻き戻しの疑いがあるため連署を拒否しました",
+                f"log {cp.origin} shrank from {old} to {cp.size} entries: refused",
+            )
+        if cp.size == old:
+            if cp.root != previous.root:
+                raise LogForked(
+                    f"ログ {cp.origin} の大きさ {old} の根ハッシュが、以前連署したものと違います"
+                    "（分岐：利用者ごとに異なる記録を見せている疑い）。連署を拒否しました",
+                    f"log {cp.origin} forked: another root for size {old}: refused",
+                )
+            return
+        if not verify_consistency(old, cp.size, proof, previous.root, cp.root):
+            raise InconsistentLog(
+                f"ログ {cp.origin} の整合性証明（{old} 件 → {cp.size} 件）が検証できません。"
+                "過去の記録が書き換えられたか分岐した疑いがあるため連署を拒否しました",
+                f"consistency proof from {old} to {cp.size} does not verify "
+                "(history rewritten or forked): refused",
+            )
+
+
+def verify_cosigned(
+    checkpoint_with_sigs: str, log_key: Ed25519PublicKey | bytes,
+    witness_key: Ed25519PublicKey | bytes,
+) -> CosignedCheckpoint:
+    """Check both the log's signature and the witness's cosignature of a checkpoint.
+
+    Raises :class:`SignatureInvalid` (with the reason) unless both verify.
+    """
+    note = parse_note(checkpoint_with_sigs)
+    log_name = verify_note(note, log_key)
+    witness_name, timestamp = verify_cosignature(note, witness_key)
+    return CosignedCheckpoint(parse_checkpoint(note.text), log_name, witness_name, timestamp)
+
+
+def witness_log(log: TransparencyLog, witness: Witness) -> str:
+    """Sign a checkpoint, have the witness cosign it, and keep the cosignature in the log.
+
+    Returns the cosigned checkpoint (log signature and cosignature lines).
+    In-process wiring of what the hub does over the network.
+    """
+    checkpoint = log.checkpoint()
+    cp = parse_checkpoint(parse_note(checkpoint).text)
+    latest = witness.latest(log.origin)
+    old = 0 if latest is None else latest.size
+    proof = log.consistency_proof(old, cp.size) if 0 < old <= cp.size else []
+    line = witness.cosign(checkpoint, proof, old_size=old)
+    log.add_witness(witness.name, witness.public_key)
+    log.add_cosignature(checkpoint + line)
+    return checkpoint + line
