@@ -29,6 +29,8 @@ def test_demo_json_summary_and_export(tmp_path: Path) -> None:
     for kind in ("出生", "転出→転入", "転居", "死亡", "個人番号変更", "住民票の写し"):
         assert kind in kinds
     assert {s["role"] for s in summary["staff"]} == {"担当者", "監督者", "管理者"}
+    notified = summary["notification"]["overall"]
+    assert notified["mailed"] > 0 and 0 <= notified["unreached_rate"] < 0.2
     with export.open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == sum(m["residents"] for m in summary["municipalities"])

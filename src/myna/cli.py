@@ -10,7 +10,7 @@ import random
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,6 +19,7 @@ from rich.table import Table
 
 from myna.errors import MynaError
 from myna.link_cli import app as link_app
+from myna.notify.cli import app as notify_app
 from myna.numbers import individual
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ number_app = typer.Typer(help="個人番号の検査・整形・マスク・生�
 bench_app = typer.Typer(help="ベンチマーク (benchmarks; figures and ratios)", no_args_is_help=True)
 app.add_typer(number_app, name="number")
 app.add_typer(link_app, name="link")
+app.add_typer(notify_app, name="notify")
 app.add_typer(bench_app, name="bench")
 
 out = Console()
@@ -109,13 +111,13 @@ def _export(data_dir: Path, path: Path, database_url: str | None) -> None:
         system.dispose()
 
 
-def _print_summary(summary: dict[str, object]) -> None:
+def _print_summary(summary: dict[str, Any]) -> None:
     table = Table(title="市区町村（住民基本台帳）")
     columns = ("コード", "名称", "住民", "世帯", "付番済み", "除票", "記録された事象",
                "アクセス記録")
     for col in columns:
         table.add_column(col)
-    for m in summary["municipalities"]:  # type: ignore[attr-defined]
+    for m in summary["municipalities"]:
         table.add_row(m["code"], m["name"], str(m["residents"]), str(m["households"]),
                       str(m["numbered"]), str(m["removed"]), str(m["events"]),
                       str(m["access_log"]))
@@ -127,20 +129,36 @@ def _print_summary(summary: dict[str, object]) -> None:
     labels = {"issued_resident_codes": "発行済み住民票コード", "active_numbers": "有効な個人番号",
               "retired_numbers": "廃止された個人番号（再利用しない）", "persons": "本人確認情報",
               "lookups": "番号による照会"}
-    for k, v in jlis.items():  # type: ignore[attr-defined]
+    for k, v in jlis.items():
         jt.add_row(labels.get(k, k), str(v))
     out.print(jt)
     et = Table(title="実行した届出・事象")
     for col in ("事象", "住民", "内容"):
         et.add_column(col)
-    for e in summary["events"]:  # type: ignore[attr-defined]
+    for e in summary["events"]:
         et.add_row(e["event"], e["resident"], e["detail"])
     out.print(et)
+    notification = summary.get("notification") or {}
+    if notification:
+        overall = notification["overall"]
+        nt = Table(title="番号通知（世帯ごとの簡易書留・転送不要、配達結果は合成データ）")
+        nt.add_column("項目")
+        nt.add_column("件数", justify="right")
+        nt.add_column("割合", justify="right")
+        nt.add_row("送付した通知", str(overall["mailed"]), "")
+        for state, v in overall["by_state"].items():
+            nt.add_row(f"  {state}", str(v["count"]), f"{v['rate']:.1%}")
+        nt.add_row("返戻", str(overall["returned"]), f"{overall['return_rate']:.1%}")
+        for reason, v in overall["by_reason"].items():
+            nt.add_row(f"  {reason}", str(v["count"]), f"{v['share']:.1%}")
+        nt.add_row("届かなかった世帯（実態調査の対象）", str(overall["unreached"]),
+                   f"{overall['unreached_rate']:.1%}")
+        out.print(nt)
     xt = Table(title="情報連携（情報提供ネットワークシステム経由）")
     for col in ("対象者", "照会機関 → 提供機関", "根拠（別表第二）", "特定個人情報", "結果",
                 "ログの証明"):
         xt.add_column(col)
-    for x in summary.get("exchanges", []):  # type: ignore[attr-defined]
+    for x in summary.get("exchanges", []):
         proof = x.get("proof")
         proved = "" if not proof else (
             f"#{x['leaf_index']} / {proof['checkpoint_size']}件 "
@@ -151,7 +169,7 @@ def _print_summary(summary: dict[str, object]) -> None:
     st = Table(title="職員アカウント（myna serve でサインイン）")
     for col in ("市区町村", "職員ID", "役割", "パスワード"):
         st.add_column(col)
-    for s in summary["staff"]:  # type: ignore[attr-defined]
+    for s in summary["staff"]:
         st.add_row(s["municipality_name"], s["staff_id"], s["role"], s["password"])
     out.print(st)
     out.print(

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from myna.atena.service import AtenaService
 from myna.intermediate.service import IntermediateServer, PendingRequest, Received
 from myna.jlis.service import JlisApi, Progress
-from myna.registry.domain import Staff
+from myna.notify.domain import BatchSummary, household_notices
+from myna.notify.service import NotificationService
+from myna.registry.domain import Staff, check_purpose
 from myna.registry.service import MunicipalityRegistry
 
 ROLE = "市町村長"
@@ -69,6 +71,7 @@ class Municipality:
         provider: str, item: str, request_id: str | None = None,
     ) -> Received:
         """情報照会 for a resident by a member of staff, for a stated purpose (logged)."""
+        purpose = check_purpose(purpose)[:150]
         self.registry.view(staff, resident_id, f"{purpose}（情報照会: {item}）")
         answer = self.intermediate.request(self.atena_no(resident_id), row_id, affair,
                                            provider, item, request_id)
@@ -81,6 +84,11 @@ class Municipality:
             rid = self.atena.resident_for(waiting.local_ref) if waiting.local_ref else None
             out.append((waiting, rid))
         return out
+
+    def notify_numbers(self, notify: NotificationService) -> BatchSummary:
+        """番号通知: hand the town's numbered households to J-LIS's notification node."""
+        return notify.prepare_batch(self.code, self.registry.municipality.name,
+                                    household_notices(self.registry.current_residents()))
 
     def atena_no(self, resident_id: int) -> str:
         return self.atena.atena_for_resident(resident_id)

@@ -29,6 +29,7 @@ from myna.keys import FileKeyStore, KeyStore
 from myna.linkage.network import Network
 from myna.municipality import ROLE, Municipality, institution_id
 from myna.netca import NetworkCA
+from myna.notify.service import NotificationService
 from myna.numbers import municipality_code
 from myna.registry.service import MunicipalityRegistry
 from myna.transparency.service import TransparencyLog
@@ -94,6 +95,8 @@ class MynaSystem:
         self.jpki.create_schema()
         self.chips = ChipStore(self._engine("card-chips"), self.keys)
         self.chips.create_schema()
+        self.notify = NotificationService(self._engine("notify"))
+        self.notify.create_schema()
         self.jlis.identity_listeners.append(self._identity_changed)
         self.registries: dict[str, MunicipalityRegistry] = {}
         self.municipalities: dict[str, Municipality] = {}
@@ -195,7 +198,7 @@ class MynaSystem:
     def engines(self) -> list[Any]:
         engines: list[Any] = [self.jlis.engine, self.hub.engine, self.jpki.engine,
                               self.chips.engine, self.provision_log.engine,
-                              self.witness.engine]
+                              self.witness.engine, self.notify.engine]
         for town in self.municipalities.values():
             engines += [town.registry.engine, town.atena.engine]
         engines += [s.engine for s in self.intermediates.values()]

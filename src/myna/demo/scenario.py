@@ -45,6 +45,7 @@ class DemoResult:
     moves: list[tuple[int, int, str]] = field(default_factory=list)
     exchanges: list[dict[str, Any]] = field(default_factory=list)
     institutions: list[dict[str, str]] = field(default_factory=list)
+    notification: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +58,7 @@ class DemoResult:
             "timings_seconds": self.timings,
             "institutions": self.institutions,
             "exchanges": self.exchanges,
+            "notification": self.notification,
         }
 
 
@@ -105,6 +107,9 @@ def run_demo(
             result.timings[f"{registry.code}_numbering"] = round(time.perf_counter() - t0, 3)
         result.staff = _create_staff(system, data_dir, seed)
         t0 = time.perf_counter()
+        result.notification = _notify(system, seed)
+        result.timings["notification"] = round(time.perf_counter() - t0, 3)
+        t0 = time.perf_counter()
         linkage.go_live(system, progress, seed)
         _life_events(main, neighbour, result, today)
         result.exchanges = linkage.child_allowance(
@@ -122,6 +127,22 @@ def run_demo(
     finally:
         system.dispose()
     return result
+
+
+def _notify(system: MynaSystem, seed: int) -> dict[str, Any]:
+    """番号通知 for every household, mailed, with a synthetic delivery outcome."""
+    import random
+
+    from myna.notify.simulate import simulate_delivery
+
+    rng = random.Random(seed)
+    for town in system.municipalities.values():
+        batch = town.notify_numbers(system.notify)
+        system.notify.mark_mailed(batch.batch_id)
+        simulate_delivery(system.notify, batch.batch_id, rng)
+    stats = system.notify.stats().to_dict()
+    return {"overall": stats["overall"], "follow_up": {
+        code: len(system.notify.follow_up(code)) for code in system.municipalities}}
 
 
 def _create_staff(system: MynaSystem, data_dir: Path, seed: int) -> list[dict[str, str]]:

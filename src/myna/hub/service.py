@@ -353,6 +353,24 @@ class HubService:
             r.request_id, r.attempt, r.requester, r.provider, r.row_id, r.affair, r.item,
             r.requested_at, r.provided_at, r.result, r.reason, r.leaf_index) for r in rows]
 
+    def records_for_institution(self, institution: str) -> list[ProvisionRecord]:
+        """The records where ``institution`` asked or provided (what it may see)."""
+        query = select(t.records).where(
+            (t.records.c.requester == institution) | (t.records.c.provider == institution)
+        ).order_by(t.records.c.requested_at, t.records.c.attempt)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [ProvisionRecord(
+            r.request_id, r.attempt, r.requester, r.provider, r.row_id, r.affair, r.item,
+            r.requested_at, r.provided_at, r.result, r.reason, r.leaf_index) for r in rows]
+
+    def institutions(self) -> list[Institution]:
+        """Every registered institution."""
+        with self.engine.connect() as conn:
+            ids = list(conn.execute(select(t.institutions.c.institution_id).order_by(
+                t.institutions.c.institution_id)).scalars())
+        return [self.institution(i) for i in ids]
+
     def records_for_person(self, person_key: str) -> list[ProvisionRecord]:
         """Every record about one person (for the person, via J-LIS or the portal)."""
         link = self.codes.link(person_key)

@@ -56,6 +56,23 @@ class PendingRequest:
 
 
 @dataclass(frozen=True)
+class HeldItem:
+    """A copy (副本) held for a person, and whether each provision needs approval."""
+
+    item: str
+    manual_approval: bool
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """本人の申出による提供拒否 for one affair."""
+
+    affair: str
+    registered_at: dt.datetime
+
+
+@dataclass(frozen=True)
 class Received:
     """A decrypted answer at the requester."""
 
@@ -209,6 +226,22 @@ class IntermediateServer:
             if refused:
                 conn.execute(insert(t.refusals).values(code=code, affair=affair,
                                                        registered_at=self.now()))
+
+    def flags(self, local_ref: str) -> tuple[tuple[HeldItem, ...], tuple[Refusal, ...]]:
+        """The copies held for ``local_ref`` with their 自動応答不可 flags, and the refusals."""
+        with self.engine.connect() as conn:
+            code = conn.execute(select(t.codes.c.code).where(t.codes.c.local_ref == local_ref)
+                                ).scalar()
+            if code is None:
+                return (), ()
+            items = conn.execute(
+                select(t.items.c.item, t.items.c.manual_approval, t.items.c.updated_at)
+                .where(t.items.c.code == code).order_by(t.items.c.item)).all()
+            refusals = conn.execute(
+                select(t.refusals.c.affair, t.refusals.c.registered_at)
+                .where(t.refusals.c.code == code).order_by(t.refusals.c.affair)).all()
+        return (tuple(HeldItem(r.item, bool(r.manual_approval), r.updated_at) for r in items),
+                tuple(Refusal(r.affair, r.registered_at) for r in refusals))
 
     # -- answering ------------------------------------------------------------------------------
 

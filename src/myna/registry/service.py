@@ -1062,6 +1062,13 @@ class MunicipalityRegistry:
             )
         return len(rows)
 
+    def current_residents(self) -> list[Resident]:
+        """Current residents, for J-LIS's 番号通知 (a system interface, not a staff view)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.residents).where(t.residents.c.status == Status.RESIDENT)
+                                .order_by(t.residents.c.resident_id)).all()
+        return [_to_resident(r._mapping) for r in rows]
+
     def numbered_residents(
         self, resident_ids: Sequence[int] | None = None,
     ) -> list[tuple[int, str]]:

@@ -20,7 +20,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from myna.errors import MynaError
 from myna.system import MynaSystem
-from myna.web import api, pages
+from myna.web import api, linkage_pages, pages
 from myna.web.errors import (
     SignInRequired,
     error_body,
@@ -175,6 +175,8 @@ def create_app(system: MynaSystem, session_secret: bytes) -> FastAPI:
         templates=_templates(),
         tokens=URLSafeTimedSerializer(derive_key(session_secret, "myna-api-token"),
                                       salt="myna-api-token"),
+        links=URLSafeTimedSerializer(derive_key(session_secret, "myna-linkage-link"),
+                                     salt="myna-linkage-link"),
     )
     app.add_middleware(
         SessionMiddleware,
@@ -187,6 +189,7 @@ def create_app(system: MynaSystem, session_secret: bytes) -> FastAPI:
     app.middleware("http")(_security_headers)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
+    app.include_router(linkage_pages.router)
     app.include_router(api.router)
     app.add_exception_handler(MynaError, _myna_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

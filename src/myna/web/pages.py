@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from myna.errors import MynaError, PermissionDenied, ValidationError
 from myna.registry.domain import RELATIONSHIPS, Resident, check_sex
+from myna.web import linkage
 from myna.web.errors import SignInRequired, status_of
 from myna.web.forms import (
     Form,
@@ -201,6 +202,7 @@ def resident_page(
             "clerk": clerk, "resident_id": resident_id, "values": {"purpose": purpose},
         })
     registry = clerk.registry
+    system = get_state(request).system
     members = [
         Member(m.resident_id, HIDDEN if hidden_from(clerk.staff, m) else m.name,
                "" if hidden_from(clerk.staff, m) else m.furigana, m.relationship,
@@ -220,6 +222,12 @@ def resident_page(
         "member_url": lambda rid: resident_url(clerk, rid, purpose.strip()),
         "events": event_lines(registry, registry.history(resident_id)),
         "log": access_lines(registry, resident_id, registry.access_log(resident_id)),
+        "linkage": {
+            "person": linkage.person_linkage(system.municipality(clerk.code), resident_id),
+            "rows": linkage.request_rows(system),
+            "affairs": linkage.provider_affairs(system),
+            "may_decide": clerk.staff.may_view_protected,
+        },
     })
 
 

@@ -9,6 +9,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Annotated, Any, cast
+from urllib.parse import quote, urlencode
 
 from fastapi import Path, Request, Response
 from fastapi.templating import Jinja2Templates
@@ -23,6 +24,9 @@ from myna.web.errors import Unauthorized
 
 #: API bearer tokens and staff sign-ins last one working day.
 TOKEN_MAX_AGE = 8 * 3600
+
+#: How long the link to a 情報照会 result stays valid (a pending one may wait for days).
+LINKAGE_LINK_MAX_AGE = 90 * 24 * 3600
 
 #: A resident's ID in a URL: bounded so that it fits the database's INTEGER column
 #: (anything larger would fail in the driver rather than be "not found").
@@ -104,6 +108,16 @@ class CopyStore:
         )
 
 
+@dataclass(frozen=True)
+class LinkageContext:
+    """Who sent a 情報照会, about whom and why (signed into the result page's link)."""
+
+    request_id: str
+    staff_id: str
+    resident_id: int
+    purpose: str
+
+
 @dataclass
 class WebState:
     """Everything the handlers need, stored on ``app.state.myna``."""
@@ -111,7 +125,40 @@ class WebState:
     system: MynaSystem
     templates: Jinja2Templates
     tokens: URLSafeTimedSerializer
+    #: Signs the links to 情報照会 results (a key of its own: never a bearer token).
+    links: URLSafeTimedSerializer
     copies: CopyStore = field(default_factory=CopyStore)
+
+    # -- links to 情報照会 results --------------------------------------------------------
+
+    def linkage_url(self, clerk: Clerk, request_id: str, resident_id: int, purpose: str) -> str:
+        """The result page of a request sent by ``clerk`` (survives restarts: no server state)."""
+        token = self.links.dumps({"m": clerk.code, "r": request_id, "s": clerk.staff.staff_id,
+                                  "p": resident_id, "q": purpose})
+        return (f"/m/{clerk.code}/linkage/requests/{quote(request_id)}?"
+                + urlencode({"t": token}))
+
+    def linkage_context(self, clerk: Clerk, request_id: str, token: str) -> LinkageContext:
+        """The context of a result link; only its sender or a supervisor may open it."""
+        invalid = PermissionDenied(
+            "照会結果を表示するためのリンクが無効か、期限（90日）が切れています。"
+            "結果は情報提供等記録で確認できます",
+            "invalid or expired link to a linkage result",
+        )
+        try:
+            data = self.links.loads(token, max_age=LINKAGE_LINK_MAX_AGE)
+        except (BadSignature, SignatureExpired):
+            raise invalid from None
+        if (not isinstance(data, dict) or data.get("m") != clerk.code
+                or data.get("r") != request_id or not isinstance(data.get("p"), int)
+                or not isinstance(data.get("q"), str) or not isinstance(data.get("s"), str)):
+            raise invalid
+        if data["s"] != clerk.staff.staff_id and not clerk.staff.may_view_protected:
+            raise PermissionDenied(
+                "この照会結果は照会した職員または監督者のみ表示できます",
+                "only the staff member who sent the request or a supervisor may open it",
+            )
+        return LinkageContext(request_id, data["s"], data["p"], data["q"])
 
     # -- API bearer tokens -----------------------------------------------------------
 
