@@ -101,6 +101,7 @@ class HubService:
         if not 1 <= retention_years <= 100:
             raise ValidationError("保存期間は1〜100年です", "retention must be 1..100 years")
         self.retention_years = retention_years
+        self._institutions: dict[str, Institution] = {}
         self.engine = engine
         self.network = network
         self.table2 = table2 or table2_module.load()
@@ -129,6 +130,7 @@ class HubService:
         if role not in roles:
             raise ValidationError(f"別表第二にない機関の種別です: {role}", f"unknown role {role}")
         raw = base64.b64encode(signing_key.public_bytes_raw()).decode()
+        self._institutions.pop(institution_id, None)
         with self.engine.begin() as conn:
             conn.execute(t.institutions.delete().where(
                 t.institutions.c.institution_id == institution_id))
@@ -137,6 +139,10 @@ class HubService:
                 box_key=box_key, registered_at=self.now()))
 
     def institution(self, institution_id: str, conn: Connection | None = None) -> Institution:
+        cached = self._institutions.get(institution_id)
+        if cached is not None:
+            return cached
+
         def load(c: Connection) -> Any:
             return c.execute(select(t.institutions).where(
                 t.institutions.c.institution_id == institution_id)).first()
@@ -149,10 +155,12 @@ class HubService:
         if row is None:
             raise NotFound(f"機関 {institution_id} は登録されていません",
                            f"institution {institution_id} is not registered")
-        return Institution(
+        found = Institution(
             row.institution_id, row.name, row.role,
             Ed25519PublicKey.from_public_bytes(base64.b64decode(row.signing_key)), row.box_key,
         )
+        self._institutions[institution_id] = found
+        return found
 
     # -- 符号 ---------------------------------------------------------------------------
 
@@ -242,6 +250,11 @@ class HubService:
             link = conn.execute(select(t.codes.c.link).where(
                 t.codes.c.institution_id == requester.institution_id,
                 t.codes.c.code == message.requester_code)).scalar()
+            provider_code = None if link is None else self.codes.code(provider.institution_id,
+                                                                      link)
+            has_code = None if link is None else conn.execute(select(t.codes.c.code).where(
+                t.codes.c.institution_id == provider.institution_id,
+                t.codes.c.code == provider_code)).first()
         if link is None:
             wrong = PermissionDenied(
                 "照会に用いた符号は照会機関に発行されたものではありません",
@@ -250,12 +263,7 @@ class HubService:
             self._record(record | {"result": Result.DENIED, "reason": wrong.message})
             raise self._refuse(message.requester, message.request_id, wrong)
         record["link"] = link
-        provider_code = self.codes.code(provider.institution_id, link)
-        with self.engine.connect() as conn:
-            has_code = conn.execute(select(t.codes.c.code).where(
-                t.codes.c.institution_id == provider.institution_id,
-                t.codes.c.code == provider_code)).first()
-        if has_code is None:
+        if has_code is None or provider_code is None:
             return self._record(record | {
                 "result": Result.NO_DATA, "provided_at": self.now(),
                 "reason": "情報提供者がこの方の符号を取得していません"})
