@@ -16,14 +16,32 @@ from myna.system import MynaSystem
 
 
 def test_migrations_match_the_models(system: MynaSystem) -> None:
+    """Every node's migrated schema is exactly what its tables declare."""
+    from myna.atena import storage as atena_tables
+    from myna.card import storage as card_tables
+    from myna.hub import storage as hub_tables
+    from myna.intermediate import storage as intermediate_tables
+    from myna.jpki import storage as jpki_tables
+    from myna.notify import storage as notify_tables
+    from myna.transparency import storage as log_tables
+
     town = system.add_municipality("132152")
-    for engine, metadata in (
+    nodes = [
         (system.jlis.engine, jlis_tables.metadata),
         (town.engine, registry_tables.metadata),
-    ):
+        (system.municipalities["132152"].atena.engine, atena_tables.metadata),
+        (system.hub.engine, hub_tables.metadata),
+        (system.municipalities["132152"].intermediate.engine, intermediate_tables.metadata),
+        (system.provision_log.engine, log_tables.metadata),
+        (system.witness.engine, log_tables.witness_metadata),
+        (system.jpki.engine, jpki_tables.metadata),
+        (system.chips.engine, card_tables.metadata),
+        (system.notify.engine, notify_tables.metadata),
+    ]
+    for engine, metadata in nodes:
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), metadata)
-        assert diff == [], diff
+        assert diff == [], (engine.url, diff)
 
 
 def test_bulk_insert_round_trips_types(system: MynaSystem) -> None:

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import os
 import random
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from myna.cli_support import DataDir, err, fail, opened_system, out, progress_bars
 from myna.errors import MynaError
 from myna.link_cli import app as link_app
 from myna.notify.cli import app as notify_app
@@ -35,33 +33,6 @@ app.add_typer(number_app, name="number")
 app.add_typer(link_app, name="link")
 app.add_typer(notify_app, name="notify")
 app.add_typer(bench_app, name="bench")
-
-out = Console()
-err = Console(stderr=True)
-
-DataDir = Annotated[Path, typer.Option("--data-dir", help="データディレクトリ (data directory)")]
-
-
-@contextlib.contextmanager
-def progress_bars(enabled: bool = True) -> Iterator[Callable[[str, int], Callable[[int], None]]]:
-    """Rich progress bars on stderr; yields a factory (task, total) -> advance."""
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, disable=not enabled, transient=False,
-    ) as bars:
-        def factory(name: str, total: int) -> Callable[[int], None]:
-            task = bars.add_task(name, total=total)
-            return lambda n: bars.advance(task, n)
-
-        yield factory
-
-
-def fail(exc: MynaError) -> None:
-    err.print(f"[red]エラー:[/red] {exc.message_ja}")
-    if exc.message_en != exc.message_ja:
-        err.print(f"[dim]{exc.message_en}[/dim]")
-    raise typer.Exit(2)
-
 
 @app.command()
 def demo(
@@ -97,18 +68,13 @@ def demo(
 
 
 def _export(data_dir: Path, path: Path, database_url: str | None) -> None:
-    from myna.system import MynaSystem
-
-    system = MynaSystem(data_dir, database_url)
-    try:
-        with path.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["municipality_code", "name", "furigana", "birth_date", "sex",
-                             "postcode", "address", "resident_code", "individual_number"])
-            for registry in system.registries.values():
-                writer.writerows(registry.export_rows())
-    finally:
-        system.dispose()
+    with opened_system(data_dir, database_url) as system, \
+            path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["municipality_code", "name", "furigana", "birth_date", "sex",
+                         "postcode", "address", "resident_code", "individual_number"])
+        for registry in system.registries.values():
+            writer.writerows(registry.export_rows())
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -239,19 +205,12 @@ def staff_add(
 ) -> None:
     """職員アカウントを作成する (password stored with scrypt)."""
     from myna.registry.domain import Role
-    from myna.system import MynaSystem
 
     if role not in {r.value for r in Role}:
         err.print(f"[red]エラー:[/red] 役割は clerk / supervisor / administrator です: {role}")
         raise typer.Exit(2)
-    system = MynaSystem(data_dir)
-    try:
+    with opened_system(data_dir) as system:
         created = system.registry(municipality).create_staff(staff_id, name, Role(role), password)
-    except MynaError as exc:
-        fail(exc)
-        return
-    finally:
-        system.dispose()
     out.print(f"作成しました: {created.staff_id}（{created.name}、{created.role.label}）")
 
 
@@ -261,16 +220,9 @@ def staff_list(
     data_dir: DataDir = Path("myna-data"),
 ) -> None:
     """職員アカウントの一覧。"""
-    from myna.system import MynaSystem
 
-    system = MynaSystem(data_dir)
-    try:
+    with opened_system(data_dir) as system:
         staff = system.registry(municipality).list_staff()
-    except MynaError as exc:
-        fail(exc)
-        return
-    finally:
-        system.dispose()
     table = Table(title="職員")
     for col in ("職員ID", "氏名", "役割"):
         table.add_column(col)
@@ -376,18 +328,14 @@ app.add_typer(log_app, name="log")
 @log_app.command("verify")
 def log_verify(data_dir: DataDir = Path("myna-data")) -> None:
     """ログを最初から再計算し、改ざん・削除・並べ替えを特定する。"""
-    from myna.system import MynaSystem
     from myna.transparency.verify import verify_log
 
-    system = MynaSystem(data_dir)
-    try:
+    with opened_system(data_dir) as system:
         latest = system.witness.latest_checkpoint(system.provision_log.origin)
         report = verify_log(
             system.provision_log, trusted_checkpoints=[latest] if latest else [],
             witness_keys={system.witness.name: system.witness.public_key},
         )
-    finally:
-        system.dispose()
     for line in report.lines():
         out.print(line)
     raise typer.Exit(0 if report.ok else 1)
@@ -396,15 +344,9 @@ def log_verify(data_dir: DataDir = Path("myna-data")) -> None:
 @log_app.command("checkpoint")
 def log_checkpoint(data_dir: DataDir = Path("myna-data")) -> None:
     """署名付きチェックポイントを作り、個人情報保護委員会（証人）の副署を得る。"""
-    from myna.system import MynaSystem
 
-    system = MynaSystem(data_dir)
-    try:
+    with opened_system(data_dir) as system:
         sys.stdout.write(system.publish_checkpoint())
-    except MynaError as exc:
-        fail(exc)
-    finally:
-        system.dispose()
 
 
 @bench_app.command("numbering")

@@ -16,7 +16,22 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, CursorResult, Engine, MetaData, Table, create_engine, event, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    CursorResult,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+    insert,
+    select,
+    text,
+    update,
+)
 
 _SAFE_SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -164,6 +179,32 @@ def bulk_insert(
         return len(tuples)
     conn.execute(table.insert(), [dict(zip(cols, r, strict=True)) for r in tuples])
     return len(tuples)
+
+
+def counters_table(metadata: MetaData) -> Table:
+    """A node's named counters (serials it hands out itself)."""
+    return Table(
+        "counters", metadata,
+        Column("name", String(50), primary_key=True),
+        Column("value", Integer, nullable=False),
+    )
+
+
+def reserve(conn: Connection, counters: Table, name: str, count: int = 1) -> int:
+    """Reserve ``count`` values of a counter in the caller's transaction.
+
+    Returns the counter's previous value: the reserved values are
+    ``previous + 1 … previous + count``.  The row is locked on PostgreSQL;
+    SQLite serialises writers anyway.
+    """
+    row = conn.execute(
+        select(counters.c.value).where(counters.c.name == name).with_for_update()
+    ).scalar()
+    if row is None:
+        conn.execute(insert(counters).values(name=name, value=count))
+        return 0
+    conn.execute(update(counters).where(counters.c.name == name).values(value=row + count))
+    return int(row)
 
 
 def sync_sequence(conn: Connection, table: Table, column: str) -> None:

@@ -6,24 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from myna.cli_support import DataDir, fail, opened_system, out
 from myna.errors import MynaError
 from myna.hub import table2
 
 app = typer.Typer(help="情報連携（情報提供ネットワークシステム）", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
-
-DataDir = Annotated[Path, typer.Option("--data-dir", help="データディレクトリ")]
-
-
-def _fail(exc: MynaError) -> None:
-    err.print(f"[red]エラー:[/red] {exc.message_ja}")
-    err.print(f"[dim]{exc.message_en}[/dim]")
-    raise typer.Exit(2)
-
 
 @app.command("table2")
 def show_table2() -> None:
@@ -31,7 +20,7 @@ def show_table2() -> None:
     try:
         table = table2.load()
     except MynaError as exc:
-        _fail(exc)
+        fail(exc)
         return
     view = Table(
         title=f"別表第二（版 {table.version}、署名検証済み、SHA-256 {table.digest[:16]}…）"
@@ -56,18 +45,11 @@ def request(
     data_dir: DataDir = Path("myna-data"),
 ) -> None:
     """住民について情報照会する。"""
-    from myna.system import MynaSystem
 
-    system = MynaSystem(data_dir)
-    try:
+    with opened_system(data_dir) as system:
         town = system.municipality(municipality)
         received = town.request_linkage(town.registry.get_staff(staff), resident_id, purpose,
                                         row, affair, provider, item)
-    except MynaError as exc:
-        _fail(exc)
-        return
-    finally:
-        system.dispose()
     out.print(f"照会番号 {received.request_id}: [bold]{received.result.label}[/bold]")
     if received.reason:
         out.print(f"理由: {received.reason}")
@@ -82,16 +64,9 @@ def pending(
     data_dir: DataDir = Path("myna-data"),
 ) -> None:
     """自動応答不可の承認待ち一覧。"""
-    from myna.system import MynaSystem
 
-    system = MynaSystem(data_dir)
-    try:
+    with opened_system(data_dir) as system:
         rows = system.municipality(municipality).pending_for_staff()
-    except MynaError as exc:
-        _fail(exc)
-        return
-    finally:
-        system.dispose()
     view = Table(title="承認待ちの情報提供")
     for col in ("照会番号", "住民ID", "照会機関", "事務", "特定個人情報", "受付"):
         view.add_column(col)
@@ -112,20 +87,13 @@ def decide(
 ) -> None:
     """承認待ちの情報提供を承認または拒否する（監督者）。"""
     from myna.errors import PermissionDenied
-    from myna.system import MynaSystem
 
-    system = MynaSystem(data_dir)
-    try:
+    with opened_system(data_dir) as system:
         town = system.municipality(municipality)
         member = town.registry.get_staff(staff)
         if not member.may_view_protected:
             raise PermissionDenied("承認は監督者が行ってください", "a supervisor must decide")
         town.intermediate.decide(request_id, member.staff_id, approve, reason)
-    except MynaError as exc:
-        _fail(exc)
-        return
-    finally:
-        system.dispose()
     out.print("提供しました" if approve else "提供しないことを記録しました")
 
 
@@ -141,13 +109,9 @@ def history(
     from dataclasses import asdict
 
     from myna.linkage.messages import Result
-    from myna.system import MynaSystem
 
-    system = MynaSystem(data_dir)
-    try:
+    with opened_system(data_dir) as system:
         records = system.hub.records(request_id)
-    finally:
-        system.dispose()
     if as_json:
         sys.stdout.write(json.dumps([asdict(r) for r in records], ensure_ascii=False,
                                     default=str, indent=2) + "\n")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, select, update
 
 from myna.atena import storage as t
-from myna.db import bulk_insert, migrate
+from myna.db import bulk_insert, migrate, reserve
 from myna.errors import NotFound
 from myna.numbers import individual
 
@@ -33,14 +33,7 @@ class AtenaService:
         with self.engine.begin() as conn:
             known = dict(conn.execute(select(t.atena.c.resident_id, t.atena.c.atena_no)).all())
             new = [(rid, individual.validate(n)) for rid, n in people if rid not in known]
-            row = conn.execute(select(t.counters.c.value).where(t.counters.c.name == "atena")
-                               ).scalar()
-            first = int(row or 0) + 1
-            if row is None:
-                conn.execute(insert(t.counters).values(name="atena", value=len(new)))
-            else:
-                conn.execute(update(t.counters).where(t.counters.c.name == "atena")
-                             .values(value=row + len(new)))
+            first = reserve(conn, t.counters, "atena", len(new)) + 1 if new else 1
             rows = [(f"A{first + i:010d}", number, rid, now, now)
                     for i, (rid, number) in enumerate(new)]
             bulk_insert(conn, t.atena, rows,

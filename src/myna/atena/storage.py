@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import CHAR, Column, DateTime, Integer, MetaData, String, Table
 
+from myna.db import counters_table
+
 metadata = MetaData()
 
 atena = Table(
@@ -16,9 +18,4 @@ atena = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
-counters = Table(
-    "counters",
-    metadata,
-    Column("name", String(50), primary_key=True),
-    Column("value", Integer, nullable=False),
-)
+counters = counters_table(metadata)

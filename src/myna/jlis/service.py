@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
-from myna.db import bulk_insert, inserted_id, migrate
+from myna.db import bulk_insert, inserted_id, migrate, reserve
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from myna.jlis import storage as t
 from myna.jlis.domain import MAX_GENERATION, IdentityInfo, NumberGenerator
@@ -109,7 +109,7 @@ class JlisService:
                 f"住民票コードの発行数が不正です: {count}", f"invalid batch size {count}"
             )
         with self.engine.begin() as conn:
-            first = self._reserve_counter(conn, "resident_code", count)
+            first = reserve(conn, t.counters, "resident_code", count)
             codes = self.generator.resident_codes(first, count)
             now = self.now()
             batch_id = inserted_id(conn.execute(
@@ -127,18 +127,6 @@ class JlisService:
                 ["code", "municipality_code", "batch_id", "issued_at"],
             )
         return codes
-
-    def _reserve_counter(self, conn: Connection, name: str, count: int) -> int:
-        row = conn.execute(
-            select(t.counters.c.value).where(t.counters.c.name == name).with_for_update()
-        ).first()
-        if row is None:
-            conn.execute(insert(t.counters).values(name=name, value=count))
-            return 0
-        conn.execute(
-            update(t.counters).where(t.counters.c.name == name).values(value=row[0] + count)
-        )
-        return int(row[0])
 
     def _check_issued(self, conn: Connection, municipality_code: str, code: str) -> None:
         owner = conn.execute(

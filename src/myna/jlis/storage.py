@@ -17,14 +17,11 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from myna.db import counters_table
+
 metadata = MetaData()
 
-counters = Table(
-    "counters",
-    metadata,
-    Column("name", String(50), primary_key=True),
-    Column("value", Integer, nullable=False),
-)
+counters = counters_table(metadata)
 
 code_batches = Table(
     "code_batches",

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, RowMapping, and_, func, insert, or_, select, update
 
-from myna.db import bulk_insert, inserted_id, migrate, sync_sequence
+from myna.db import bulk_insert, inserted_id, migrate, reserve, sync_sequence
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from myna.jlis.domain import IdentityInfo
 from myna.jlis.service import JlisApi, Progress, utcnow
@@ -229,21 +229,8 @@ class MunicipalityRegistry:
 
     # -- households -------------------------------------------------------------------
 
-    def _next_counter(self, conn: Connection, name: str, count: int = 1) -> int:
-        """Reserve ``count`` values of a counter; returns the first."""
-        row = conn.execute(
-            select(t.counters.c.value).where(t.counters.c.name == name)
-        ).scalar()
-        if row is None:
-            conn.execute(insert(t.counters).values(name=name, value=count))
-        else:
-            conn.execute(
-                update(t.counters).where(t.counters.c.name == name).values(value=row + count)
-            )
-        return int(row or 0) + 1
-
     def _next_household_number(self, conn: Connection, count: int = 1) -> list[str]:
-        first = self._next_counter(conn, "household", count)
+        first = reserve(conn, t.counters, "household", count) + 1
         return [f"{n:010d}" for n in range(first, first + count)]
 
     def _place(self, conn: Connection, placement: HouseholdPlacement) -> tuple[str, str, str]:
@@ -854,7 +841,7 @@ class MunicipalityRegistry:
                 (p.name for p in people if p.relationship == "世帯主"),
                 self._head_name(conn, subject.household_number),
             )
-            serial = self._next_counter(conn, "copy")
+            serial = reserve(conn, t.counters, "copy") + 1
             certificate_number = f"{self.code}-{self.today():%Y%m%d}-{serial:06d}"
             copy = self._build_copy(subject, people, household_head, certificate_number,
                                     include_number)

@@ -19,6 +19,8 @@ from sqlalchemy import (
     text,
 )
 
+from myna.db import counters_table
+
 metadata = MetaData()
 
 municipality = Table(
@@ -29,12 +31,7 @@ municipality = Table(
     Column("name", String(50), nullable=False),
 )
 
-counters = Table(
-    "counters",
-    metadata,
-    Column("name", String(50), primary_key=True),
-    Column("value", Integer, nullable=False),
-)
+counters = counters_table(metadata)
 
 code_pool = Table(
     "code_pool",
