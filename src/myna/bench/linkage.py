@@ -8,7 +8,8 @@ In one run on the same machine it measures
   (one record per exchange);
 * exchanges/s and p50/p99 latency end to end in-process (request signature,
   Table 2, conversion, routing, sealing, recording, log append, opening);
-* the same over HTTP between separately started node processes;
+* the same over HTTP: the requester's intermediate server in this process, the hub
+  and the provider's intermediate server each in its own process;
 * Merkle inclusion and consistency proof times at large log sizes.
 
 and reports the end-to-end rates as ratios of the floor.
@@ -134,12 +135,16 @@ def _free_port() -> int:
 
 
 def over_http(n: int, workdir: Path, progress: ProgressFactory | None) -> dict[str, Any]:
+    """The requester's intermediate server here; the hub and the provider's in processes."""
+    from myna.db import make_engine, node_url
+    from myna.intermediate.service import IntermediateServer
     from myna.netca import NetworkCA
-    from myna.transport.http import NodeIdentity, _Client
+    from myna.nodes import identity, peer_key
+    from myna.transport.http import HttpNetwork
 
     data = workdir / "http"
     system, refs = _setup(data, min(n, 500))
-    nodes = ["hub", f"intermediate:municipality-{TOWN}", f"intermediate:{PENSION[0]}"]
+    nodes = ["hub", f"intermediate:municipality-{TOWN}"]
     ports = {node: _free_port() for node in nodes}
     system.config.endpoints = {node: f"http://127.0.0.1:{p}" for node, p in ports.items()}
     system.save_config()
@@ -161,23 +166,25 @@ def over_http(n: int, workdir: Path, progress: ProgressFactory | None) -> dict[s
                         raise
                     time.sleep(0.1)
         ca = NetworkCA(keys, data / "netca")
-        key, cert = ca.identity(f"business:{PENSION[0]}")
-        client = _Client(system.config.endpoints[f"intermediate:{PENSION[0]}"],
-                         NodeIdentity(f"business:{PENSION[0]}", key, cert))
+        node_id = f"intermediate:{PENSION[0]}"
+        network = HttpNetwork(system.config.endpoints, identity(ca, node_id))
+        pension = IntermediateServer(
+            make_engine(node_url(data, f"intermediate-{PENSION[0]}"), node_id), keys,
+            PENSION[0], network, lambda: peer_key(ca, "hub"))
         advance = progress("HTTP 情報照会", n) if progress else None
         latencies = []
         t0 = time.perf_counter()
         for i in range(n):
             start = time.perf_counter()
-            got = client.post("/node/v1/intermediate/request", {
-                "local_ref": refs[i % len(refs)], "row_id": ROW, "affair": AFFAIR,
-                "provider": f"municipality-{TOWN}", "item": ITEM})
+            received = pension.open(pension.request(
+                refs[i % len(refs)], ROW, AFFAIR, f"municipality-{TOWN}", ITEM))
             latencies.append(time.perf_counter() - start)
-            if got["result"] != "provided":
-                raise RuntimeError(f"unexpected {got}")
+            if received.result is not Result.PROVIDED:
+                raise RuntimeError(f"unexpected {received.result}: {received.reason}")
             if advance:
                 advance(1)
         seconds = time.perf_counter() - t0
+        pension.engine.dispose()
     finally:
         for proc in procs:
             proc.terminate()

@@ -30,8 +30,17 @@ def go_live(system: MynaSystem, progress: ProgressFactory, seed: int) -> None:
         people = town.registry.numbered_residents()
         town.acquire_codes(progress=progress(f"{town.registry.title}: 符号の取得", len(people)))
         rows: list[tuple[str, str, dict[str, Any]]] = []
+        households: dict[str, int] = {}
+        residents = {r.resident_id: r for r in town.registry.current_residents()}
+        for r in residents.values():
+            households[r.household_number] = households.get(r.household_number, 0) + 1
         for rid, _number in people:
             atena = town.atena_no(rid)
+            member = residents[rid]
+            # 世帯情報: 世帯番号 and 続柄 only, never the members' names (seed 003)
+            rows.append((atena, "住民票関係情報", {
+                "世帯番号": member.household_number, "続柄": member.relationship,
+                "世帯員数": households[member.household_number]}))
             income = rng.choice((0, 0, 1_200_000, 2_800_000, 3_900_000, 5_400_000, 8_100_000))
             rows.append((atena, ITEM, {
                 "年度": 2025, "総所得金額": income,
