@@ -416,3 +416,19 @@ def test_every_record_is_in_the_witnessed_log_and_the_person_can_check_it(
     assert leaf != hashlib.sha256(hub.person_commit_key("0" * 32) + canonical(view)).digest()
     forged = view | {"requester": "police"}
     assert leaf != hashlib.sha256(mine + canonical(forged)).digest()
+
+
+def test_the_provider_checks_the_cited_row_too(world: World) -> None:
+    """Even a request signed by the hub is refused if Table 2 does not cover it."""
+    from myna.linkage.messages import ProvideRequest
+    from myna.netca import node_key_name
+
+    old_id, _ = _moved(world)
+    _tax(world.old, old_id)
+    code = world.old.intermediate.code_for(_atena(world.old, old_id))
+    hub_key = world.system.keys.ed25519(node_key_name("hub"))
+    forged = ProvideRequest(uuid.uuid4().hex, world.new.institution, world.new.intermediate.box_key,
+                            world.old.institution, code, "T2-0001", CHILD_ALLOWANCE,
+                            "生活保護関係情報", dt.datetime.now(dt.UTC).isoformat()).signed(hub_key)
+    with pytest.raises(NotInTable2, match="別表第二"):
+        world.old.intermediate.provide(forged)

@@ -24,6 +24,8 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from myna.db import bulk_insert, migrate
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from myna.hub import table2 as table2_module
+from myna.hub.table2 import NotInTable2, Table2
 from myna.intermediate import storage as t
 from myna.keys import KeyStore
 from myna.linkage import items as item_schemas
@@ -89,6 +91,7 @@ class IntermediateServer:
     def __init__(
         self, engine: Engine, keys: KeyStore, institution: str, network: NetworkApi,
         hub_key: Callable[[], Ed25519PublicKey], now: Callable[[], dt.datetime] = utcnow,
+        table2: Table2 | None = None,
     ) -> None:
         self.engine = engine
         self.institution = institution
@@ -96,6 +99,9 @@ class IntermediateServer:
         self.hub_key = hub_key
         self.now = now
         self._signing = keys.ed25519(node_key_name(f"intermediate:{institution}"))
+        # every node verifies Table 2's signature at load; the provider checks the cited
+        # row itself too (defence in depth: the hub is not the only gate)
+        self.table2 = table2 or table2_module.load()
         self._box = PrivateKey(keys.secret(f"intermediate/{institution}/box"))
 
     def create_schema(self) -> None:
@@ -251,6 +257,12 @@ class IntermediateServer:
         check_fresh(request.issued_at, self.now())
         if request.provider != self.institution:
             raise PermissionDenied("宛先の異なる照会です", "request addressed to another node")
+        row = self.table2.row(request.row_id)
+        if row.affair != request.affair or request.item not in row.items:
+            raise NotInTable2(
+                f"別表第二 {row.id} はこの事務・特定個人情報の提供を認めていません",
+                f"Table 2 row {row.id} does not cover {request.affair}/{request.item}",
+            )
         with self.engine.begin() as conn:
             copy = conn.execute(select(t.items).where(
                 t.items.c.code == request.provider_code, t.items.c.item == request.item)).first()
