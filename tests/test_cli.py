@@ -29,6 +29,9 @@ def test_demo_json_summary_and_export(tmp_path: Path) -> None:
     for kind in ("出生", "転出→転入", "転居", "死亡", "個人番号変更", "住民票の写し"):
         assert kind in kinds
     assert {s["role"] for s in summary["staff"]} == {"担当者", "監督者", "管理者"}
+    story = summary["cards"]["story"]
+    assert story["verified_before_loss"] and "失効" in story["after_suspension"]
+    assert story["signing_certificate"] == "revoked"
     notified = summary["notification"]["overall"]
     assert notified["mailed"] > 0 and 0 <= notified["unreached_rate"] < 0.2
     with export.open(encoding="utf-8") as fh:

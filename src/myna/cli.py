@@ -14,8 +14,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from myna.card.cli import app as card_app
 from myna.cli_support import DataDir, err, fail, opened_system, out, progress_bars
 from myna.errors import MynaError
+from myna.jpki.cli import app as jpki_app
 from myna.link_cli import app as link_app
 from myna.notify.cli import app as notify_app
 from myna.numbers import individual
@@ -32,6 +34,8 @@ bench_app = typer.Typer(help="ベンチマーク (benchmarks; figures and ratios
 app.add_typer(number_app, name="number")
 app.add_typer(link_app, name="link")
 app.add_typer(notify_app, name="notify")
+app.add_typer(card_app, name="card")
+app.add_typer(jpki_app, name="jpki")
 app.add_typer(bench_app, name="bench")
 
 @app.command()
@@ -120,6 +124,23 @@ def _print_summary(summary: dict[str, Any]) -> None:
         nt.add_row("届かなかった世帯（実態調査の対象）", str(overall["unreached"]),
                    f"{overall['unreached_rate']:.1%}")
         out.print(nt)
+    cards = summary.get("cards") or {}
+    if cards:
+        ct = Table(title="個人番号カード（任意の申請）と公的個人認証")
+        ct.add_column("項目")
+        ct.add_column("内容")
+        for key, label in (("applied", "申請"), ("produced", "J-LISで作製"),
+                           ("issued", "窓口で交付（本人確認・暗証番号の設定）"),
+                           ("with_signing_certificate", "うち署名用電子証明書あり"),
+                           ("waiting_at_counter", "未受領（窓口で保管中）")):
+            ct.add_row(label, str(cards.get(key, 0)))
+        story = cards.get("story") or {}
+        if story:
+            ct.add_row("署名と検証", f"{story['holder']} のカードで署名し、署名検証者が検証: 成功")
+            ct.add_row("紛失→一時停止", f"同じ署名の検証: {story['after_suspension']}")
+            ct.add_row("電子証明書", f"署名用 {story['signing_certificate']}・"
+                                     f"利用者証明用 {story['auth_certificate']}")
+        out.print(ct)
     xt = Table(title="情報連携（情報提供ネットワークシステム経由）")
     for col in ("対象者", "照会機関 → 提供機関", "根拠（別表第二）", "特定個人情報", "結果",
                 "ログの証明"):

@@ -19,6 +19,8 @@ from sqlalchemy import Engine
 from myna.atena.service import AtenaService
 from myna.card.authorisation import MunicipalityCardDesk
 from myna.card.chip import ChipStore
+from myna.card.lifecycle.directory import RegistryDirectory
+from myna.card.lifecycle.service import CardService
 from myna.db import make_engine, node_url
 from myna.errors import NotFound
 from myna.hub.service import HubService
@@ -101,6 +103,10 @@ class MynaSystem:
         self.registries: dict[str, MunicipalityRegistry] = {}
         self.municipalities: dict[str, Municipality] = {}
         self.intermediates: dict[str, IntermediateServer] = {}
+        self.cards = CardService(self._engine("cards"), self.jpki, self.chips, self.notify,
+                                 RegistryDirectory(self.registries, self.jlis))
+        self.cards.create_schema()
+        self.jlis.identity_listeners.append(self.cards.on_identity_changed)
         for code in self.config.municipalities:
             self._open_municipality(code)
         for inst in self.config.institutions:
@@ -198,7 +204,7 @@ class MynaSystem:
     def engines(self) -> list[Any]:
         engines: list[Any] = [self.jlis.engine, self.hub.engine, self.jpki.engine,
                               self.chips.engine, self.provision_log.engine,
-                              self.witness.engine, self.notify.engine]
+                              self.witness.engine, self.notify.engine, self.cards.engine]
         for town in self.municipalities.values():
             engines += [town.registry.engine, town.atena.engine]
         engines += [s.engine for s in self.intermediates.values()]

@@ -46,6 +46,7 @@ class DemoResult:
     exchanges: list[dict[str, Any]] = field(default_factory=list)
     institutions: list[dict[str, str]] = field(default_factory=list)
     notification: dict[str, Any] = field(default_factory=dict)
+    cards: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +60,7 @@ class DemoResult:
             "institutions": self.institutions,
             "exchanges": self.exchanges,
             "notification": self.notification,
+            "cards": self.cards,
         }
 
 
@@ -115,6 +117,14 @@ def run_demo(
         result.exchanges = linkage.child_allowance(
             system, system.municipalities[MAIN], system.municipalities[NEIGHBOUR], result.moves)
         result.timings["linkage"] = round(time.perf_counter() - t0, 3)
+        from myna.card.lifecycle.sample import issue_sample_cards
+
+        from .card_story import card_story
+
+        t0 = time.perf_counter()
+        result.cards = dict(issue_sample_cards(system, per_municipality=5, seed=seed))
+        result.cards["story"] = card_story(system, MAIN, seed)
+        result.timings["cards"] = round(time.perf_counter() - t0, 3)
         result.institutions = [
             {"id": i.institution_id, "name": i.name, "role": i.role}
             for i in (system.hub.institution(x) for x in system.intermediates)

@@ -20,14 +20,22 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from myna.errors import MynaError
 from myna.system import MynaSystem
-from myna.web import api, linkage_pages, pages
+from myna.web import api, linkage_pages, notify_pages, pages
 from myna.web.errors import (
     SignInRequired,
     error_body,
     request_validation_error,
     status_of,
 )
-from myna.web.presenters import format_code, format_number, jdate, jst, mask_code, mask_number
+from myna.web.presenters import (
+    format_code,
+    format_number,
+    jdate,
+    jst,
+    mask_code,
+    mask_number,
+    percent,
+)
 from myna.web.state import TOKEN_MAX_AGE, WebState, derive_key, flash, get_state
 
 HERE = Path(__file__).parent
@@ -60,7 +68,7 @@ def _templates() -> Jinja2Templates:
     )
     env.filters.update(
         jdate=jdate, jst=jst, mask_number=mask_number, mask_code=mask_code,
-        format_number=format_number, format_code=format_code,
+        format_number=format_number, format_code=format_code, percent=percent,
     )
     return Jinja2Templates(env=env)
 
@@ -190,6 +198,7 @@ def create_app(system: MynaSystem, session_secret: bytes) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(linkage_pages.router)
+    app.include_router(notify_pages.router)
     app.include_router(api.router)
     app.add_exception_handler(MynaError, _myna_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -71,6 +71,8 @@ FIELD_LABELS = {
     "number_reason": "個人番号記載の理由",
     "resident_id": "住民ID",
     "code": "市区町村コード",
+    "letter_id": "通知番号",
+    "batch_id": "一括番号",
 }
 
 

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from myna.errors import MynaError, PermissionDenied, ValidationError
 from myna.registry.domain import RELATIONSHIPS, Resident, check_sex
-from myna.web import linkage
+from myna.web import linkage, notify
 from myna.web.errors import SignInRequired, status_of
 from myna.web.forms import (
     Form,
@@ -201,8 +201,20 @@ def resident_page(
         return form_error(request, "purpose.html", exc, {
             "clerk": clerk, "resident_id": resident_id, "values": {"purpose": purpose},
         })
+    return resident_response(request, clerk, resident, purpose, reveal)
+
+
+def resident_response(
+    request: Request, clerk: Clerk, resident: Resident, purpose: str, reveal: bool = False,
+    error: MynaError | None = None, extra: dict[str, Any] | None = None,
+) -> HTMLResponse:
+    """The 住民票 page of a resident the caller has just viewed (a logged view).
+
+    ``error`` and ``extra`` show a form of the page again after a refused POST.
+    """
     registry = clerk.registry
     system = get_state(request).system
+    resident_id = resident.resident_id
     members = [
         Member(m.resident_id, HIDDEN if hidden_from(clerk.staff, m) else m.name,
                "" if hidden_from(clerk.staff, m) else m.furigana, m.relationship,
@@ -211,7 +223,7 @@ def resident_page(
         for m in registry.household_members(resident.household_number)
     ]
     members.sort(key=lambda m: (m.relationship != "世帯主", m.resident_id))
-    return render(request, "resident.html", {
+    context: dict[str, Any] = {
         "clerk": clerk,
         "r": resident,
         "purpose": purpose.strip(),
@@ -228,7 +240,11 @@ def resident_page(
             "affairs": linkage.provider_affairs(system),
             "may_decide": clerk.staff.may_view_protected,
         },
-    })
+        "notify": notify.person_notify(registry, system.notify, clerk.staff, resident_id),
+        "error": error,
+    }
+    context.update(extra or {})
+    return render(request, "resident.html", context, status_of(error) if error else 200)
 
 
 # -- 出生届 / 転入届 --------------------------------------------------------------------------

@@ -48,6 +48,15 @@ def jst(value: dt.datetime | None) -> str:
     return value.astimezone(JST).strftime("%Y-%m-%d %H:%M")
 
 
+def percent(value: float) -> str:
+    """A rate as a percentage with one decimal.
+
+    >>> percent(0.02777)
+    '2.8%'
+    """
+    return f"{value:.1%}"
+
+
 def mask_number(number: str | None) -> str:
     """The individual number with all but the last four digits hidden.
 

@@ -1,0 +1,500 @@
+"""Rules of the 個人番号カード's life, free of storage and transport.
+
+* Validity (:func:`card_expiry`, 総務省令85号 第26条 as summarised in design.md §4):
+  through the holder's 10th birthday after the issue date, the 5th if under 18
+  on that date; for a foreign resident whose stay is limited, no later than the
+  end of the period of stay (在留期間の満了日).
+* Card number (:func:`new_card_number`): a random 12-digit serial that is never a
+  valid individual number, so the two cannot be confused.
+* Photo (:func:`check_photo`): JPEG or PNG, really an image, at least 413 × 531 px
+  (35 × 45 mm at 300 dpi), about 4:5.
+* Identity at the counter (:func:`check_identity_documents`): one photo document
+  of the first list, or two of the second.
+
+The card is voluntary (番号法17条 issues it *on application*): no rule here or
+anywhere in Myna makes anything depend on having one, and not applying, or
+withdrawing an application, has no consequence at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import secrets
+import unicodedata
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from cryptography import x509
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from myna.errors import InvalidFormat, InvalidLength, ValidationError
+from myna.jpki.domain import JST, age_on, nth_birthday_after
+from myna.numbers import individual
+
+# -- validity -------------------------------------------------------------------------
+
+ADULT_AGE = 18
+ADULT_BIRTHDAYS = 10
+MINOR_BIRTHDAYS = 5
+#: Statuses of residence whose holders' cards follow the normal rule (no cap by stay).
+UNCAPPED_STATUSES = frozenset({"永住者", "特別永住者", "高度専門職2号", "高度専門職第2号"})
+
+
+def card_expiry(
+    birth_date: dt.date, issued_on: dt.date, *, period_of_stay_until: dt.date | None = None,
+    residence_status: str | None = None,
+) -> dt.date:
+    """The last day the card is valid (有効期限), by the issue date.
+
+    The 10th birthday after the issue date; the 5th if the holder is under 18
+    on the issue date (a face changes faster).  A birthday on the issue date
+    itself does not count ("after"); 29 February is 28 February in common
+    years (:func:`myna.jpki.domain.birthday_in`).  A foreign resident with a
+    limited period of stay gets no later date than its end; permanent residents
+    and special permanent residents (:data:`UNCAPPED_STATUSES`) follow the
+    normal rule.
+
+    >>> card_expiry(dt.date(1990, 6, 15), dt.date(2026, 11, 22))  # adult: 10 birthdays
+    datetime.date(2036, 6, 15)
+    >>> card_expiry(dt.date(1990, 11, 22), dt.date(2026, 11, 22))  # issued on a birthday
+    datetime.date(2036, 11, 22)
+    >>> card_expiry(dt.date(2008, 11, 23), dt.date(2026, 11, 22))  # 17, 18 tomorrow: 5
+    datetime.date(2030, 11, 23)
+    >>> card_expiry(dt.date(2008, 11, 22), dt.date(2026, 11, 22))  # 18 today: 10
+    datetime.date(2036, 11, 22)
+    >>> card_expiry(dt.date(2026, 11, 1), dt.date(2026, 11, 22))  # a baby: 5
+    datetime.date(2031, 11, 1)
+    >>> card_expiry(dt.date(2004, 2, 29), dt.date(2026, 11, 22))  # 29 Feb; 2036 is leap
+    datetime.date(2036, 2, 29)
+    >>> card_expiry(dt.date(2004, 2, 29), dt.date(2027, 11, 22))  # 29 Feb; 2037 is not
+    datetime.date(2037, 2, 28)
+    >>> card_expiry(dt.date(1990, 6, 15), dt.date(2026, 11, 22),  # stay outlasts the card
+    ...             period_of_stay_until=dt.date(2040, 1, 1), residence_status="留学")
+    datetime.date(2036, 6, 15)
+    >>> card_expiry(dt.date(1990, 6, 15), dt.date(2026, 11, 22),  # stay ends first
+    ...             period_of_stay_until=dt.date(2029, 3, 31), residence_status="技能実習")
+    datetime.date(2029, 3, 31)
+    >>> card_expiry(dt.date(1990, 6, 15), dt.date(2026, 11, 22),  # permanent resident
+    ...             period_of_stay_until=dt.date(2029, 3, 31), residence_status="永住者")
+    datetime.date(2036, 6, 15)
+    >>> card_expiry(dt.date(1990, 6, 15), dt.date(2026, 11, 22),
+    ...             period_of_stay_until=dt.date(2026, 11, 21))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    myna.errors.ValidationError: 在留期間の満了日（2026-11-21）を過ぎているため...
+    """
+    if birth_date > issued_on:
+        raise ValidationError(
+            "生年月日が発行日より後です",
+            f"birth date {birth_date} is after the issue date {issued_on}",
+        )
+    minor = age_on(birth_date, issued_on) < ADULT_AGE
+    last = nth_birthday_after(birth_date, issued_on, MINOR_BIRTHDAYS if minor else ADULT_BIRTHDAYS)
+    if period_of_stay_until is not None and residence_status not in UNCAPPED_STATUSES:
+        if period_of_stay_until < issued_on:
+            raise ValidationError(
+                f"在留期間の満了日（{period_of_stay_until.isoformat()}）を過ぎているため"
+                "個人番号カードを発行できません",
+                f"the period of stay ended on {period_of_stay_until.isoformat()}",
+            )
+        last = min(last, period_of_stay_until)
+    return last
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` later (the month's last day when it has fewer days).
+
+    >>> add_months(dt.date(2026, 8, 31), 6)
+    datetime.date(2027, 2, 28)
+    """
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    for dd in (day.day, 30, 29, 28):
+        try:
+            return dt.date(year, month + 1, dd)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def jst_date(at: dt.datetime) -> dt.date:
+    """The calendar day in Japan of an aware instant."""
+    return at.astimezone(JST).date()
+
+
+# -- card numbers -----------------------------------------------------------------------
+
+CARD_NUMBER_LENGTH = 12
+
+
+def new_card_number() -> str:
+    """A fresh random card number: 12 digits, never a valid individual number.
+
+    The last digit is chosen to differ from the individual-number check digit
+    of the first eleven, so :func:`myna.numbers.individual.is_valid` is False
+    for every card number.
+
+    >>> n = new_card_number()
+    >>> len(n), n.isdigit(), individual.is_valid(n)
+    (12, True, False)
+    """
+    base = str(10**10 + secrets.randbelow(9 * 10**10))
+    check = individual.calc_check_digit(base)
+    return base + secrets.choice([d for d in "0123456789" if d != check])
+
+
+def check_card_number(value: str) -> str:
+    """A card number typed by a person (full-width digits, spaces, hyphens accepted).
+
+    >>> check_card_number("１２３４-５６７８-９０１０")
+    '123456789010'
+    >>> check_card_number("123456789018")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    myna.errors.InvalidFormat: これは個人番号です...
+    """
+    text = re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", value or ""))
+    if not text.isascii() or not text.isdigit():
+        raise InvalidFormat(
+            f"カード番号は数字で入力してください（入力: {value!r}）",
+            f"a card number is digits only: {value!r}",
+        )
+    if len(text) != CARD_NUMBER_LENGTH:
+        raise InvalidLength(
+            f"カード番号は{CARD_NUMBER_LENGTH}桁です（入力は{len(text)}桁）",
+            f"a card number has {CARD_NUMBER_LENGTH} digits, not {len(text)}",
+        )
+    if individual.is_valid(text):
+        raise InvalidFormat(
+            "これは個人番号です。カード番号（個人番号とは別の12桁）を入力してください",
+            "this is an individual number, not a card number",
+        )
+    return text
+
+
+# -- enumerations ------------------------------------------------------------------------
+
+
+def _parse(enum: type[StrEnum], value: str, aliases: dict[str, str], what_ja: str,
+           what_en: str) -> StrEnum:
+    text = (value or "").strip()
+    text = aliases.get(text.lower(), text)
+    try:
+        return enum(text)
+    except ValueError:
+        allowed = "、".join(m.value for m in enum)
+        raise ValidationError(
+            f"{what_ja}が不正です: {value!r}（{allowed}）",
+            f"unknown {what_en} {value!r}; use one of {allowed} or {', '.join(aliases)}",
+        ) from None
+
+
+class Channel(StrEnum):
+    """How an application arrived (交付申請の方法)."""
+
+    MAIL = "郵送"
+    ONLINE = "オンライン"
+    KIOSK = "証明写真機"
+    COUNTER = "窓口"
+
+    @classmethod
+    def parse(cls, value: Channel | str) -> Channel:
+        if isinstance(value, Channel):
+            return value
+        aliases = {"mail": "郵送", "online": "オンライン", "kiosk": "証明写真機",
+                   "counter": "窓口"}
+        found = _parse(cls, value, aliases, "申請方法", "application channel")
+        assert isinstance(found, Channel)
+        return found
+
+
+class ApplicationStatus(StrEnum):
+    RECEIVED = "受付"
+    PRODUCED = "作成済"
+    WITHDRAWN = "取下げ"
+
+
+class CardStatus(StrEnum):
+    """Where a card is in its life."""
+
+    PRODUCED = "交付前"  # made by J-LIS, waiting at the municipality
+    ACTIVE = "交付済"  # handed over, usable
+    SUSPENDED = "一時停止"  # reported lost: nothing works until resumed
+    ENDED = "廃止"  # for good (see EndReason)
+
+    @property
+    def live(self) -> bool:
+        return self is not CardStatus.ENDED
+
+
+class EndReason(StrEnum):
+    """Why a card ended, with the RFC 5280 reason its certificates are revoked for."""
+
+    UNCLAIMED = "未受領（保管期間経過）"
+    DEATH = "死亡"
+    EMIGRATION = "国外転出"
+    EXPIRY = "有効期限満了"
+    REISSUED = "再交付"
+    RETURNED = "返納"
+    REMOVED = "職権消除"
+
+    @property
+    def revocation(self) -> x509.ReasonFlags:
+        if self is EndReason.UNCLAIMED:
+            return x509.ReasonFlags.privilege_withdrawn
+        if self is EndReason.REISSUED:
+            return x509.ReasonFlags.superseded
+        return x509.ReasonFlags.cessation_of_operation
+
+    @classmethod
+    def parse(cls, value: EndReason | str) -> EndReason:
+        if isinstance(value, EndReason):
+            return value
+        aliases = {"unclaimed": "未受領（保管期間経過）", "death": "死亡",
+                   "emigration": "国外転出", "expiry": "有効期限満了", "reissued": "再交付",
+                   "returned": "返納", "removed": "職権消除"}
+        found = _parse(cls, value, aliases, "廃止の理由", "end reason")
+        assert isinstance(found, EndReason)
+        return found
+
+
+class Reporter(StrEnum):
+    """Who reported a card lost (一時停止の申出)."""
+
+    RESIDENT = "本人"
+    CALL_CENTRE = "コールセンター"
+    MUNICIPALITY = "市区町村窓口"
+
+    @classmethod
+    def parse(cls, value: Reporter | str) -> Reporter:
+        if isinstance(value, Reporter):
+            return value
+        aliases = {"resident": "本人", "call-centre": "コールセンター",
+                   "call_centre": "コールセンター", "call-center": "コールセンター",
+                   "municipality": "市区町村窓口"}
+        found = _parse(cls, value, aliases, "届出者", "reporter")
+        assert isinstance(found, Reporter)
+        return found
+
+
+# -- identity documents (本人確認書類) ------------------------------------------------------
+
+#: Photo documents issued by public bodies: one is enough.
+ONE_DOCUMENT: tuple[str, ...] = (
+    "運転免許証", "運転経歴証明書", "旅券", "在留カード", "特別永住者証明書",
+    "身体障害者手帳", "精神障害者保健福祉手帳", "療育手帳", "写真付き住民基本台帳カード",
+    "一時庇護許可書", "仮滞在許可書", "海技免状", "電気工事士免状", "無線従事者免許証",
+    "小型船舶操縦免許証", "宅地建物取引士証", "戦傷病者手帳",
+)
+#: Other documents: two different ones are needed.
+TWO_DOCUMENTS: tuple[str, ...] = (
+    "資格確認書", "健康保険被保険者証", "介護保険被保険者証", "年金手帳", "基礎年金番号通知書",
+    "年金証書", "児童扶養手当証書", "特別児童扶養手当証書", "医療受給者証", "社員証", "学生証",
+    "預金通帳", "母子健康手帳", "源泉徴収票", "公共料金の領収書",
+)
+_DOCUMENT_ALIASES = {
+    "パスポート": "旅券", "passport": "旅券", "免許証": "運転免許証",
+    "driving-licence": "運転免許証", "driver-license": "運転免許証",
+    "residence-card": "在留カード", "健康保険証": "健康保険被保険者証",
+    "保険証": "健康保険被保険者証",
+    "student-id": "学生証", "bankbook": "預金通帳", "pension-book": "年金手帳",
+}
+
+
+class IdentityMethod(StrEnum):
+    ONE_DOCUMENT = "1点確認"
+    TWO_DOCUMENTS = "2点確認"
+
+
+@dataclass(frozen=True)
+class IdentityCheck:
+    """How the holder was identified in person, and with which documents."""
+
+    method: IdentityMethod
+    documents: tuple[str, ...]
+
+
+def check_identity_documents(documents: Iterable[str]) -> IdentityCheck:
+    """In-person identity: one document of :data:`ONE_DOCUMENT`, or two of :data:`TWO_DOCUMENTS`.
+
+    >>> check_identity_documents(["パスポート"])
+    IdentityCheck(method=<IdentityMethod.ONE_DOCUMENT: '1点確認'>, documents=('旅券',))
+    >>> check_identity_documents(["学生証", "保険証"]).method.value
+    '2点確認'
+    >>> check_identity_documents(["学生証"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    myna.errors.ValidationError: 本人確認書類が足りません...
+    """
+    seen: list[str] = []
+    for raw in documents:
+        text = (raw or "").strip(" \u3000")
+        name = _DOCUMENT_ALIASES.get(text.lower(), _DOCUMENT_ALIASES.get(text, text))
+        if name not in ONE_DOCUMENT and name not in TWO_DOCUMENTS:
+            raise ValidationError(
+                f"「{text}」は本人確認書類として扱えません。写真付きの公的書類（"
+                f"{'、'.join(ONE_DOCUMENT[:5])} など）1点か、{'、'.join(TWO_DOCUMENTS[:4])} "
+                "などから2点をお持ちください",
+                f"{text!r} is not an accepted identity document",
+            )
+        if name not in seen:
+            seen.append(name)
+    ones = tuple(d for d in seen if d in ONE_DOCUMENT)
+    if ones:
+        return IdentityCheck(IdentityMethod.ONE_DOCUMENT, ones)
+    if len(seen) >= 2:
+        return IdentityCheck(IdentityMethod.TWO_DOCUMENTS, tuple(seen))
+    raise ValidationError(
+        "本人確認書類が足りません: 写真付きの公的書類（運転免許証、旅券、在留カード など）1点、"
+        "またはそれ以外の書類（資格確認書、年金手帳、学生証 など）2点が必要です"
+        f"（提示: {'、'.join(seen) or 'なし'}）",
+        f"identity needs one photo document or two others; got {seen or 'none'}",
+    )
+
+
+# -- photos ------------------------------------------------------------------------------
+
+MIN_PHOTO_WIDTH = 413  # 35 mm at 300 dpi
+MIN_PHOTO_HEIGHT = 531  # 45 mm at 300 dpi
+MIN_ASPECT, MAX_ASPECT = 0.74, 0.84  # width / height: 35:45 = 0.78, 4:5 = 0.80
+MAX_PHOTO_BYTES = 10 * 1024 * 1024
+MAX_PHOTO_PIXELS = 40_000_000
+FACE_WIDTH, FACE_HEIGHT = 480, 600  # the face data kept with the card (4:5)
+PHOTO_FORMATS = ("JPEG", "PNG")
+
+
+@dataclass(frozen=True)
+class Photo:
+    """An accepted photo: what was sent, and the face data kept (JPEG 480 × 600, no metadata)."""
+
+    format: str
+    width: int
+    height: int
+    face_jpeg: bytes
+
+
+def check_photo(data: bytes) -> Photo:
+    """Check an application photo and return the normalised face data.
+
+    Refused, each with its own message: not an image (or a damaged one), a
+    format other than JPEG or PNG, smaller than 413 × 531 px (35 × 45 mm at
+    300 dpi), and an aspect ratio far from 4:5.  EXIF orientation is applied
+    and every metadata block (GPS position, camera, …) is dropped.
+    """
+    if not data:
+        raise ValidationError("写真がありません", "no photo")
+    if len(data) > MAX_PHOTO_BYTES:
+        raise ValidationError(
+            f"写真のファイルが大きすぎます（{len(data) // 1024 // 1024} MB、10 MB まで）",
+            f"photo file is {len(data)} bytes, more than {MAX_PHOTO_BYTES}",
+        )
+    not_image = ValidationError(
+        "写真として読み取れません（画像ファイルではないか、壊れています）",
+        "the photo is not an image (or is damaged)",
+    )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as probe:
+                fmt = probe.format or "?"
+                probe.verify()
+            if fmt not in PHOTO_FORMATS:
+                raise InvalidFormat(
+                    f"写真の形式は JPEG または PNG にしてください（{fmt} 形式が提出されました）",
+                    f"photo must be JPEG or PNG, not {fmt}",
+                )
+            with Image.open(io.BytesIO(data)) as img:
+                if img.width * img.height > MAX_PHOTO_PIXELS:
+                    raise ValidationError("写真の画素数が多すぎます",
+                                          "photo has too many pixels")
+                img.load()
+                upright = ImageOps.exif_transpose(img)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
+            Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        if isinstance(exc, ValidationError):
+            raise
+        raise not_image from None
+    width, height = upright.size
+    if width < MIN_PHOTO_WIDTH or height < MIN_PHOTO_HEIGHT:
+        raise ValidationError(
+            f"写真が小さすぎます（{width}×{height} ピクセル）。縦45mm×横35mmを300dpi以上、"
+            f"つまり横{MIN_PHOTO_WIDTH}×縦{MIN_PHOTO_HEIGHT}ピクセル以上にしてください",
+            f"photo is {width}x{height} px; at least {MIN_PHOTO_WIDTH}x{MIN_PHOTO_HEIGHT} px "
+            "(35x45 mm at 300 dpi) is needed",
+        )
+    aspect = width / height
+    if not MIN_ASPECT <= aspect <= MAX_ASPECT:
+        raise ValidationError(
+            f"写真の縦横比が合いません（横{width}×縦{height}）。縦45mm×横35mm"
+            "（おおむね縦5:横4）の縦長の写真にしてください",
+            f"photo aspect {aspect:.2f} (w/h) is not about 4:5 (35x45 mm)",
+        )
+    rgb = _flatten(upright)
+    face = ImageOps.fit(rgb, (FACE_WIDTH, FACE_HEIGHT), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    face.save(buf, "JPEG", quality=90, optimize=True)
+    return Photo(fmt, width, height, buf.getvalue())
+
+
+def _flatten(img: Image.Image) -> Image.Image:
+    """RGB on white (transparent PNGs get a white background, like a photo print)."""
+    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGB", rgba.size, (255, 255, 255))
+        white.paste(rgba, mask=rgba.getchannel("A"))
+        return white
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        img = img.point(lambda v: v / 256).convert("L")  # type: ignore[no-untyped-call]
+    return img.convert("RGB")
+
+
+# -- appointments ------------------------------------------------------------------------
+
+SLOT_MINUTES = 30
+FIRST_SLOT = dt.time(9, 0)
+LAST_SLOT = dt.time(16, 30)
+SLOT_CAPACITY = 3
+
+
+def check_slot(start: dt.datetime, now: dt.datetime) -> dt.datetime:
+    """An appointment slot: a weekday, on the half hour, 9:00–16:30 JST, in the future.
+
+    >>> check_slot(dt.datetime(2026, 11, 24, 10, 30, tzinfo=JST),
+    ...            dt.datetime(2026, 11, 22, tzinfo=JST)).isoformat()
+    '2026-11-24T01:30:00+00:00'
+    """
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=JST)
+    local = start.astimezone(JST)
+    if local <= now.astimezone(JST):
+        raise ValidationError("予約日時が過去です", "the appointment slot is in the past")
+    if local.weekday() >= 5:
+        raise ValidationError("土曜・日曜は予約できません", "no appointments at weekends")
+    if local.minute % SLOT_MINUTES or local.second or local.microsecond or \
+            not FIRST_SLOT <= local.time() <= LAST_SLOT:
+        raise ValidationError(
+            f"予約枠は平日 {FIRST_SLOT:%H:%M}〜{LAST_SLOT:%H:%M} の{SLOT_MINUTES}分単位です"
+            f"（指定: {local:%H:%M}）",
+            f"slots start every {SLOT_MINUTES} min from {FIRST_SLOT:%H:%M} to "
+            f"{LAST_SLOT:%H:%M} JST on weekdays",
+        )
+    return local.astimezone(dt.UTC)
+
+
+def check_staff(staff_id: str | None) -> str:
+    text = (staff_id or "").strip()
+    if not text or len(text) > 50 or not text.isprintable():
+        raise ValidationError("担当職員IDを指定してください", "a staff id is required")
+    return text
+
+
+def check_note(note: str | None, limit: int = 200) -> str:
+    text = (note or "").strip(" \u3000")
+    if len(text) > limit or re.search(r"[\x00-\x1f\x7f]", text):
+        raise ValidationError(f"備考は{limit}文字までで、制御文字は使えません",
+                              f"note longer than {limit} or with control characters")
+    return text

@@ -1,0 +1,130 @@
+"""Tables of the card node ("cards": J-LIS card production and municipal issuance).
+
+It holds what is printed on each card — name, address, birth date, sex, the
+individual number (back) and the face photo — so it is a 特定個人情報ファイル.
+Nothing here is ever deleted: ended cards and withdrawn applications stay as
+history.  Keys and PINs are not here: they live on the chip (node "card-chips").
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+)
+
+metadata = MetaData()
+
+applications = Table(
+    "applications",
+    metadata,
+    Column("receipt_no", Integer, primary_key=True, autoincrement=True),  # 受付番号
+    Column("notice_application_id", String(23), unique=True),  # 申請書ID (none at the counter)
+    Column("channel", String(10), nullable=False),
+    Column("municipality_code", String(6), nullable=False),
+    Column("resident_id", Integer, nullable=False),
+    Column("holder_ref", String(64), nullable=False, index=True),
+    Column("photo_format", String(4), nullable=False),
+    Column("photo_width", Integer, nullable=False),
+    Column("photo_height", Integer, nullable=False),
+    Column("face_image", LargeBinary, nullable=False),  # JPEG 480x600, no metadata
+    Column("signing_requested", Boolean, nullable=False),
+    Column("staff_id", String(50)),  # counter applications
+    Column("reissue_of", String(12)),  # 再交付: the card it replaces
+    Column("status", String(10), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("card_number", String(12)),
+    Column("closed_at", DateTime(timezone=True)),
+)
+
+cards = Table(
+    "cards",
+    metadata,
+    Column("card_number", String(12), primary_key=True),  # also the chip's and JPKI's card id
+    Column("receipt_no", Integer, ForeignKey("applications.receipt_no"), nullable=False,
+           unique=True),
+    Column("holder_ref", String(64), nullable=False),
+    Column("municipality_code", String(6), nullable=False),  # issuing municipality
+    Column("resident_id", Integer, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("birth_date", Date, nullable=False),
+    Column("sex", String(2), nullable=False),
+    Column("address", String(500), nullable=False),
+    Column("individual_number", String(12), nullable=False),
+    Column("nationality", String(100)),
+    Column("period_of_stay_until", Date),
+    Column("face_image", LargeBinary, nullable=False),
+    Column("issued_on", Date, nullable=False),  # 発行日 (production)
+    Column("expires_on", Date, nullable=False),
+    Column("produced_at", DateTime(timezone=True), nullable=False),
+    Column("hold_until", Date, nullable=False),  # unclaimed cards are voided after this day
+    Column("status", String(10), nullable=False),
+    Column("auth_serial", String(40)),  # current certificates (upper-case hex)
+    Column("signing_serial", String(40)),
+    Column("handed_over_at", DateTime(timezone=True)),
+    Column("handed_over_by", String(50)),
+    Column("identity_method", String(10)),
+    Column("identity_documents", JSON),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("end_reason", String(20)),
+    Index("ix_cards_holder", "holder_ref"),
+    Index("ix_cards_status", "status", "municipality_code"),
+)
+
+appointments = Table(
+    "appointments",
+    metadata,
+    Column("card_number", String(12), ForeignKey("cards.card_number"), primary_key=True),
+    Column("municipality_code", String(6), nullable=False),
+    Column("slot_start", DateTime(timezone=True), nullable=False),
+    Column("booked_at", DateTime(timezone=True), nullable=False),
+    Index("ix_appointments_slot", "municipality_code", "slot_start"),
+)
+
+suspensions = Table(
+    "suspensions",
+    metadata,
+    Column("suspension_id", Integer, primary_key=True, autoincrement=True),
+    Column("card_number", String(12), ForeignKey("cards.card_number"), nullable=False,
+           index=True),
+    Column("reported_by", String(20), nullable=False),
+    Column("note", String(200), nullable=False),
+    Column("suspended_at", DateTime(timezone=True), nullable=False),
+    Column("revoked", JSON, nullable=False),  # {"auth": "serial", "signing": "serial"}
+    Column("resumed_at", DateTime(timezone=True)),
+    Column("resumed_by", String(50)),
+    Column("identity_documents", JSON),
+)
+
+notes = Table(
+    "notes",
+    metadata,
+    Column("note_id", Integer, primary_key=True, autoincrement=True),
+    Column("card_number", String(12), ForeignKey("cards.card_number"), nullable=False,
+           index=True),
+    Column("text", String(200), nullable=False),
+    Column("staff_id", String(50), nullable=False),
+    Column("written_at", DateTime(timezone=True), nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("card_number", String(12), index=True),
+    Column("receipt_no", Integer, index=True),
+    Column("event", String(30), nullable=False),
+    Column("actor", String(50), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,329 @@
+"""The 番号通知 screens: batches and statistics, letters at the counter, follow-up, 居所.
+
+J-LIS prepares and mails the letters (個人番号通知書) for the municipalities; the
+town's staff hand over its households, register alternative destinations
+(居所情報登録), record what happens to returned letters at the counter and
+follow up the households never reached (実態調査, possibly 職権消除).  Forms
+are POST-redirect-GET like the rest.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import HTMLResponse, Response
+
+from myna.errors import Conflict, MynaError, ValidationError
+from myna.notify.domain import (
+    AFTER_MAILING,
+    STATS_STATES,
+    LetterKind,
+    LetterState,
+    ReturnReason,
+)
+from myna.notify.service import NotificationService
+from myna.registry.domain import check_purpose
+from myna.web import notify as nv
+from myna.web.errors import status_of
+from myna.web.forms import household_number
+from myna.web.linkage_pages import require_supervisor
+from myna.web.pages import (
+    ClerkDep,
+    FormDep,
+    redirect,
+    render,
+    resident_response,
+    resident_url,
+)
+from myna.web.presenters import HIDDEN
+from myna.web.state import Clerk, ResidentId, flash, get_state
+
+router = APIRouter(include_in_schema=False)
+
+#: IDs in URLs, bounded to the database's INTEGER column.
+LetterId = Annotated[int, Path(ge=1, le=2**31 - 1, description="通知番号")]
+BatchId = Annotated[int, Path(ge=1, le=2**31 - 1, description="一括番号")]
+
+
+def _notify(request: Request) -> NotificationService:
+    return get_state(request).system.notify
+
+
+def _base(clerk: Clerk) -> str:
+    return f"/m/{clerk.code}/notify"
+
+
+# -- overview: batches and statistics ----------------------------------------------------------
+
+
+def _overview_context(request: Request, clerk: Clerk) -> dict[str, Any]:
+    service = _notify(request)
+    letters = nv.town_letters(service, clerk.code)
+    pending = nv.to_notify(clerk.registry, service, letters)
+    stats = service.stats(clerk.code).overall
+    batches = service.batches(clerk.code)
+    return {
+        "clerk": clerk,
+        "batches": list(reversed(batches)),
+        "prepared_batches": sum(b.mailed_at is None for b in batches),
+        "mailed_batches": sum(b.mailed_at is not None for b in batches),
+        "pending_people": len(pending),
+        "pending_households": len({r.household_number for r in pending}),
+        "stats": stats,
+        "states": [(s, nv.STATE_CSS[s]) for s in STATS_STATES],
+        "after_mailing": AFTER_MAILING,
+        "reasons": list(ReturnReason),
+        "may_decide": clerk.staff.may_view_protected,
+        "follow_up": len(service.follow_up(clerk.code)),
+    }
+
+
+@router.get("/m/{code}/notify", response_class=HTMLResponse)
+def overview_page(request: Request, clerk: ClerkDep) -> Response:
+    """The town's batches, who is still to be notified, and how the letters fared."""
+    return render(request, "notify.html", _overview_context(request, clerk))
+
+
+@router.get("/m/{code}/notify/chart.png")
+def chart(request: Request, clerk: ClerkDep) -> Response:
+    """The chart of the town's letters by state and return reason (PNG)."""
+    return Response(_notify(request).chart_png(clerk.code), media_type="image/png")
+
+
+@router.post("/m/{code}/notify/batches", response_class=HTMLResponse)
+def prepare(request: Request, clerk: ClerkDep, form: FormDep) -> Response:
+    """Hand the town's households still to be notified to J-LIS: one batch of letters."""
+    require_supervisor(clerk, "番号通知の通知書の作成")
+    try:
+        batch = nv.prepare_batch(clerk.registry, _notify(request))
+    except MynaError as exc:
+        return render(request, "notify.html",
+                      _overview_context(request, clerk) | {"error": exc}, status_of(exc))
+    alternative = (f"、うち居所あて {batch.alternative_letters}通"
+                   if batch.alternative_letters else "")
+    flash(request, f"一括 {batch.batch_id} を作成しました（通知書 "
+                   f"{batch.household_letters + batch.alternative_letters}通{alternative}、"
+                   f"{batch.people}人）。内容を確認して発送を記録してください")
+    return redirect(_base(clerk))
+
+
+@router.post("/m/{code}/notify/batches/{batch_id}/mailed", response_class=HTMLResponse)
+def mark_mailed(request: Request, clerk: ClerkDep, batch_id: BatchId, form: FormDep) -> Response:
+    """発送: every prepared letter of the batch was handed to the post office."""
+    require_supervisor(clerk, "通知書の発送の記録")
+    service = _notify(request)
+    try:
+        nv.town_batch(service, clerk.code, batch_id)
+        batch = service.mark_mailed(batch_id)
+    except Conflict as exc:  # already mailed; not found: the error page
+        return render(request, "notify.html",
+                      _overview_context(request, clerk) | {"error": exc}, status_of(exc))
+    flash(request, f"一括 {batch.batch_id} の発送を記録しました（{len(batch.letter_ids)}通）")
+    return redirect(_base(clerk))
+
+
+# -- letters ----------------------------------------------------------------------------------
+
+
+@router.get("/m/{code}/notify/letters", response_class=HTMLResponse)
+def letters_page(
+    request: Request, clerk: ClerkDep, state: str = "", household: str = "", batch: str = "",
+) -> Response:
+    """The town's letters, by state, household or batch."""
+    service = _notify(request)
+    letters = nv.town_letters(service, clerk.code)
+    household = household_number(household) if household.strip() else ""
+    batch_id = int(batch) if batch.strip().isdigit() else None
+    matched = nv.filter_letters(letters, state, household, batch_id)
+    protection = nv.Protection(clerk.registry)
+    shown = matched[:nv.LETTERS_LIMIT]
+    return render(request, "notify_letters.html", {
+        "clerk": clerk,
+        "lines": [nv.letter_line(letter, clerk.staff, protection) for letter in shown],
+        "matched": len(matched), "total": len(letters), "limit": nv.LETTERS_LIMIT,
+        "states": [(nv.form_name(s), s) for s in LetterState if s is not LetterState.CANCELLED],
+        "batches": [b.batch_id for b in service.batches(clerk.code)],
+        "values": {"state": state, "household": household,
+                   "batch": str(batch_id) if batch_id else ""},
+    })
+
+
+def _letter_page(
+    request: Request, clerk: Clerk, letter_id: int, error: MynaError | None = None,
+    values: dict[str, str] | None = None,
+) -> HTMLResponse:
+    service = _notify(request)
+    letter = nv.town_letter(service, clerk.code, letter_id)
+    protection = nv.Protection(clerk.registry)
+    line = nv.letter_line(letter, clerk.staff, protection)
+    until = nv.holding_until(letter, service.holding_months)
+    return render(request, "notify_letter.html", {
+        "clerk": clerk, "l": line, "letter": letter,
+        "members": nv.member_lines(letter, clerk.staff, protection),
+        "history": [(e, nv.STATE_CSS[e.state]) for e in letter.history],
+        "steps": [] if line.hidden else nv.next_steps(letter),
+        "holding_until": until, "may_dispose": nv.may_dispose(until, service.now()),
+        "holding_months": service.holding_months,
+        "reasons": list(ReturnReason), "documents": nv.IDENTITY_DOCUMENTS,
+        "alternative": letter.kind is LetterKind.ALTERNATIVE,
+        "error": error, "values": values or {},
+    }, status_of(error) if error else 200)
+
+
+@router.get("/m/{code}/notify/letters/{letter_id}", response_class=HTMLResponse)
+def letter_page(request: Request, clerk: ClerkDep, letter_id: LetterId) -> Response:
+    """One letter: who is on it, where it went, its history and the counter's actions."""
+    return _letter_page(request, clerk, letter_id)
+
+
+@router.post("/m/{code}/notify/letters/{letter_id}/events", response_class=HTMLResponse)
+def record(request: Request, clerk: ClerkDep, letter_id: LetterId, form: FormDep) -> Response:
+    """Record what happened to a mailed letter (返戻・窓口保管・交付・廃棄・配達済み)."""
+    service = _notify(request)
+    letter = nv.town_letter(service, clerk.code, letter_id)
+    nv.Protection(clerk.registry).check_letter(clerk.staff, letter, "記録")
+    values = form.values()
+    try:
+        state = nv.state_by_name(form.required("state", "記録する内容"))
+        if state is None:
+            raise ValidationError("記録する内容が不正です", f"unknown state {form.text('state')!r}")
+        reason = form.text("reason") or None
+        document = form.text("identity_document") or None
+        event = service.record(
+            letter_id, state, reason if state is LetterState.RETURNED else None,
+            note=form.text("note") or None,
+            identity_document=document if state is LetterState.HANDED_OVER else None,
+        )
+    except MynaError as exc:
+        return _letter_page(request, clerk, letter_id, exc, values)
+    what = f"{event.state.value}（{event.reason.value}）" if event.reason else event.state.value
+    flash(request, f"通知 {letter_id} に「{what}」を記録しました")
+    return redirect(f"{_base(clerk)}/letters/{letter_id}")
+
+
+@router.get("/m/{code}/notify/letters/{letter_id}/pdf")
+def letter_pdf(
+    request: Request, clerk: ClerkDep, letter_id: LetterId, purpose: str = "",
+) -> Response:
+    """The letter as a PDF: it carries everyone's individual number in full, so it is
+    given for a stated purpose only, logged as a view of each person's record."""
+    service = _notify(request)
+    letter = nv.town_letter(service, clerk.code, letter_id)
+    try:
+        purpose = check_purpose(purpose)[:150]
+    except ValidationError as exc:
+        return _letter_page(request, clerk, letter_id, ValidationError(
+            "通知書PDFの出力には目的（事務の名称）を入力してください", exc.message_en,
+        ), {"purpose": purpose})
+    for m in letter.members:  # refused (and logged as refused) for a protected person
+        clerk.registry.view(clerk.staff, m.resident_id,
+                            f"{purpose}（番号通知書の出力: 通知 {letter_id}）")
+    return Response(
+        service.letter_pdf(letter_id), media_type="application/pdf",
+        headers={"Content-Disposition":
+                 f'attachment; filename="tsuchisho-{clerk.code}-{letter_id}.pdf"'},
+    )
+
+
+# -- follow-up: households never reached ------------------------------------------------------
+
+
+@router.get("/m/{code}/notify/follow-up", response_class=HTMLResponse)
+def follow_up_page(request: Request, clerk: ClerkDep) -> Response:
+    """Letters that never reached their household, for 実態調査 and possibly 職権消除."""
+    service = _notify(request)
+    entries = service.follow_up(clerk.code)
+    protection = nv.Protection(clerk.registry)
+    rows = []
+    for entry in entries:
+        letter = service.letter(entry.letter_id)
+        hidden = [protection.hidden(clerk.staff, m.resident_id, letter.household_number)
+                  for m in letter.members]
+        names = "、".join(HIDDEN if h else m.name
+                         for m, h in zip(letter.members, hidden, strict=True))
+        rows.append({"e": entry, "names": names, "hidden": any(hidden),
+                     "resident_id": letter.members[0].resident_id,
+                     "css": nv.STATE_CSS[entry.state]})
+    return render(request, "notify_follow_up.html", {
+        "clerk": clerk, "rows": rows, "purposes": nv.FOLLOW_UP_PURPOSES,
+        "may_decide": clerk.staff.may_view_protected,
+        "holding_months": service.holding_months,
+    })
+
+
+@router.post("/m/{code}/notify/dispose-expired", response_class=HTMLResponse)
+def dispose_expired(request: Request, clerk: ClerkDep, form: FormDep) -> Response:
+    """廃棄 of every letter kept at the counter past its holding period."""
+    require_supervisor(clerk, "保管期間を過ぎた通知書の廃棄")
+    disposed = _notify(request).dispose_expired(clerk.code)
+    if disposed:
+        flash(request, f"保管期間を過ぎた通知書 {len(disposed)}通を廃棄として記録しました"
+                       f"（通知 {'、'.join(str(i) for i in disposed[:10])}"
+                       f"{' ほか' if len(disposed) > 10 else ''}）")
+    else:
+        flash(request, "保管期間を過ぎた通知書はありません")
+    return redirect(f"{_base(clerk)}/follow-up")
+
+
+# -- 居所情報登録 (from the resident's page) -----------------------------------------------------
+
+
+def _viewed(clerk: Clerk, resident_id: int, purpose: str, what: str) -> Any:
+    """The person's record, viewed (and logged) for the page's purpose and this procedure."""
+    purpose = check_purpose(purpose)
+    return clerk.registry.view(clerk.staff, resident_id, f"{purpose[:150]}（{what}）")
+
+
+@router.post("/m/{code}/residents/{resident_id}/notify/alternative",
+             response_class=HTMLResponse)
+def register_alternative(
+    request: Request, clerk: ClerkDep, resident_id: ResidentId, form: FormDep,
+) -> Response:
+    """居所情報登録: this person's letter goes to another address (DV, facility, hospital…)."""
+    purpose = form.text("purpose")
+    resident = _viewed(clerk, resident_id, purpose, "居所情報登録")
+    service = _notify(request)
+    remailing = form.flag("for_remailing")
+    try:
+        if not resident.is_resident:
+            raise Conflict("除票の方には居所を登録できません",
+                           "no alternative destination for a removed resident")
+        reason = form.required("reason", "登録の事由")
+        registration = service.register_alternative(
+            clerk.code, resident_id, reason, form.required("postcode", "居所の郵便番号"),
+            form.required("address", "居所の住所"), form.text("care_of") or None,
+            form.text("note") or None, for_remailing=remailing,
+        )
+    except MynaError as exc:
+        offer = isinstance(exc, Conflict) and not remailing and nv.person_notify(
+            clerk.registry, service, clerk.staff, resident_id).mailed
+        return resident_response(request, clerk, resident, purpose, error=exc, extra={
+            "alt_values": form.values(), "alt_error": exc, "offer_remailing": offer,
+        })
+    if registration.moved_to_letter is not None:
+        flash(request, f"居所を登録しました。発送前の世帯あての通知からこの方を分け、居所あての"
+                       f"通知（通知 {registration.moved_to_letter}）を作成しました")
+    elif registration.for_remailing:
+        flash(request, "居所を再送付用として登録しました。次に作成する通知書から居所あてになります")
+    else:
+        flash(request, "居所を登録しました。次に作成する通知書から居所あてになります")
+    return redirect(resident_url(clerk, resident_id, purpose) + "#notify")
+
+
+@router.post("/m/{code}/residents/{resident_id}/notify/alternative/withdraw",
+             response_class=HTMLResponse)
+def withdraw_alternative(
+    request: Request, clerk: ClerkDep, resident_id: ResidentId, form: FormDep,
+) -> Response:
+    """Withdraw the person's 居所情報登録 (letters already prepared stay as they are)."""
+    purpose = form.text("purpose")
+    resident = _viewed(clerk, resident_id, purpose, "居所情報登録の取下げ")
+    try:
+        _notify(request).withdraw_alternative(clerk.code, resident_id)
+    except MynaError as exc:
+        return resident_response(request, clerk, resident, purpose, error=exc,
+                                 extra={"alt_error": exc})
+    flash(request, "居所情報登録を取り下げました。次に作成する通知書から住民登録地あてになります")
+    return redirect(resident_url(clerk, resident_id, purpose) + "#notify")
+

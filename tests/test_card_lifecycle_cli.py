@@ -1,0 +1,143 @@
+"""``myna card …`` and ``myna jpki …`` on an installation in a data directory (SQLite)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from PIL import Image, ImageDraw
+from typer.testing import CliRunner
+
+from myna.card.cli import app as card_app
+from myna.card.lifecycle.wiring import card_service
+from myna.jpki.cli import app as jpki_app
+from myna.jpki.domain import CertKind
+from myna.registry.domain import HouseholdPlacement, PersonDetails, Role
+from myna.system import MynaSystem
+
+runner = CliRunner()
+KUNITACHI = "132152"
+
+
+def photo_file(path: Path) -> Path:
+    img = Image.new("RGB", (480, 600), (196, 214, 232))
+    ImageDraw.Draw(img).ellipse((130, 110, 350, 400), fill=(240, 206, 180))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+@pytest.fixture
+def installation(tmp_path: Path) -> tuple[Path, int]:
+    """A data directory with 国立市 and one adult resident (id returned)."""
+    data = tmp_path / "data"
+    system = MynaSystem(data)
+    try:
+        town = system.add_municipality(KUNITACHI)
+        clerk = town.create_staff("clerk", "窓口", Role.CLERK, "password-1234")
+        person = town.register_birth(clerk, PersonDetails(
+            "国立　一郎", "くにたち　いちろう", dt.date(1985, 4, 1), "男"),
+            HouseholdPlacement("世帯主", postcode="1860001", address="東京都国立市北1丁目1番1号"))
+    finally:
+        system.dispose()
+    return data, person.resident_id
+
+
+def ok(app: typer.Typer, args: list[str], data: Path, input: str | None = None) -> str:
+    """Run a command that must succeed; its standard output."""
+    result = runner.invoke(app, [*args, "--data-dir", str(data)], input=input)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_card_and_jpki_commands(installation: tuple[Path, int], tmp_path: Path) -> None:
+    data, rid = installation
+    photo = photo_file(tmp_path / "me.png")
+    applied = json.loads(ok(card_app, ["apply", "--photo", str(photo), "--municipality",
+                                       KUNITACHI, "--resident-id", str(rid), "--staff", "clerk",
+                                       "--json"], data))
+    assert applied["channel"] == "窓口" and applied["photo"] == "PNG 480x600"
+    [made] = json.loads(ok(card_app, ["produce", str(applied["receipt_no"]), "--json"], data))
+    number = made["card_number"]
+    assert made["status"] == "交付前" and made["signing_serial"]
+    # PINs typed without echo (each asked twice)
+    issued = json.loads(ok(card_app, ["issue", number, "--staff", "clerk", "-d", "パスポート",
+                                      "--json"], data, input="4821\n4821\nK7Q2M9X4\nK7Q2M9X4\n"))
+    assert issued["status"] == "交付済"
+    assert issued["identity"] == {"method": "1点確認", "documents": ["旅券"]}
+    ok(card_app, ["render", number, "--out", str(tmp_path / "front.png")], data)
+    ok(card_app, ["render", number, "--side", "back", "--out", str(tmp_path / "back.png")], data,
+       input="4821\n")
+    assert Image.open(tmp_path / "back.png").size == (1011, 638)
+
+    ok(jpki_app, ["rp", "add", "portal", "マイナポータル", "--kind", "both"], data)
+    parties = json.loads(ok(jpki_app, ["rp", "list", "--json"], data))
+    assert [p["party_id"] for p in parties] == ["portal"]
+
+    # a signature made with the card, checked from files by the CLI
+    system = MynaSystem(data)
+    try:
+        cards = card_service(system)
+        document = "申請書".encode()
+        (tmp_path / "doc.txt").write_bytes(document)
+        (tmp_path / "doc.sig").write_bytes(cards.sign(number, "K7Q2M9X4", document))
+        cert = cards.certificate(number, CertKind.SIGNING, "K7Q2M9X4")
+        (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        cards.engine.dispose()
+    finally:
+        system.dispose()
+    verify = ["verify", "--cert", str(tmp_path / "cert.pem"), "--signature",
+              str(tmp_path / "doc.sig"), "--document", str(tmp_path / "doc.txt"),
+              "--relying-party", "portal"]
+    assert "国立　一郎" in ok(jpki_app, verify, data)
+
+    suspended = json.loads(ok(card_app, ["suspend", number, "--by", "call-centre", "--json"],
+                              data))
+    assert suspended["status"] == "一時停止"
+    refused = runner.invoke(jpki_app, [*verify, "--data-dir", str(data)])
+    assert refused.exit_code == 1 and "revoked" in refused.output
+    ok(jpki_app, ["crl", "--out", str(tmp_path / "jpki.crl")], data)
+    crl = x509.load_der_x509_crl((tmp_path / "jpki.crl").read_bytes())
+    assert crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
+
+    resumed = json.loads(ok(card_app, ["resume", number, "--staff", "clerk", "-d", "学生証",
+                                       "-d", "保険証", "--json"], data))
+    assert resumed["status"] == "交付済" and resumed["signing_serial"] != made["signing_serial"]
+    status = json.loads(ok(card_app, ["status", number, "--history", "--json"], data))
+    assert [e["event"] for e in status["history"]][-2:] == ["一時停止", "一時停止の解除"]
+    ok(jpki_app, ["revoke", resumed["auth_serial"], "keyCompromise", "--note", "test"], data)
+
+    ok(jpki_app, ["ca-export", str(tmp_path / "ca")], data)
+    root = x509.load_pem_x509_certificate((tmp_path / "ca" / "root.pem").read_bytes())
+    assert root.subject == root.issuer and (tmp_path / "ca" / "issuing-1.pem").exists()
+
+    again = json.loads(ok(card_app, ["reissue", number, "--staff", "clerk", "-d", "運転免許証",
+                                     "--json"], data))
+    assert again["reissue_of"] == number and again["status"] == "受付"
+    mine = json.loads(ok(card_app, ["status", "--municipality", KUNITACHI, "--resident-id",
+                                    str(rid), "--json"], data))
+    assert [c["status"] for c in mine] == ["廃止"]
+
+
+def test_refusals_exit_with_code_2(installation: tuple[Path, int], tmp_path: Path) -> None:
+    data, rid = installation
+    junk = tmp_path / "photo.jpg"
+    junk.write_text("not a photo")
+    result = runner.invoke(card_app, ["apply", "--photo", str(junk), "--municipality", KUNITACHI,
+                                      "--resident-id", str(rid), "--staff", "clerk",
+                                      "--data-dir", str(data)])
+    assert result.exit_code == 2 and "画像ファイルではない" in result.output
+    result = runner.invoke(card_app, ["apply", "--photo", str(photo_file(tmp_path / "p.png")),
+                                      "--channel", "mail", "--municipality", KUNITACHI,
+                                      "--resident-id", str(rid), "--data-dir", str(data)])
+    assert result.exit_code == 2 and "申請書ID" in result.output
+    result = runner.invoke(jpki_app, ["revoke", "ABCDEF", "certificateHold",
+                                      "--data-dir", str(data)])
+    assert result.exit_code != 0
