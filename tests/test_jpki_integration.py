@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
-
 from myna.card.enrolment import enrol_jpki
-from myna.jlis import storage as jt
 from myna.jpki.domain import SigningSubject
 from myna.registry.domain import HouseholdPlacement, PersonDetails, Role
 from myna.system import MynaSystem
@@ -19,9 +16,7 @@ def test_move_revokes_signing_only_and_death_ends_both(system: MynaSystem) -> No
     person = town.register_birth(
         clerk, PersonDetails("署名\u3000太郎", "しょめい\u3000たろう", dt.date(1990, 6, 15), "男"),
         HouseholdPlacement("世帯主", postcode="1860001", address="東京都国立市北1丁目1番1号"))
-    with system.jlis.engine.connect() as conn:
-        holder = conn.execute(select(jt.numbers.c.person_key).where(
-            jt.numbers.c.number == person.individual_number)).scalar_one()
+    holder, _ = system.jlis.holder(person.individual_number or "")
     enrolled = enrol_jpki(system.jpki, system.chips, "card-0001", holder, SigningSubject(
         person.name, person.birth_date, person.sex, person.address))
     assert system.jpki.certificate(enrolled.signing_serial or 0).status == "good"

@@ -585,6 +585,29 @@ class JlisService:
             if progress:
                 progress(len(part))
 
+    # -- J-LIS's own services (card production, JPKI) -------------------------------------
+
+    def holder(self, number: str) -> tuple[str, str]:
+        """(person key, current municipality code) for an active number.
+
+        For J-LIS's own card and JPKI services only: the person key is J-LIS's
+        internal, stable reference to a person (it survives number and
+        住民票コード changes) and never leaves J-LIS except as the hub's input.
+        """
+        number = individual.validate(number)
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(t.numbers.c.person_key, t.persons.c.municipality_code)
+                .join(t.persons, t.persons.c.person_key == t.numbers.c.person_key)
+                .where(t.numbers.c.number == number, t.numbers.c.status == "active")
+            ).first()
+        if row is None:
+            raise NotFound(
+                "J-LIS にこの個人番号の本人確認情報がありません（未指定または変更済み）",
+                "J-LIS holds no identity for this individual number",
+            )
+        return str(row.person_key), str(row.municipality_code)
+
     # -- statistics ---------------------------------------------------------------
 
     def stats(self) -> dict[str, int]:

@@ -9,9 +9,8 @@ identity listener uses to revoke them on death or a change of the four items).
 :class:`RegistryDirectory` reads the municipality registries through their
 public interface, so every read is in the resident's access log with its
 purpose (e.g. 「個人番号カードの作成（J-LIS）」).  The person key comes from
-J-LIS's number table through :func:`jlis_person` — J-LIS's own data read by
-J-LIS's own card centre, but across node databases: it stands in for a
-``JlisService.person_key(number)`` call that J-LIS's interface does not offer yet.
+J-LIS through :meth:`~myna.jlis.service.JlisService.holder`, which J-LIS offers to
+its own card centre and JPKI only.
 """
 
 from __future__ import annotations
@@ -21,12 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import select
-
 from myna.errors import Conflict, NotFound
-from myna.jlis import storage as jt
 from myna.jlis.service import JlisService
-from myna.numbers import individual
 from myna.registry.domain import Resident, Role, Staff
 from myna.registry.service import MunicipalityRegistry
 
@@ -64,19 +59,7 @@ class HolderDirectory(Protocol):
 
 def jlis_person(jlis: JlisService, number: str) -> tuple[str, str]:
     """(J-LIS person key, current municipality code) for an active individual number."""
-    number = individual.validate(number)
-    with jlis.engine.connect() as conn:
-        row = conn.execute(
-            select(jt.numbers.c.person_key, jt.persons.c.municipality_code)
-            .join(jt.persons, jt.persons.c.person_key == jt.numbers.c.person_key)
-            .where(jt.numbers.c.number == number, jt.numbers.c.status == "active")
-        ).first()
-    if row is None:
-        raise NotFound(
-            "J-LIS にこの個人番号の本人確認情報がありません（未指定または変更済み）",
-            "J-LIS holds no identity for this individual number",
-        )
-    return str(row.person_key), str(row.municipality_code)
+    return jlis.holder(number)
 
 
 class RegistryDirectory:
