@@ -20,7 +20,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from myna.errors import MynaError
 from myna.system import MynaSystem
-from myna.web import api, linkage_pages, notify_pages, pages
+from myna.web import api, cards_pages, linkage_pages, notify_pages, pages
 from myna.web.errors import (
     SignInRequired,
     error_body,
@@ -199,6 +199,7 @@ def create_app(system: MynaSystem, session_secret: bytes) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(linkage_pages.router)
     app.include_router(notify_pages.router)
+    app.include_router(cards_pages.router)
     app.include_router(api.router)
     app.add_exception_handler(MynaError, _myna_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from myna.errors import MynaError, PermissionDenied, ValidationError
 from myna.registry.domain import RELATIONSHIPS, Resident, check_sex
-from myna.web import linkage, notify
+from myna.web import cards, linkage, notify
 from myna.web.errors import SignInRequired, status_of
 from myna.web.forms import (
     Form,
@@ -241,6 +241,7 @@ def resident_response(
             "may_decide": clerk.staff.may_view_protected,
         },
         "notify": notify.person_notify(registry, system.notify, clerk.staff, resident_id),
+        "card_section": cards.person_cards(system.cards, clerk.code, resident_id),
         "error": error,
     }
     context.update(extra or {})

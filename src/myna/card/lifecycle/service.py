@@ -544,14 +544,16 @@ class CardService:
             numbers = conn.execute(q.order_by(c.hold_until, c.card_number)).scalars().all()
         return [self.card(n) for n in numbers]
 
-    def void_unclaimed(self) -> list[str]:
+    def void_unclaimed(self, municipality_code: str | None = None) -> list[str]:
         """Void the cards not collected by their holding deadline: certificates revoked, chip
-        retired (the real card is destroyed).  Returns the voided card numbers."""
+        retired (the real card is destroyed).  One town's, or all.  Returns the numbers."""
         c = t.cards.c
+        q = select(c.card_number).where(
+            c.status == CardStatus.PRODUCED.value, c.hold_until < self._today())
+        if municipality_code is not None:
+            q = q.where(c.municipality_code == municipality_codes.validate(municipality_code))
         with self.engine.begin() as conn:
-            numbers = list(conn.execute(select(c.card_number).where(
-                c.status == CardStatus.PRODUCED.value, c.hold_until < self._today())
-                .order_by(c.card_number)).scalars())
+            numbers = list(conn.execute(q.order_by(c.card_number)).scalars())
             for number in numbers:
                 self._end_here(conn, number, (CardStatus.PRODUCED,), EndReason.UNCLAIMED,
                                "J-LIS", {})
