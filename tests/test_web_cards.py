@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
 from myna.card.lifecycle.domain import CardStatus
@@ -20,11 +18,11 @@ from myna.keys import MemoryKeyStore
 from myna.registry.domain import HouseholdPlacement, PersonDetails, Resident, Role
 from myna.system import MynaSystem
 from myna.web import create_app
+from web_sessions import Session, staff_sessions
 
 KUNITACHI = "132152"
 SECRET = b"test-session-secret-0123456789abcdef"
 PASSWORD = "password123"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 BASE = f"/m/{KUNITACHI}/cards"
 PURPOSE = "個人番号カードの交付申請"
 AUTH_PIN = "4821"
@@ -53,44 +51,12 @@ def town(tmp_path: Path) -> Iterator[Town]:
         system.dispose()
 
 
-def csrf(text: str) -> str:
-    match = CSRF.search(text)
-    assert match, "page has no form token"
-    return match[1]
-
-
-@dataclass
-class Session:
-    client: TestClient
-    token: str
-
-    def get(self, url: str, **params: str) -> Any:
-        return self.client.get(url, params=params)
-
-    def post(self, url: str, follow: bool = True, files: Any = None, **data: str) -> Any:
-        return self.client.post(url, data={"csrf_token": self.token, **data}, files=files,
-                                follow_redirects=follow)
-
 
 @pytest.fixture
 def browser(town: Town) -> Iterator[Any]:
-    clients: list[TestClient] = []
-
-    def open_as(staff_id: str) -> Session:
-        client = TestClient(town.app)
-        client.__enter__()
-        clients.append(client)
-        page = client.get("/")
-        signed = client.post("/signin", data={
-            "csrf_token": csrf(page.text), "municipality": KUNITACHI, "staff_id": staff_id,
-            "password": PASSWORD,
-        })
-        assert signed.status_code == 200, signed.text
-        return Session(client, csrf(signed.text))
-
-    yield open_as
-    for client in clients:
-        client.__exit__(None, None, None)
+    """Open a TestClient per member of staff (each keeps its own session)."""
+    with staff_sessions(town.app, KUNITACHI, PASSWORD) as open_as:
+        yield open_as
 
 
 @pytest.fixture

@@ -23,11 +23,11 @@ from myna.registry.domain import HouseholdPlacement, PersonDetails, Resident, Ro
 from myna.registry.service import MunicipalityRegistry
 from myna.system import MynaSystem
 from myna.web import create_app
+from web_sessions import Session, staff_sessions
 
 KUNITACHI = "132152"
 SECRET = b"test-session-secret-0123456789abcdef"
 PASSWORD = "password123"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 SHELTER = "東京都千代田区千代田1番1号"
 BASE = f"/m/{KUNITACHI}/notify"
 
@@ -77,45 +77,12 @@ def town(tmp_path: Path) -> Iterator[Town]:
         system.dispose()
 
 
-def csrf(text: str) -> str:
-    match = CSRF.search(text)
-    assert match, "page has no form token"
-    return match[1]
-
-
-@dataclass
-class Session:
-    client: TestClient
-    token: str
-
-    def get(self, url: str, **params: str) -> Any:
-        return self.client.get(url, params=params)
-
-    def post(self, url: str, follow: bool = True, **data: str) -> Any:
-        return self.client.post(url, data={"csrf_token": self.token, **data},
-                                follow_redirects=follow)
-
 
 @pytest.fixture
 def browser(town: Town) -> Iterator[Any]:
     """Open a TestClient per member of staff (each keeps its own session)."""
-    clients: list[TestClient] = []
-
-    def open_as(staff_id: str) -> Session:
-        client = TestClient(town.app)
-        client.__enter__()
-        clients.append(client)
-        page = client.get("/")
-        signed = client.post("/signin", data={
-            "csrf_token": csrf(page.text), "municipality": KUNITACHI, "staff_id": staff_id,
-            "password": PASSWORD,
-        })
-        assert signed.status_code == 200, signed.text
-        return Session(client, csrf(signed.text))
-
-    yield open_as
-    for client in clients:
-        client.__exit__(None, None, None)
+    with staff_sessions(town.app, KUNITACHI, PASSWORD) as open_as:
+        yield open_as
 
 
 @pytest.fixture
