@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,28 +16,10 @@ from myna.registry.domain import PersonDetails
 from myna.registry.service import InitialResident
 from myna.system import MynaSystem
 from myna.transport.http import NodeIdentity, _Client
+from myna.transport.processes import free_port, running_nodes
 
 OLD, NEW = "132152", "132144"
 OLD_INST, NEW_INST = f"municipality-{OLD}", f"municipality-{NEW}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(port: int, proc: subprocess.Popen[bytes], seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"node exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"port {port} did not open")
 
 
 @pytest.fixture(scope="module")
@@ -61,31 +38,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         town = system.municipalities[code]
         people[code] = registry.numbered_residents()
         town.atena.assign(people[code])
-    nodes = {"hub": "hub", "jlis": "jlis", f"intermediate:{OLD_INST}": "",
-             f"intermediate:{NEW_INST}": ""}
-    ports = {node: _free_port() for node in nodes}
+    nodes = ["hub", "jlis", f"intermediate:{OLD_INST}", f"intermediate:{NEW_INST}"]
+    ports = {node: free_port() for node in nodes}
     system.config.endpoints = {node: f"http://127.0.0.1:{port}" for node, port in ports.items()}
     system.save_config()
     atena = {code: system.municipalities[code].atena for code in (OLD, NEW)}
     system.dispose()
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    procs = []
-    try:
-        for node, port in ports.items():
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "myna.cli", "serve", "--node", node, "--port", str(port),
-                 "--data-dir", str(data)], env=env, stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE)
-            procs.append(proc)
-            _wait(port, proc)
+    with running_nodes(data, ports):
         ca = NetworkCA(system.keys, data / "netca")
         yield {"data": data, "endpoints": system.config.endpoints, "ca": ca, "people": people,
                "atena": atena}
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=10)
 
 
 def _business(cluster: dict[str, Any], inst: str, node: str) -> _Client:

@@ -8,13 +8,10 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import Engine, select, update
 
 from myna.atena import storage as t
+from myna.clock import utcnow
 from myna.db import bulk_insert, migrate, reserve
 from myna.errors import NotFound
 from myna.numbers import individual
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class AtenaService:

@@ -20,12 +20,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import os
 import secrets
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -43,6 +39,7 @@ from myna.registry.domain import PersonDetails
 from myna.registry.service import InitialResident
 from myna.system import MynaSystem
 from myna.transparency.service import TransparencyLog
+from myna.transport.processes import free_port, running_nodes
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 TOWN = "132152"
@@ -128,12 +125,6 @@ def _rates(n: int, seconds: float, latencies: list[float]) -> dict[str, Any]:
             "p99_ms": 1000 * _percentile(latencies, 0.99)}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def over_http(n: int, workdir: Path, progress: ProgressFactory | None) -> dict[str, Any]:
     """The requester's intermediate server here; the hub and the provider's in processes."""
     from myna.db import make_engine, node_url
@@ -145,26 +136,12 @@ def over_http(n: int, workdir: Path, progress: ProgressFactory | None) -> dict[s
     data = workdir / "http"
     system, refs = _setup(data, min(n, 500))
     nodes = ["hub", f"intermediate:municipality-{TOWN}"]
-    ports = {node: _free_port() for node in nodes}
+    ports = {node: free_port() for node in nodes}
     system.config.endpoints = {node: f"http://127.0.0.1:{p}" for node, p in ports.items()}
     system.save_config()
     keys = system.keys
     system.dispose()
-    procs = [subprocess.Popen(
-        [sys.executable, "-m", "myna.cli", "serve", "--node", node, "--port", str(port),
-         "--data-dir", str(data)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env=dict(os.environ)) for node, port in ports.items()]
-    try:
-        for port in ports.values():
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
+    with running_nodes(data, ports):
         ca = NetworkCA(keys, data / "netca")
         node_id = f"intermediate:{PENSION[0]}"
         network = HttpNetwork(system.config.endpoints, identity(ca, node_id))
@@ -185,11 +162,6 @@ def over_http(n: int, workdir: Path, progress: ProgressFactory | None) -> dict[s
                 advance(1)
         seconds = time.perf_counter() - t0
         pension.engine.dispose()
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=10)
     return _rates(n, seconds, latencies)
 
 

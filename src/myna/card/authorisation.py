@@ -27,6 +27,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from myna.card.pins import Slot
+from myna.clock import utcnow
 from myna.errors import PermissionDenied, ValidationError
 from myna.keys import KeyStore
 from myna.numbers import municipality_code
@@ -34,9 +35,6 @@ from myna.numbers import municipality_code
 PREFIX = "myna-pin-reset.v1."
 MAX_LIFETIME = dt.timedelta(minutes=30)
 
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _b64(data: bytes) -> str:

@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from myna.card import storage as t
 from myna.card.authorisation import verify_reset_token
 from myna.card.pins import PinIncorrect, PinLocked, Slot, hash_pin, validate_pin
+from myna.clock import utcnow
 from myna.db import migrate
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from myna.keys import KeyStore
@@ -42,9 +43,6 @@ from myna.numbers import municipality_code
 
 KEY_BITS = 2048
 
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _derive(secret: bytes, info: bytes) -> bytes:

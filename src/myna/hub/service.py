@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
+from myna.clock import utcnow
 from myna.db import bulk_insert, migrate
 from myna.errors import MynaError, NotFound, PermissionDenied, ValidationError
 from myna.hub import storage as t
@@ -33,11 +34,6 @@ from myna.linkage.messages import (
 )
 from myna.linkage.network import NetworkApi, NodeUnavailable
 from myna.netca import node_key_name
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
 
 COMMITTED_FIELDS = ("request_id", "attempt", "requester", "provider", "row_id", "affair",
                     "item", "requested_at", "provided_at", "result", "reason")
@@ -351,26 +347,29 @@ class HubService:
 
     # -- records ---------------------------------------------------------------------------
 
-    def records(self, request_id: str | None = None) -> list[ProvisionRecord]:
-        query = select(t.records).order_by(t.records.c.requested_at, t.records.c.attempt)
-        if request_id:
-            query = query.where(t.records.c.request_id == request_id)
+    def _records(self, *where: Any) -> list[ProvisionRecord]:
+        """Records matching ``where``, oldest first."""
+        query = select(t.records).where(*where).order_by(t.records.c.requested_at,
+                                                         t.records.c.attempt)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [ProvisionRecord(
             r.request_id, r.attempt, r.requester, r.provider, r.row_id, r.affair, r.item,
             r.requested_at, r.provided_at, r.result, r.reason, r.leaf_index) for r in rows]
 
+    def records(self, request_id: str | None = None) -> list[ProvisionRecord]:
+        if request_id:
+            return self._records(t.records.c.request_id == request_id)
+        return self._records()
+
     def records_for_institution(self, institution: str) -> list[ProvisionRecord]:
         """The records where ``institution`` asked or provided (what it may see)."""
-        query = select(t.records).where(
-            (t.records.c.requester == institution) | (t.records.c.provider == institution)
-        ).order_by(t.records.c.requested_at, t.records.c.attempt)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        return [ProvisionRecord(
-            r.request_id, r.attempt, r.requester, r.provider, r.row_id, r.affair, r.item,
-            r.requested_at, r.provided_at, r.result, r.reason, r.leaf_index) for r in rows]
+        return self._records(
+            (t.records.c.requester == institution) | (t.records.c.provider == institution))
+
+    def records_for_person(self, person_key: str) -> list[ProvisionRecord]:
+        """Every record about one person (for the person, via J-LIS or the portal)."""
+        return self._records(t.records.c.link == self.codes.link(person_key))
 
     def institutions(self) -> list[Institution]:
         """Every registered institution."""
@@ -378,16 +377,6 @@ class HubService:
             ids = list(conn.execute(select(t.institutions.c.institution_id).order_by(
                 t.institutions.c.institution_id)).scalars())
         return [self.institution(i) for i in ids]
-
-    def records_for_person(self, person_key: str) -> list[ProvisionRecord]:
-        """Every record about one person (for the person, via J-LIS or the portal)."""
-        link = self.codes.link(person_key)
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(t.records).where(t.records.c.link == link).order_by(
-                t.records.c.requested_at, t.records.c.attempt)).all()
-        return [ProvisionRecord(
-            r.request_id, r.attempt, r.requester, r.provider, r.row_id, r.affair, r.item,
-            r.requested_at, r.provided_at, r.result, r.reason, r.leaf_index) for r in rows]
 
     def expire_records(self, now: dt.datetime | None = None) -> int:
         """Delete records past the retention period (番号法23条: 7 years by default).

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from nacl.public import PrivateKey, PublicKey, SealedBox
 from sqlalchemy import Connection, Engine, insert, select, update
 
+from myna.clock import utcnow
 from myna.db import bulk_insert, migrate
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from myna.hub import table2 as table2_module
@@ -41,10 +42,6 @@ from myna.linkage.messages import (
 )
 from myna.linkage.network import NetworkApi
 from myna.netca import node_key_name
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)

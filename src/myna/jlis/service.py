@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
+from myna.clock import utcnow
 from myna.db import bulk_insert, inserted_id, migrate, reserve
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from myna.jlis import storage as t
@@ -26,9 +27,6 @@ from myna.numbers import bulk, individual, resident_code
 Progress = Callable[[int], None]
 CODE_PURPOSE = "符号の取得"
 
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)

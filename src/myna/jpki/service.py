@@ -27,6 +27,7 @@ from cryptography.x509 import ocsp
 from sqlalchemy import Connection, Engine, Row, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from myna.clock import utcnow
 from myna.db import inserted_id, migrate
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from myna.jpki import certs
@@ -49,9 +50,6 @@ from myna.keys import KeyStore
 
 ROOT, ISSUING, OCSP = "root", "issuing", "ocsp"
 
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _utc(value: dt.datetime) -> dt.datetime:

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, and_, func, insert, select, update
 
+from myna.clock import utcnow
 from myna.db import bulk_insert, inserted_id, migrate
 from myna.errors import Conflict, NotFound, ValidationError
 from myna.notify import storage as t
@@ -67,9 +68,6 @@ RECORDABLE = frozenset({LetterState.DELIVERED, LetterState.RETURNED, LetterState
                         LetterState.HANDED_OVER, LetterState.DISPOSED})
 _CHUNK = 500
 
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

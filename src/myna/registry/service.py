@@ -15,10 +15,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, RowMapping, and_, func, insert, or_, select, update
 
+from myna.clock import utcnow
 from myna.db import bulk_insert, inserted_id, migrate, reserve, sync_sequence
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from myna.jlis.domain import IdentityInfo
-from myna.jlis.service import JlisApi, Progress, utcnow
+from myna.jlis.service import JlisApi, Progress
 from myna.numbers import individual, municipality_code, resident_code
 from myna.registry import auth
 from myna.registry import storage as t

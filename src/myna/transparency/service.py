@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, bindparam, event, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from myna.clock import utcnow
 from myna.db import bulk_insert, migrate
 from myna.errors import Conflict, NotFound, ValidationError
 from myna.keys import KeyStore
@@ -67,9 +68,6 @@ MAX_ENTRY_BYTES = 65_535
 DEFAULT_RETENTION_YEARS = 7
 TileKey = tuple[int, int]
 
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def as_utc(value: dt.datetime) -> dt.datetime:

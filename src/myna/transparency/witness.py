@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine, insert, select, update
 
+from myna.clock import utcnow
 from myna.db import migrate
 from myna.errors import Conflict
 from myna.keys import KeyStore
@@ -52,7 +53,7 @@ from myna.transparency.note import (
     verify_cosignature,
     verify_note,
 )
-from myna.transparency.service import TransparencyLog, as_utc, utcnow
+from myna.transparency.service import TransparencyLog, as_utc
 
 
 class CheckpointNotSigned(WitnessRefused, SignatureInvalid):

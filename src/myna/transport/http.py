@@ -29,6 +29,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from myna.clock import utcnow
 from myna.errors import MynaError, NotFound, PermissionDenied, ValidationError
 from myna.linkage.messages import (
     MAX_SKEW,
@@ -42,10 +43,6 @@ from myna.linkage.network import HubApi, IntermediateApi, NodeUnavailable
 from myna.netca import check_certificate
 
 Now = Callable[[], dt.datetime]
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _to_sign(method: str, path: str, date: str, body: bytes) -> bytes:
@@ -122,7 +119,7 @@ def error_from_json(status: int, data: dict[str, Any]) -> MynaError:
 # -- clients ------------------------------------------------------------------------------------
 
 class _Client:
-    def __init__(self, base_url: str, identity: NodeIdentity, now: Now = _utcnow,
+    def __init__(self, base_url: str, identity: NodeIdentity, now: Now = utcnow,
                  timeout: float = 10.0, client: httpx.Client | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.identity = identity
@@ -180,7 +177,7 @@ class HttpNetwork:
     """The :class:`~myna.linkage.network.Network` interface over HTTP."""
 
     def __init__(self, endpoints: dict[str, str], identity: NodeIdentity,
-                 now: Now = _utcnow) -> None:
+                 now: Now = utcnow) -> None:
         self.endpoints = endpoints
         self.identity = identity
         self.now = now
@@ -208,7 +205,7 @@ Handler = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 
 def node_app(title: str, ca: x509.Certificate, routes: dict[str, tuple[Handler, Callable[[str],
-             bool]]], now: Now = _utcnow) -> FastAPI:
+             bool]]], now: Now = utcnow) -> FastAPI:
     """A FastAPI app serving signed node-to-node routes.
 
     ``routes`` maps a path to (handler(caller, payload) -> JSON, may_call(caller)).

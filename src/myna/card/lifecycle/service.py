@@ -68,6 +68,7 @@ from myna.card.lifecycle.domain import (
 )
 from myna.card.lifecycle.render import CardBack, CardFront, render_back, render_front
 from myna.card.pins import Slot, validate_pin
+from myna.clock import utcnow
 from myna.db import inserted_id, migrate
 from myna.errors import Conflict, MynaError, NotFound, PermissionDenied, ValidationError
 from myna.jpki import certs
@@ -82,9 +83,6 @@ DEFAULT_HOLDING_MONTHS = 6
 #: J-LIS identity statuses that end a person's cards (the listener's ``status``).
 ENDING_STATUSES = {"死亡": EndReason.DEATH, "職権消除": EndReason.REMOVED}
 
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

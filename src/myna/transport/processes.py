@@ -1,0 +1,59 @@
+"""Start nodes as separate ``myna serve --node`` processes on 127.0.0.1 (tests, benchmarks)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(port: int, proc: subprocess.Popen[bytes], log: Path, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            detail = log.read_text(encoding="utf-8", errors="replace")
+            raise RuntimeError(f"node exited before listening on {port}: {detail}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"port {port} did not open within {seconds} s")
+
+
+@contextlib.contextmanager
+def running_nodes(data_dir: Path, ports: Mapping[str, int],
+                  seconds: float = 30) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Start one process per node id (``hub``, ``intermediate:<id>`` …), wait until each
+    listens, and stop them all afterwards.  Each node's output goes to
+    ``<data_dir>/<node>.log``."""
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for node, port in ports.items():
+            log = Path(data_dir) / (node.replace(":", "-") + ".log")
+            with log.open("wb") as sink:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "myna.cli", "serve", "--node", node, "--port",
+                     str(port), "--data-dir", str(data_dir)],
+                    env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=sink,
+                    stderr=subprocess.STDOUT)
+            procs.append(proc)
+            _wait(port, proc, log, seconds)
+        yield procs
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=10)
