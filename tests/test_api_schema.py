@@ -61,8 +61,11 @@ MUST_SUCCEED = (
     "POST /api/v1/municipalities/{code}/residents/{resident_id}/move-out",
     "POST /api/v1/municipalities/{code}/residents/{resident_id}/copies",
     "GET /api/v1/municipalities/{code}/copies/{certificate_number}/pdf",
-    "GET /api/v1/numbers/{value}/check",
+    "POST /api/v1/numbers/check",
 )
+
+
+REVOKE = "POST /api/v1/municipalities/{code}/token/revoke"
 
 
 @dataclass
@@ -150,7 +153,12 @@ schema = schemathesis.pytest.from_fixture("api_schema")
     max_examples=30, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck),
 )
 def test_api_conforms_to_its_schema(case: Any, town: Town) -> None:
+    token = town.token
+    if case.operation.label == REVOKE:  # revoking must not end the token the others use
+        with TestClient(town.app) as client:
+            token = client.post("/api/v1/token", data={
+                "username": f"{KUNITACHI}:clerk1", "password": PASSWORD}).json()["access_token"]
     response = case.call_and_validate(
-        headers={"Authorization": f"Bearer {town.token}"}, checks=CHECKS
+        headers={"Authorization": f"Bearer {token}"}, checks=CHECKS
     )
     town.statuses[case.operation.label].add(response.status_code)

@@ -200,16 +200,20 @@ def test_unknown_municipality_is_refused(system: MynaSystem) -> None:
 @pytest.mark.parametrize(
     ("person", "place", "message"),
     [
-        (born("", "くにたち"), HOME, "氏名を入力"),
-        (born("国立 太郎", "Kunitachi"), HOME, "ふりがな"),
-        (born(days_ago=-3), HOME, "未来"),
-        (born(sex="X"), HOME, "性別"),
-        (born(), HouseholdPlacement("世帯主", postcode="186-001", address=HOME.address),
-         "郵便番号"),
-        (born(), HouseholdPlacement("世帯主", postcode="1860001", address="大阪府大阪市北区1"),
-         "区域内ではありません"),
-        (born(), HouseholdPlacement("子", household_number="9999999999"), "世帯はありません"),
-        (born(), HouseholdPlacement("子", postcode="1860001", address=HOME.address), "世帯主"),
+        pytest.param(born("", "くにたち"), HOME, "氏名を入力", id="no-name"),
+        pytest.param(born("国立 太郎", "Kunitachi"), HOME, "ふりがな", id="romaji-furigana"),
+        pytest.param(born(days_ago=-3), HOME, "未来", id="born-in-the-future"),
+        pytest.param(born(sex="X"), HOME, "性別", id="unknown-sex"),
+        pytest.param(born(), HouseholdPlacement("世帯主", postcode="186-001",
+                                                address=HOME.address), "郵便番号",
+                     id="short-postcode"),
+        pytest.param(born(), HouseholdPlacement("世帯主", postcode="1860001",
+                                                address="大阪府大阪市北区1"),
+                     "区域内ではありません", id="address-in-another-town"),
+        pytest.param(born(), HouseholdPlacement("子", household_number="9999999999"),
+                     "世帯はありません", id="unknown-household"),
+        pytest.param(born(), HouseholdPlacement("子", postcode="1860001", address=HOME.address),
+                     "世帯主", id="new-household-without-a-head"),
     ],
 )
 def test_bad_births_leave_nothing_behind(
@@ -233,7 +237,7 @@ def test_death_and_history_are_kept(town: MunicipalityRegistry, clerk: Staff) ->
     town.move_within(clerk, person.resident_id,
                      HouseholdPlacement("世帯主", postcode="1860002",
                                         address="東京都国立市東2丁目1番1号"), dt.date.today())
-    with pytest.raises(ValidationError, match="生年月日より前"):
+    with pytest.raises(ValidationError, match="生年月日.*より前"):
         town.record_death(clerk, person.resident_id, dt.date(1900, 1, 1))
     dead = town.record_death(clerk, person.resident_id, dt.date.today())
     assert (dead.status, dead.removal_reason) == ("除票", "死亡")
@@ -444,11 +448,20 @@ def test_repeated_wrong_passwords_lock_the_account(town: MunicipalityRegistry) -
     now = [dt.datetime(2026, 4, 1, 9, 0, tzinfo=dt.UTC)]
     town.now = lambda: now[0]
     town.create_staff("target", "対象 職員", Role.CLERK, "right password")
+    messages = set()
     for _ in range(5):
-        with pytest.raises(PermissionDenied, match="違います"):
+        with pytest.raises(PermissionDenied, match="違うか") as wrong:
             town.authenticate("target", "wrong password")
-    with pytest.raises(PermissionDenied, match="ロック"):
+        messages.add((wrong.value.message_ja, wrong.value.message_en))
+    (account,) = [a for a in town.accounts.accounts() if a.staff.staff_id == "target"]
+    assert account.state(now[0]) == "ロック中"
+    with pytest.raises(PermissionDenied) as locked:
         town.authenticate("target", "right password")
+    with pytest.raises(PermissionDenied) as unknown:
+        town.authenticate("nobody", "right password")
+    # the same words whether the id is unknown, the password wrong or the account locked
+    messages |= {(e.value.message_ja, e.value.message_en) for e in (locked, unknown)}
+    assert len(messages) == 1 and "ロック" not in next(iter(messages))[0]
     now[0] += dt.timedelta(minutes=16)
     assert town.authenticate("target", "right password").staff_id == "target"
 
@@ -461,8 +474,98 @@ def test_dates_that_cannot_be_printed_are_refused(
                                     dt.date(400, 9, 12)), ValidationError, "明治")
     unchanged(lambda: town.move_out(clerk, person.resident_id, "東京都国分寺市本町1-1",
                                     dt.date.today() + dt.timedelta(days=60)), ValidationError,
-              "未来")
+              "先すぎます")
     unchanged(lambda: town.register_birth(clerk, PersonDetails(
         "古い 人", "ふるい ひと", dt.date(1868, 1, 24), "男"), HOME), ValidationError, "明治")
     with pytest.raises(NotFound):
         town.view(clerk, 2**63, "確認")
+
+
+# -- the dates a 届出 states ------------------------------------------------------------------
+
+
+def _moved_out(system: MynaSystem, clerk: Staff, town: MunicipalityRegistry,
+               moving_on: dt.date) -> tuple[MunicipalityRegistry, Staff, MoveOutCertificate]:
+    person = town.register_birth(clerk, born(days_ago=12000), HOME)
+    certificate = town.move_out(clerk, person.resident_id, "東京都国分寺市本町1-1", moving_on)
+    neighbour = system.add_municipality(KOKUBUNJI)
+    return neighbour, neighbour.create_staff("n1", "隣町 職員", Role.CLERK, "clerk-password"), \
+        certificate
+
+
+NEW_HOME = HouseholdPlacement("世帯主", postcode="1850012", address="東京都国分寺市本町1-1")
+
+
+def test_a_move_in_cannot_predate_the_certificate_nor_be_in_the_future(
+    system: MynaSystem, town: MunicipalityRegistry, clerk: Staff,
+) -> None:
+    today = dt.date.today()
+    neighbour, staff, certificate = _moved_out(system, clerk, town, today + dt.timedelta(days=7))
+    before = counts(neighbour)
+    for moved_on, words in ((today - dt.timedelta(days=6 * 365), "交付日"),
+                            (today - dt.timedelta(days=1), "交付日"),
+                            (today + dt.timedelta(days=1), "未来")):
+        with pytest.raises(ValidationError, match=words):
+            neighbour.move_in(staff, certificate, NEW_HOME, moved_on)
+    assert counts(neighbour) == before
+    moved = neighbour.move_in(staff, certificate, NEW_HOME, today)
+    assert moved.became_resident_on == today
+    with pytest.raises(ValidationError, match="住民となった日"):  # not before arriving here
+        neighbour.record_death(staff, moved.resident_id, today - dt.timedelta(days=1))
+
+
+def test_a_move_out_reported_after_the_move_lets_the_move_in_keep_its_real_date(
+    system: MynaSystem, town: MunicipalityRegistry, clerk: Staff,
+) -> None:
+    today = dt.date.today()
+    neighbour, staff, certificate = _moved_out(system, clerk, town, today - dt.timedelta(days=5))
+    with pytest.raises(ValidationError, match="転出日"):  # still not before the move out
+        neighbour.move_in(staff, certificate, NEW_HOME, today - dt.timedelta(days=6))
+    moved = neighbour.move_in(staff, certificate, NEW_HOME, today - dt.timedelta(days=5))
+    assert moved.became_resident_on == today - dt.timedelta(days=5)
+
+
+def test_every_notification_date_follows_the_same_rules(
+    town: MunicipalityRegistry, clerk: Staff, supervisor: Staff, unchanged: Any,
+) -> None:
+    today = dt.date.today()
+    person = town.register_birth(clerk, born(days_ago=20), HOME)  # resident since birth
+    rid = person.resident_id
+    unchanged(lambda: town.move_within(clerk, rid, HouseholdPlacement(
+        "世帯主", postcode="1860002", address="東京都国立市東1-1"), today + dt.timedelta(days=1)),
+        ValidationError, "未来")
+    unchanged(lambda: town.move_within(clerk, rid, HouseholdPlacement(
+        "世帯主", postcode="1860002", address="東京都国立市東1-1"), today - dt.timedelta(days=31)),
+        ValidationError, "現住所に住み始めた日")
+    unchanged(lambda: town.record_death(clerk, rid, today - dt.timedelta(days=31)),
+              ValidationError, "生年月日")
+    unchanged(lambda: town.record_death(clerk, rid, today + dt.timedelta(days=1)),
+              ValidationError, "未来")
+    unchanged(lambda: town.move_out(clerk, rid, "東京都国分寺市本町1-1",
+                                    today - dt.timedelta(days=31)), ValidationError,
+              "住民となった日")
+    unchanged(lambda: town.register_birth(clerk, born(days_ago=-1), HOME), ValidationError,
+              "未来")
+    unchanged(lambda: town.ex_officio_entry(supervisor, born(days_ago=100), HOME,
+                                            "実態調査による職権記載",
+                                            today - dt.timedelta(days=200)),
+              ValidationError, "生年月日")
+    assert town.move_out(clerk, rid, "東京都国分寺市本町1-1", today + dt.timedelta(days=14))
+
+
+def test_a_duplicate_birth_is_refused_and_a_confirmed_twin_recorded(
+    town: MunicipalityRegistry, clerk: Staff, unchanged: Any,
+) -> None:
+    head = town.register_birth(clerk, born("国立 一郎", "くにたち いちろう", days_ago=12000), HOME)
+    child = HouseholdPlacement("子", household_number=head.household_number)
+    first = town.register_birth(clerk, born(days_ago=2), child)
+    unchanged(lambda: town.register_birth(clerk, born(days_ago=2), child), Conflict,
+              "二重の出生届")
+    # the same child filed into another household of the town is caught as well
+    unchanged(lambda: town.register_birth(clerk, born(days_ago=2), HouseholdPlacement(
+        "世帯主", postcode="1860002", address="東京都国立市東2-2")), Conflict, "二重の出生届")
+    twin = town.register_birth(clerk, born("国立 次郎", "くにたち じろう", days_ago=2), child,
+                               confirm_not_duplicate=True)
+    (event,) = [e for e in town.history(twin.resident_id) if e.kind == "出生"]
+    assert event.detail["confirmed_not_duplicate_of"] == [first.resident_id]
+    assert twin.individual_number != first.individual_number

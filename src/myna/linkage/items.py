@@ -10,12 +10,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from myna import relationships
 from myna.errors import ValidationError
 
-RELATIONSHIPS = frozenset({
-    "世帯主", "妻", "夫", "子", "父", "母", "祖父", "祖母", "孫", "兄", "姉", "弟", "妹",
-    "子の妻", "子の夫", "妻の父", "妻の母", "夫の父", "夫の母", "同居人", "縁故者",
-})
+RELATIONSHIPS = frozenset(relationships.RELATIONSHIPS)
 ENUMS: dict[str, frozenset[str]] = {
     "課税区分": frozenset({"課税", "非課税", "均等割のみ課税"}),
     "続柄": RELATIONSHIPS,

@@ -9,10 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from myna.errors import ValidationError
+from myna.text import clean_text
 
 
 class Role(StrEnum):
@@ -44,10 +46,22 @@ class EventKind(StrEnum):
 
 
 SEXES = ("男", "女")
-RELATIONSHIPS = (
-    "世帯主", "妻", "夫", "子", "父", "母", "祖父", "祖母", "孫", "兄", "姉", "弟", "妹",
-    "子の妻", "子の夫", "妻の父", "妻の母", "夫の父", "夫の母", "同居人", "縁故者",
-)
+
+#: The longest text each field of a 住民票 or a 届出 accepts (characters).  Checked
+#: before anything is written, by the same rule on every path (forms, API, commands),
+#: and within the columns' sizes on SQLite and PostgreSQL alike.
+LIMITS: dict[str, int] = {
+    "name": 100,
+    "furigana": 200,
+    "address": 200,
+    "postcode": 10,
+    "nationality": 50,
+    "residence_status": 50,
+    "purpose": 200,
+    "reason": 200,
+    "staff_name": 100,
+    "search": 100,
+}
 
 
 @dataclass(frozen=True)
@@ -230,29 +244,21 @@ class HistoryEntry:
 
 # -- validation of what people type ------------------------------------------------
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _KANA = re.compile(r"^[\u3041-\u3096\u30a1-\u30fa\u30fc\u309b\u309c\u30fb\u3000 ・ー]+$")
 
 
-def check_name(name: str, label: str = "氏名") -> str:
-    """A name as written: trimmed at the ends only, never normalised."""
-    stripped = name.strip(" \u3000")
-    if not stripped:
-        raise ValidationError(f"{label}を入力してください", f"{label} is empty")
-    if len(stripped) > 100:
-        raise ValidationError(f"{label}が長すぎます（100文字まで）", f"{label} longer than 100")
-    if _CONTROL.search(stripped):
-        raise ValidationError(
-            f"{label}に制御文字が含まれています", f"{label} has control characters"
-        )
-    return stripped
+def check_name(name: str, label: str = "氏名", limit: str = "name") -> str:
+    """A name as written: trimmed at the ends only, never normalised.
+
+    >>> check_name("　髙橋 一郎 ")
+    '髙橋 一郎'
+    """
+    return clean_text(name, label, max_length=LIMITS[limit])
 
 
 def check_furigana(value: str) -> str:
     """ふりがな: hiragana or katakana with spaces."""
-    stripped = value.strip(" \u3000")
-    if not stripped:
-        raise ValidationError("ふりがなを入力してください", "furigana is empty")
+    stripped = clean_text(value, "ふりがな", max_length=LIMITS["furigana"], label_en="furigana")
     if not _KANA.match(stripped):
         bad = next(ch for ch in stripped if not _KANA.match(ch))
         raise ValidationError(
@@ -272,15 +278,14 @@ def check_sex(value: str) -> str:
     return aliases[value]
 
 
-def check_relationship(value: str) -> str:
-    value = value.strip(" \u3000")
-    if not value or len(value) > 20 or _CONTROL.search(value):
-        raise ValidationError(f"続柄が不正です: {value!r}", f"invalid relationship {value!r}")
-    return value
-
-
 def check_postcode(value: str) -> str:
-    digits = unicodedata.normalize("NFKC", value).replace("-", "").replace("〒", "").strip()
+    """Seven digits, as typed with full-width digits, hyphens or 〒.
+
+    >>> check_postcode("〒１８６－０００１")
+    '1860001'
+    """
+    text = clean_text(value, "郵便番号", max_length=LIMITS["postcode"], label_en="postcode")
+    digits = unicodedata.normalize("NFKC", text).replace("-", "").replace("〒", "").strip()
     if not re.fullmatch(r"\d{7}", digits):
         raise ValidationError(
             f"郵便番号は7桁の数字です（入力: {value!r}）", f"postcode must have 7 digits: {value!r}"
@@ -288,8 +293,8 @@ def check_postcode(value: str) -> str:
     return digits
 
 
-def check_address(value: str) -> str:
-    return check_name(value, "住所")
+def check_address(value: str, label: str = "住所") -> str:
+    return check_name(value, label, "address")
 
 
 def parse_date(value: str | dt.date, label: str = "日付") -> dt.date:
@@ -322,14 +327,52 @@ def parse_date(value: str | dt.date, label: str = "日付") -> dt.date:
 #: 明治元年1月1日 in the Gregorian calendar: the earliest date a 住民票 can print.
 MEIJI_START = dt.date(1868, 1, 25)
 
+#: A 転出届 may be made before the move (住基法24条), up to about two weeks ahead.
+MOVE_OUT_AHEAD = dt.timedelta(days=14)
+
 
 def check_not_future(day: dt.date, today: dt.date, label: str) -> dt.date:
     """A date not after ``today`` and not before the Meiji era (it must print in 和暦)."""
-    if day > today:
-        raise ValidationError(f"{label}が未来の日付です: {day}", f"{label} is in the future")
+    return check_event_date(day, today, label)
+
+
+def check_event_date(
+    day: dt.date, today: dt.date, label: str, *,
+    not_before: Sequence[tuple[dt.date | None, str]] = (),
+    ahead: dt.timedelta = dt.timedelta(0),
+) -> dt.date:
+    """The date a 届出 states, by the rules every 届出 shares.
+
+    Not after ``today`` (a 届出 reports what has happened; only a 転出届 may be made
+    ``ahead``), not before the Meiji era (a 住民票 prints in 和暦), and not before
+    any of ``not_before`` — (date, what it is) pairs such as the birth date or the
+    day the person became resident, so that no record says someone moved before
+    they were born or was resident in two towns at once.
+
+    >>> check_event_date(dt.date(2020, 4, 1), dt.date(2026, 12, 1), "転入日",
+    ...                  not_before=[(dt.date(2026, 11, 30), "交付日")])
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    myna.errors.ValidationError: 転入日（2020-04-01）が交付日（2026-11-30）より前です ...
+    """
+    if day > today + ahead:
+        if ahead:
+            raise ValidationError(
+                f"{label}（{day}）が先すぎます（{(today + ahead).isoformat()}まで）",
+                f"{label} {day} is more than {ahead.days} days ahead",
+            )
+        raise ValidationError(
+            f"{label}が未来の日付です: {day}（届出は、起きたことを届け出るものです）",
+            f"{label} {day} is in the future",
+        )
     if day < MEIJI_START:
         raise ValidationError(f"{label}が古すぎます（明治元年より前）: {day}",
                               f"{label} before {MEIJI_START}")
+    for bound, what in not_before:
+        if bound is not None and day < bound:
+            raise ValidationError(f"{label}（{day}）が{what}（{bound}）より前です",
+                                  f"{label} {day} is before {what} {bound}")
     return day
 
 
@@ -337,8 +380,8 @@ def check_person(details: PersonDetails, today: dt.date) -> PersonDetails:
     foreign = details.foreign
     if foreign is not None:
         foreign = ForeignResidence(
-            check_name(foreign.nationality, "国籍・地域"),
-            check_name(foreign.residence_status, "在留資格"),
+            check_name(foreign.nationality, "国籍・地域", "nationality"),
+            check_name(foreign.residence_status, "在留資格", "residence_status"),
             foreign.period_of_stay_until,
         )
     return PersonDetails(
@@ -350,12 +393,13 @@ def check_person(details: PersonDetails, today: dt.date) -> PersonDetails:
     )
 
 
-def check_purpose(purpose: str) -> str:
-    purpose = purpose.strip(" \u3000")
+def check_purpose(purpose: str, label: str = "目的") -> str:
+    """The stated purpose of a view, search or act (事務の名称): 2–200 characters."""
+    purpose = clean_text(purpose, label, max_length=LIMITS["purpose"], required=False)
     if len(purpose) < 2:
         raise ValidationError(
-            "閲覧・検索の目的（事務の名称）を入力してください", "a purpose is required"
+            "閲覧・検索の目的（事務の名称）を入力してください" if label == "目的"
+            else f"{label}を入力してください（2文字以上）",
+            f"a {'purpose' if label == '目的' else label} is required",
         )
-    if len(purpose) > 200 or _CONTROL.search(purpose):
-        raise ValidationError("目的の記載が不正です", "invalid purpose text")
     return purpose

@@ -15,13 +15,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, RowMapping, and_, func, insert, or_, select, update
 
-from myna.clock import utcnow
+from myna.clock import aware, jst_date, utcnow
 from myna.db import bulk_insert, inserted_id, migrate, reserve, sync_sequence
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from myna.jlis.domain import IdentityInfo
 from myna.jlis.service import JlisApi, Progress
 from myna.numbers import individual, municipality_code, resident_code
-from myna.registry import auth
 from myna.registry import storage as t
 from myna.registry.documents import (
     CopyEntry,
@@ -31,6 +30,7 @@ from myna.registry.documents import (
     to_wareki,
 )
 from myna.registry.domain import (
+    MOVE_OUT_AHEAD,
     EventKind,
     HistoryEntry,
     HouseholdPlacement,
@@ -41,16 +41,15 @@ from myna.registry.domain import (
     Staff,
     Status,
     check_address,
-    check_not_future,
+    check_event_date,
     check_person,
     check_postcode,
     check_purpose,
-    check_relationship,
 )
+from myna.registry.staff import StaffAccounts
+from myna.relationships import HEAD, check_relationship
 
 CODE_BATCH = 1000
-LOCK_AFTER = 5
-LOCK_FOR = dt.timedelta(minutes=15)
 PROTECTED = "（支援措置により非表示）"
 SYSTEM = Staff("system", "システム", Role.ADMINISTRATOR)
 
@@ -92,6 +91,7 @@ class MunicipalityRegistry:
         self.engine = engine
         self.jlis = jlis
         self.now = now
+        self.accounts = StaffAccounts(engine, lambda: self.now())
 
     @property
     def title(self) -> str:
@@ -121,81 +121,17 @@ class MunicipalityRegistry:
     # -- staff --------------------------------------------------------------------
 
     def create_staff(self, staff_id: str, name: str, role: Role | str, password: str) -> Staff:
-        role = Role(role)
-        if not staff_id.isascii() or not staff_id.strip() or len(staff_id) > 50:
-            raise ValidationError(
-                f"職員IDは半角英数字で入力してください: {staff_id!r}", f"bad staff id {staff_id!r}"
-            )
-        with self.engine.begin() as conn:
-            taken = select(t.staff.c.staff_id).where(t.staff.c.staff_id == staff_id)
-            if conn.execute(taken).first():
-                raise Conflict(
-                    f"職員ID {staff_id} は既に使われています", f"staff {staff_id} exists"
-                )
-            conn.execute(
-                insert(t.staff).values(
-                    staff_id=staff_id,
-                    name=name,
-                    role=role.value,
-                    password_hash=auth.hash_password(password),
-                    active=True,
-                    created_at=self.now(),
-                )
-            )
-        return Staff(staff_id, name, role)
+        return self.accounts.create(staff_id, name, role, password)
 
     def authenticate(self, staff_id: str, password: str) -> Staff:
-        """Check a staff password; five wrong tries in a row lock the account for 15 minutes."""
-        now = self.now()
-        with self.engine.begin() as conn:
-            row = conn.execute(select(t.staff).where(t.staff.c.staff_id == staff_id)).first()
-            locked = (
-                row is not None and row.locked_until is not None
-                and _aware(row.locked_until) > now
-            )
-            ok = (
-                row is not None and row.active and not locked
-                and auth.verify_password(password, row.password_hash)
-            )
-            if row is not None and not locked:
-                failures = 0 if ok else row.failed_attempts + 1
-                conn.execute(
-                    update(t.staff).where(t.staff.c.staff_id == staff_id).values(
-                        failed_attempts=0 if failures >= LOCK_AFTER else failures,
-                        locked_until=now + LOCK_FOR if failures >= LOCK_AFTER else None,
-                    )
-                )
-            action = "sign_in" if ok else ("sign_in_locked" if locked else "sign_in_failed")
-            conn.execute(
-                insert(t.access_log).values(
-                    staff_id=staff_id, resident_id=None, action=action, purpose="認証",
-                    detail={}, at=now,
-                )
-            )
-        if locked:
-            raise PermissionDenied(
-                "続けて失敗したため、このアカウントは一時的にロックされています（15分後に再試行）",
-                "account temporarily locked after repeated failures",
-            )
-        if not ok or row is None:
-            raise PermissionDenied(
-                "職員IDまたはパスワードが違います", "unknown staff id or wrong password"
-            )
-        return Staff(row.staff_id, row.name, Role(row.role))
+        """Check a staff password (see :meth:`StaffAccounts.authenticate`)."""
+        return self.accounts.authenticate(staff_id, password)
 
     def get_staff(self, staff_id: str) -> Staff:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(t.staff).where(t.staff.c.staff_id == staff_id)).first()
-        if row is None or not row.active:
-            raise NotFound(f"職員 {staff_id} はいません", f"no staff {staff_id}")
-        return Staff(row.staff_id, row.name, Role(row.role))
+        return self.accounts.get(staff_id)
 
     def list_staff(self) -> list[Staff]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(t.staff).where(t.staff.c.active.is_(True)).order_by(t.staff.c.staff_id)
-            ).all()
-        return [Staff(r.staff_id, r.name, Role(r.role)) for r in rows]
+        return self.accounts.active()
 
     # -- codes from J-LIS -----------------------------------------------------------
 
@@ -259,7 +195,7 @@ class MunicipalityRegistry:
                     f"世帯番号 {placement.household_number} の世帯には住民がいません",
                     "household has no residents",
                 )
-            if placement.relationship == "世帯主":
+            if placement.relationship == HEAD:
                 raise Conflict(
                     "既存の世帯に「世帯主」として入ることはできません",
                     "an existing household already has a head",
@@ -270,7 +206,7 @@ class MunicipalityRegistry:
                 "新しい世帯には郵便番号と住所が必要です",
                 "a new household needs postcode and address",
             )
-        if placement.relationship != "世帯主":
+        if placement.relationship != HEAD:
             raise ValidationError(
                 "新しい世帯を作るときの続柄は「世帯主」です",
                 "the first member of a new household is its head",
@@ -408,12 +344,19 @@ class MunicipalityRegistry:
     # -- 届出 -------------------------------------------------------------------------------
 
     def register_birth(
-        self, staff: Staff, person: PersonDetails, placement: HouseholdPlacement,
+        self, staff: Staff, person: PersonDetails, placement: HouseholdPlacement, *,
+        confirm_not_duplicate: bool = False,
     ) -> Resident:
-        """出生届: a new 住民票 with a fresh 住民票コード and its individual number."""
+        """出生届: a new 住民票 with a fresh 住民票コード and its individual number.
+
+        A second 出生届 for a child of the same household and birth date (or the
+        same name and birth date anywhere in the town) is refused as a probable
+        duplicate — it would give one child two numbers — unless the clerk has
+        confirmed that it is another child (twins), which the event records.
+        """
         person = check_person(person, self.today())
         return self._new_resident(staff, EventKind.BIRTH, person, placement, person.birth_date,
-                                  {})
+                                  {}, check_duplicate=not confirm_not_duplicate)
 
     def ex_officio_entry(
         self, staff: Staff, person: PersonDetails, placement: HouseholdPlacement,
@@ -422,19 +365,26 @@ class MunicipalityRegistry:
         """職権記載: the office records someone found to live here without a 届出."""
         self._require_supervisor(staff, "職権記載")
         person = check_person(person, self.today())
-        reason = check_purpose(reason)
-        check_not_future(resident_since, self.today(), "住民となった日")
+        reason = check_purpose(reason, "理由")
+        check_event_date(resident_since, self.today(), "住民となった日",
+                         not_before=[(person.birth_date, "生年月日")])
         return self._new_resident(staff, EventKind.EX_OFFICIO_ENTRY, person, placement,
                                   resident_since, {"reason": reason})
 
     def _new_resident(
         self, staff: Staff, kind: EventKind, person: PersonDetails,
         placement: HouseholdPlacement, since: dt.date, detail: dict[str, Any],
+        check_duplicate: bool = False,
     ) -> Resident:
         """A first 住民票: a 住民票コード from the pool and its number from J-LIS."""
         self.ensure_codes(1)
         with self.engine.begin() as conn:
             household = self._place(conn, placement)
+            twins = self._same_birth(conn, person, household[0])
+            if twins and check_duplicate:
+                raise _probable_duplicate(twins[0])
+            if twins:
+                detail = detail | {"confirmed_not_duplicate_of": [r.resident_id for r in twins]}
             code = self._take_codes(conn, 1)[0]
             number = self.jlis.assign_number(self.code, code)
             rid = self._insert_resident(
@@ -444,6 +394,21 @@ class MunicipalityRegistry:
             resident = self._get(conn, rid)
             self._notify_jlis(resident, kind.value)
         return resident
+
+    def _same_birth(
+        self, conn: Connection, person: PersonDetails, household_number: str,
+    ) -> list[Resident]:
+        """Current residents born the same day in the household, or with the same name."""
+        rows = conn.execute(
+            select(t.residents).where(
+                t.residents.c.birth_date == person.birth_date,
+                t.residents.c.status == Status.RESIDENT,
+                or_(t.residents.c.household_number == household_number,
+                    and_(t.residents.c.name == person.name,
+                         t.residents.c.furigana == person.furigana)),
+            ).order_by(t.residents.c.resident_id)
+        ).all()
+        return [_to_resident(r._mapping) for r in rows]
 
     def move_in(
         self, staff: Staff, certificate: MoveOutCertificate, placement: HouseholdPlacement,
@@ -462,7 +427,15 @@ class MunicipalityRegistry:
                           certificate.sex, certificate.foreign),
             self.today(),
         )
-        check_not_future(moved_on, self.today() + dt.timedelta(days=14), "転入日")
+        issued_on = jst_date(certificate.issued_at)
+        check_event_date(issued_on, self.today(), "転出証明書の交付日")
+        # The move-in cannot predate the 転出届 that the certificate attests — the person
+        # would be resident in two towns at once — unless that 転出届 was itself made
+        # after the move: then the earliest move-in is the 転出日 it states.
+        earliest = ((certificate.moving_on, "転出証明書に記載された転出日")
+                    if certificate.moving_on < issued_on else (issued_on, "転出証明書の交付日"))
+        check_event_date(moved_on, self.today(), "転入日",
+                         not_before=[(person.birth_date, "生年月日"), earliest])
         with self.engine.begin() as conn:
             self._check_not_resident(conn, code, number)
             household = self._place(conn, placement)
@@ -479,13 +452,12 @@ class MunicipalityRegistry:
         self, staff: Staff, resident_id: int, destination: str, moving_on: dt.date,
     ) -> MoveOutCertificate:
         """転出届: the 住民票 becomes a 除票 and a 転出証明書 is issued."""
-        destination = check_address(destination)
-        check_not_future(moving_on, self.today() + dt.timedelta(days=14), "転出予定日")
+        destination = check_address(destination, "転出先の住所")
         with self.engine.begin() as conn:
             resident = self._get_current(conn, resident_id)
-            if moving_on < resident.became_resident_on:
-                raise ValidationError("転出予定日が住民となった日より前です",
-                                      "moving out before becoming resident")
+            check_event_date(moving_on, self.today(), "転出予定日", ahead=MOVE_OUT_AHEAD,
+                             not_before=[(resident.became_resident_on, "住民となった日"),
+                                         (resident.address_since, "現住所に住み始めた日")])
             if resident.individual_number is None:
                 raise Conflict("個人番号が未指定です", "resident has no number yet")
             certificate = MoveOutCertificate(
@@ -524,9 +496,10 @@ class MunicipalityRegistry:
         self, staff: Staff, resident_id: int, placement: HouseholdPlacement, moved_on: dt.date,
     ) -> Resident:
         """転居届: a new address inside the municipality."""
-        check_not_future(moved_on, self.today() + dt.timedelta(days=14), "転居日")
         with self.engine.begin() as conn:
             resident = self._get_current(conn, resident_id)
+            check_event_date(moved_on, self.today(), "転居日",
+                             not_before=[(resident.address_since, "現住所に住み始めた日")])
             number, postcode, address = self._place(conn, placement)
             if address == resident.address and number == resident.household_number:
                 raise ValidationError("転居先が現住所と同じです", "same address as now")
@@ -543,11 +516,11 @@ class MunicipalityRegistry:
 
     def record_death(self, staff: Staff, resident_id: int, died_on: dt.date) -> Resident:
         """死亡届: the 住民票 becomes a 除票."""
-        check_not_future(died_on, self.today(), "死亡日")
         with self.engine.begin() as conn:
             resident = self._get_current(conn, resident_id)
-            if died_on < resident.birth_date:
-                raise ValidationError("死亡日が生年月日より前です", "death before birth")
+            check_event_date(died_on, self.today(), "死亡日",
+                             not_before=[(resident.birth_date, "生年月日"),
+                                         (resident.became_resident_on, "住民となった日")])
             self._change(
                 conn, staff, resident, EventKind.DEATH, died_on,
                 {"status": Status.REMOVED.value, "removal_reason": "死亡", "removed_on": died_on},
@@ -783,6 +756,49 @@ class MunicipalityRegistry:
             raise NotFound(f"転出証明書 {certificate_id} はありません", f"no {certificate_id}")
         return MoveOutCertificate.from_json(row.data)
 
+    def moveout_certificates_of(self, resident_id: int) -> list[tuple[str, dt.datetime]]:
+        """(certificate id, issued at) of the 転出証明書 issued for a resident, newest first
+        (metadata only: reading one is :meth:`reprint_moveout_certificate`)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.moveout_certificates.c.certificate_id,
+                       t.moveout_certificates.c.issued_at)
+                .where(t.moveout_certificates.c.resident_id == resident_id)
+                .order_by(t.moveout_certificates.c.issued_at.desc())
+            ).all()
+        return [(str(r.certificate_id), aware(r.issued_at)) for r in rows]
+
+    def reprint_moveout_certificate(
+        self, staff: Staff, resident_id: int, certificate_id: str, purpose: str,
+    ) -> MoveOutCertificate:
+        """再交付 of a 転出証明書 from the resident's record (lost, or not yet handed over).
+
+        It holds the number: the reprint is logged with its purpose, and a record
+        under 支援措置 needs a supervisor.
+        """
+        purpose = check_purpose(purpose)
+        with self.engine.begin() as conn:
+            resident = self._get(conn, resident_id)
+            row = conn.execute(select(t.moveout_certificates).where(
+                t.moveout_certificates.c.certificate_id == certificate_id,
+                t.moveout_certificates.c.resident_id == resident_id,
+            )).first()
+            if row is None:
+                raise NotFound(
+                    f"住民ID {resident_id} の転出証明書 {certificate_id} はありません",
+                    f"resident {resident_id} has no move-out certificate {certificate_id}",
+                )
+            denied = resident.support_measure and not staff.may_view_protected
+            self._log(conn, staff, resident_id,
+                      "reprint_certificate_denied" if denied else "reprint_certificate",
+                      purpose, {"certificate_id": certificate_id})
+        if denied:
+            raise PermissionDenied(
+                "支援措置の対象者です。転出証明書の再交付は監督者が行ってください",
+                "record under support measures: a supervisor must reprint the certificate",
+            )
+        return MoveOutCertificate.from_json(row.data)
+
     def stats(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             def n(*where: Any) -> int:
@@ -830,7 +846,7 @@ class MunicipalityRegistry:
                     ).order_by(t.residents.c.resident_id)
                 ).all()
                 people = [_to_resident(r._mapping) for r in rows]
-                people.sort(key=lambda r: (r.relationship != "世帯主", r.resident_id))
+                people.sort(key=lambda r: (r.relationship != HEAD, r.resident_id))
             else:
                 people = [subject]
             if any(p.support_measure for p in people) and not staff.may_view_protected:
@@ -839,7 +855,7 @@ class MunicipalityRegistry:
                     "the copy would show a person under support measures",
                 )
             household_head = next(
-                (p.name for p in people if p.relationship == "世帯主"),
+                (p.name for p in people if p.relationship == HEAD),
                 self._head_name(conn, subject.household_number),
             )
             serial = reserve(conn, t.counters, "copy") + 1
@@ -934,7 +950,7 @@ class MunicipalityRegistry:
         head = conn.execute(
             select(t.residents.c.name).where(
                 t.residents.c.household_number == household_number,
-                t.residents.c.relationship == "世帯主",
+                t.residents.c.relationship == HEAD,
             ).order_by(t.residents.c.resident_id.desc())
         ).scalar()
         return head or ""
@@ -1081,9 +1097,6 @@ class MunicipalityRegistry:
                        r.postcode, r.address, r.resident_code, r.individual_number or "")
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    """Timestamps are stored in UTC; SQLite hands them back without the zone."""
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _bindparam(name: str) -> Any:
@@ -1103,6 +1116,17 @@ def _foreign(resident: Resident) -> Any:
         return None
     return ForeignResidence(
         resident.nationality, resident.residence_status or "", resident.period_of_stay_until
+    )
+
+
+def _probable_duplicate(existing: Resident) -> Conflict:
+    return Conflict(
+        f"生年月日が同じ方（住民ID {existing.resident_id}「{existing.name}」、世帯番号 "
+        f"{existing.household_number}）が既に記録されています。二重の出生届の可能性があります。"
+        "双子など別の子であることを確認した場合は、「別の子であることを確認した」を選んで"
+        "もう一度受け付けてください",
+        f"probable duplicate 出生届: resident {existing.resident_id} has the same birth date "
+        "in this household (or the same name); confirm that it is another child to register",
     )
 
 

@@ -11,6 +11,7 @@ from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from myna.errors import MynaError, NotFound, PermissionDenied
 from myna.numbers import individual
 from myna.registry.domain import check_sex, parse_date
+from myna.registry.staff import IDLE_TIMEOUT, SIGN_IN_FAILED_EN, SIGN_IN_FAILED_JA
 from myna.web.errors import Unauthorized
 from myna.web.forms import verify_certificate
 from myna.web.schemas import (
@@ -22,6 +23,7 @@ from myna.web.schemas import (
     MoveInRequest,
     MoveOutRequest,
     NumberCheck,
+    NumberToCheck,
     ResidentCreated,
     ResidentDetail,
     ResidentSummary,
@@ -76,15 +78,26 @@ def token(
     try:
         registry = state.system.registry(code.strip())
         staff = registry.authenticate(staff_id.strip(), form.password)
-    except (NotFound, PermissionDenied) as exc:
+    except (NotFound, PermissionDenied):
         raise Unauthorized(
-            "市区町村コード・職員ID・パスワードのいずれかが違います", exc.message_en
+            "市区町村コード・" + SIGN_IN_FAILED_JA, SIGN_IN_FAILED_EN
         ) from None
     clerk = Clerk(registry, staff)
     return TokenResponse(
         access_token=state.issue_token(clerk), expires_in=TOKEN_MAX_AGE,
+        idle_timeout=int(IDLE_TIMEOUT.total_seconds()),
         municipality_code=registry.code, staff_id=staff.staff_id, role=staff.role.value,
     )
+
+
+@router.post("/municipalities/{code}/token/revoke", status_code=204, tags=["認証"],
+             response_class=Response)
+def revoke_token(
+    request: Request, clerk: ApiClerk, token: Annotated[str | None, Depends(oauth2)],
+) -> Response:
+    """Sign out: the token's session ends on the server; the token opens nothing afterwards."""
+    get_state(request).revoke_token(clerk, token or "")
+    return Response(status_code=204)
 
 
 @router.get(
@@ -131,7 +144,8 @@ def view_resident(clerk: ApiClerk, resident_id: ResidentId, purpose: Annotated[s
 def register_birth(clerk: ApiClerk, body: BirthRequest, response: Response) -> ResidentCreated:
     """出生届."""
     resident = clerk.registry.register_birth(
-        clerk.staff, body.person.to_domain(), body.placement.to_domain()
+        clerk.staff, body.person.to_domain(), body.placement.to_domain(),
+        confirm_not_duplicate=body.confirm_not_duplicate,
     )
     response.headers["Location"] = (
         f"/api/v1/municipalities/{clerk.code}/residents/{resident.resident_id}"
@@ -207,9 +221,13 @@ def copy_pdf(request: Request, clerk: ApiClerk, certificate_number: str) -> Resp
     return get_state(request).copies.pdf_response(clerk, certificate_number)
 
 
-@router.get("/numbers/{value}/check", response_model=NumberCheck, tags=["個人番号"])
-def check_number(value: str) -> NumberCheck:
-    """Check the format and check digit of an individual number (no lookup, no sign-in)."""
+@router.post("/numbers/check", response_model=NumberCheck, tags=["個人番号"])
+def check_number(body: NumberToCheck) -> NumberCheck:
+    """Check the format and check digit of an individual number (no lookup, no sign-in).
+
+    The number travels in the body, never in the URL, so that no access log holds it.
+    """
+    value = body.number
     try:
         number = individual.validate(value)
     except MynaError as exc:

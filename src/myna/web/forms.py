@@ -15,6 +15,8 @@ from fastapi import Request
 from myna.errors import NotFound, PermissionDenied, ValidationError
 from myna.numbers import municipality_code
 from myna.registry.domain import (
+    LIMITS,
+    MEIJI_START,
     ForeignResidence,
     HouseholdPlacement,
     MoveOutCertificate,
@@ -22,11 +24,14 @@ from myna.registry.domain import (
     parse_date,
 )
 from myna.system import MynaSystem
+from myna.text import check_characters, check_length
+from myna.transport.limits import DEFAULT_MAX_BODY
+from myna.web.errors import FIELD_LABELS
 
 _SECRET_FIELDS = {"password", "csrf_token"}
 
 #: The first day of 明治: the earliest date a 住民票 (written in 和暦) can show.
-FIRST_WAREKI_DAY = dt.date(1868, 1, 25)
+FIRST_WAREKI_DAY = MEIJI_START
 
 
 def check_wareki(day: dt.date, label: str) -> dt.date:
@@ -45,13 +50,66 @@ def check_wareki(day: dt.date, label: str) -> dt.date:
     return day
 
 
+#: The longest value of a form field (characters) unless :data:`FIELD_LIMITS` says otherwise.
+DEFAULT_LIMIT = 200
+
+#: Fields whose limit is the registry's own (see ``myna.registry.domain.LIMITS``) or larger.
+FIELD_LIMITS: dict[str, int] = {
+    "name": LIMITS["name"], "cert_name": LIMITS["name"], "care_of": LIMITS["name"],
+    "furigana": LIMITS["furigana"], "cert_furigana": LIMITS["furigana"],
+    "address": LIMITS["address"], "destination": LIMITS["address"],
+    "cert_address": LIMITS["address"], "cert_destination": LIMITS["address"],
+    "postcode": LIMITS["postcode"],
+    "nationality": LIMITS["nationality"], "residence_status": LIMITS["residence_status"],
+    "purpose": LIMITS["purpose"], "reason": LIMITS["reason"],
+    "number_reason": LIMITS["reason"],
+    "note": 500,
+    "next": 500,
+    "password": 200,
+    "certificate_json": 20_000,
+}
+
+#: Fields that are a textarea: line breaks are part of the value.
+MULTILINE_FIELDS = frozenset({"certificate_json", "note"})
+
+
+def field_limit(key: str) -> int:
+    """The longest value field ``key`` accepts (also printed as the input's ``maxlength``)."""
+    return FIELD_LIMITS.get(key, DEFAULT_LIMIT)
+
+
+def _field_problem(key: str, value: str) -> ValidationError | None:
+    label = FIELD_LABELS.get(key, key)
+    try:
+        check_length(value, f"「{label}」", field_limit(key), label_en=key)
+        check_characters(value, f"「{label}」", multiline=key in MULTILINE_FIELDS, label_en=key)
+    except ValidationError as exc:
+        return exc
+    return None
+
+
 class Form:
-    """The fields of one submitted form, with Japanese messages for what is missing."""
+    """The fields of one submitted form, with Japanese messages for what is missing.
+
+    Every text field is checked for its length and for characters no name,
+    address or note contains (:mod:`myna.text`) before a handler reads it; a
+    field that fails raises its message when read, so the handler shows the
+    form again with the error, and nothing has been written.
+    """
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         self.data = data
+        self.problems: dict[str, ValidationError] = {}
+        for key, value in data.items():
+            if isinstance(value, str):
+                problem = _field_problem(key, value)
+                if problem is not None:
+                    self.problems[key] = problem
 
     def raw(self, key: str) -> str:
+        problem = self.problems.get(key)
+        if problem is not None:
+            raise problem
         value = self.data.get(key)
         return value if isinstance(value, str) else ""
 
@@ -75,13 +133,18 @@ class Form:
         return self.text(key).lower() in ("1", "on", "true", "yes")
 
     def values(self) -> dict[str, str]:
-        """What was typed, to show the form again (never the password)."""
-        return {k: self.raw(k) for k in self.data if k not in _SECRET_FIELDS}
+        """What was typed, to show the form again (never the password, nor a refused value)."""
+        return {k: v for k, v in self.data.items()
+                if isinstance(v, str) and k not in _SECRET_FIELDS and k not in self.problems}
 
 
 async def read_form(request: Request) -> Form:
-    """The submitted form, after checking its anti-forgery token."""
-    data = await request.form()
+    """The submitted form, after checking its anti-forgery token.
+
+    The parser's own per-field ceiling is lifted to the body limit, so that an
+    over-long field reaches :class:`Form`, which names the field and its limit.
+    """
+    data = await request.form(max_fields=300, max_part_size=DEFAULT_MAX_BODY)
     token = data.get("csrf_token")
     expected = request.session.get("csrf")
     if (

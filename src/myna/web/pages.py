@@ -16,13 +16,15 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from myna.errors import MynaError, PermissionDenied, ValidationError
-from myna.registry.domain import RELATIONSHIPS, Resident, check_sex
+from myna.registry.domain import Resident, check_sex
+from myna.relationships import RELATIONSHIPS
 from myna.web import cards, linkage, notify
 from myna.web.errors import SignInRequired, status_of
 from myna.web.forms import (
     Form,
     certificate_from_fields,
     certificate_from_json,
+    field_limit,
     person_from,
     placement_from,
     read_form,
@@ -54,6 +56,7 @@ def render(
     ctx["flashes"] = pop_flashes(request)
     ctx["csrf"] = csrf_token(request)
     ctx["relationships"] = RELATIONSHIPS
+    ctx["field_limit"] = field_limit
     return state.templates.TemplateResponse(request, template, ctx, status_code=status)
 
 
@@ -129,15 +132,14 @@ def sign_in(request: Request, form: FormDep) -> Response:
         staff = registry.authenticate(form.required("staff_id", "職員ID"), form.raw("password"))
     except MynaError as exc:
         return form_error(request, "signin.html", exc, context)
-    request.session.clear()
-    request.session.update({"m": registry.code, "s": staff.staff_id})
+    state.sign_in(request, registry, staff)
     flash(request, f"{staff.name}さん（{staff.role.label}）としてサインインしました")
     return redirect(_safe_next(form.text("next"), registry.code))
 
 
 @router.post("/signout")
 def sign_out(request: Request, form: FormDep) -> Response:
-    request.session.clear()
+    get_state(request).sign_out(request)
     flash(request, "サインアウトしました")
     return redirect("/")
 
@@ -242,6 +244,11 @@ def resident_response(
         },
         "notify": notify.person_notify(registry, system.notify, clerk.staff, resident_id),
         "card_section": cards.person_cards(system.cards, clerk.code, resident_id),
+        "certificates": [
+            (cid, at, f"/m/{clerk.code}/residents/{resident_id}/certificates/{quote(cid)}?"
+             + urlencode({"purpose": purpose.strip()}))
+            for cid, at in registry.moveout_certificates_of(resident_id)
+        ],
         "error": error,
     }
     context.update(extra or {})
@@ -261,7 +268,8 @@ def birth(request: Request, clerk: ClerkDep, form: FormDep) -> Response:
     """出生届: a new 住民票 and individual number."""
     try:
         resident = clerk.registry.register_birth(
-            clerk.staff, person_from(form), placement_from(form)
+            clerk.staff, person_from(form), placement_from(form),
+            confirm_not_duplicate=form.flag("confirm_not_duplicate"),
         )
     except MynaError as exc:
         return form_error(request, "birth.html", exc, {"clerk": clerk, "values": form.values()})
@@ -353,13 +361,39 @@ def _certificate(request: Request, clerk: Clerk, certificate_id: str) -> dict[st
     ).as_json()
 
 
+def _certificate_response(
+    request: Request, clerk: Clerk, data: dict[str, Any], json_url: str, download: bool,
+) -> Response:
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    if download:
+        return Response(text, media_type="application/json", headers={
+            "Content-Disposition": f'attachment; filename="{data["certificate_id"]}.json"'})
+    return render(request, "certificate.html", {
+        "clerk": clerk, "c": data, "json_text": text, "json_url": json_url,
+    })
+
+
 @router.get("/m/{code}/certificates/{certificate_id}", response_class=HTMLResponse)
 def certificate_page(request: Request, clerk: ClerkDep, certificate_id: str) -> Response:
     """The issued 転出証明書, with its JSON for the new municipality."""
     data = _certificate(request, clerk, certificate_id)
-    return render(request, "certificate.html", {
-        "clerk": clerk, "c": data, "json_text": json.dumps(data, ensure_ascii=False, indent=2),
-    })
+    return _certificate_response(
+        request, clerk, data, f"/m/{clerk.code}/certificates/{quote(certificate_id)}/json", False)
+
+
+@router.get("/m/{code}/residents/{resident_id}/certificates/{certificate_id}",
+            response_class=HTMLResponse)
+def reprint_certificate(
+    request: Request, clerk: ClerkDep, resident_id: ResidentId, certificate_id: str,
+    purpose: str = "転出証明書の再交付", download: bool = False,
+) -> Response:
+    """再交付 of a 転出証明書 from the resident's page, by any clerk (logged with the
+    purpose; a record under 支援措置 needs a supervisor)."""
+    certificate = clerk.registry.reprint_moveout_certificate(
+        clerk.staff, resident_id, certificate_id, purpose)
+    url = (f"/m/{clerk.code}/residents/{resident_id}/certificates/{quote(certificate_id)}?"
+           + urlencode({"purpose": purpose, "download": "1"}))
+    return _certificate_response(request, clerk, certificate.as_json(), url, download)
 
 
 @router.get("/m/{code}/certificates/{certificate_id}/json")

@@ -3,23 +3,81 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from myna.registry.domain import (
+    LIMITS,
     ForeignResidence,
     HouseholdPlacement,
     MoveOutCertificate,
     PersonDetails,
     Resident,
     Staff,
+    parse_date,
 )
+from myna.relationships import RELATIONSHIPS, check_relationship
+from myna.text import check_characters
 from myna.web.forms import FIRST_WAREKI_DAY, household_number
 from myna.web.presenters import HIDDEN, hidden_from, mask_number
 
+
+def _typed_date(value: Any) -> Any:
+    """Dates as people type them: full-width digits and 年月日 are accepted."""
+    return parse_date(value) if isinstance(value, str) else value
+
+
 #: A date given to the registry: 明治 or later, since every 住民票 is printed in 和暦.
-WarekiDate = Annotated[dt.date, Field(ge=FIRST_WAREKI_DAY, description="YYYY-MM-DD（明治以降）")]
+WarekiDate = Annotated[
+    dt.date, BeforeValidator(_typed_date),
+    Field(ge=FIRST_WAREKI_DAY,
+          description="YYYY-MM-DD（明治以降。全角数字や「2024年4月1日」も受け付けます）"),
+]
+
+
+def _clean(value: str) -> str:
+    return check_characters(value, "入力")
+
+
+#: Every text field of the API also refuses what no name or address contains
+#: (control and bidirectional characters, lone surrogates, U+FFFD …: :mod:`myna.text`);
+#: its ``maxLength`` is in the OpenAPI document and checked before anything is written.
+CLEAN = AfterValidator(_clean)
+
+#: Documented in the OpenAPI (and followed by generators such as schemathesis): the
+#: characters every text field refuses, as a JSON Schema ``pattern``.  The rule itself is
+#: :func:`myna.text.forbidden_kind`, which refuses these and a few more.
+NO_HIDDEN_CHARACTERS = (
+    "^[^\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+    "\u2066-\u2069\ufeff\ufffd]*$"
+)
+
+
+def _text(max_length: int, **field: Any) -> Any:
+    """``Field`` arguments of a text field: its limit and the documented pattern."""
+    extra = {"pattern": NO_HIDDEN_CHARACTERS} | field.pop("json_schema_extra", {})
+    return Field(max_length=max_length, json_schema_extra=extra, **field)
+
+Name = Annotated[str, _text(LIMITS["name"], examples=["国立 花子"],
+                            description="氏名（書かれたとおりに。字形は変換しません）"), CLEAN]
+Furigana = Annotated[str, _text(LIMITS["furigana"], examples=["くにたち はなこ"]), CLEAN]
+Address = Annotated[str, _text(LIMITS["address"], examples=["東京都国立市富士見台1-1-1"]),
+                    CLEAN]
+Purpose = Annotated[str, _text(LIMITS["purpose"], min_length=2,
+                               description="目的（事務の名称・提出先など。2文字以上）"), CLEAN]
+Reason = Annotated[str, _text(LIMITS["reason"]), CLEAN]
+Nationality = Annotated[str, _text(LIMITS["nationality"]), CLEAN]
+ResidenceStatus = Annotated[str, _text(LIMITS["residence_status"]), CLEAN]
+Postcode = Annotated[str, _text(LIMITS["postcode"], examples=["186-0001"]), CLEAN]
+Code = Annotated[str, _text(20), CLEAN]
+"""Identifiers and codes (numbers, 住民票コード, 世帯番号, 証明書番号): short, checked later."""
+MunicipalityName = Annotated[str, _text(60), CLEAN]
+Relationship = Annotated[
+    str, Field(max_length=20, description="続柄（住民基本台帳事務処理要領の用語）",
+               examples=["世帯主"], json_schema_extra={"enum": list(RELATIONSHIPS)}),
+    AfterValidator(check_relationship),
+]
 
 
 class ErrorResponse(BaseModel):
@@ -34,6 +92,7 @@ class TokenResponse(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="有効期間（秒）")
+    idle_timeout: int = Field(description="この秒数だけ使われないとセッションは終了します")
     municipality_code: str
     staff_id: str
     role: str
@@ -42,8 +101,8 @@ class TokenResponse(BaseModel):
 class Foreign(BaseModel):
     """外国人住民の国籍・在留資格・在留期間の満了日."""
 
-    nationality: str
-    residence_status: str
+    nationality: Nationality
+    residence_status: ResidenceStatus
     period_of_stay_until: WarekiDate | None = None
 
     def to_domain(self) -> ForeignResidence:
@@ -53,8 +112,8 @@ class Foreign(BaseModel):
 class Person(BaseModel):
     """届出に記載された本人の事項."""
 
-    name: str = Field(examples=["国立 花子"])
-    furigana: str = Field(examples=["くにたち はなこ"])
+    name: Name
+    furigana: Furigana
     birth_date: WarekiDate
     sex: Literal["男", "女"]
     foreign: Foreign | None = None
@@ -69,10 +128,10 @@ class Person(BaseModel):
 class Placement(BaseModel):
     """既存世帯（世帯番号）に入るか、新しい世帯（郵便番号・住所）を作るか."""
 
-    relationship: str = Field(examples=["世帯主"], description="続柄")
-    household_number: str | None = None
-    postcode: str | None = Field(default=None, examples=["1860001"])
-    address: str | None = Field(default=None, examples=["東京都国立市富士見台1-1-1"])
+    relationship: Relationship
+    household_number: Code | None = None
+    postcode: Postcode | None = None
+    address: Address | None = None
 
     def to_domain(self) -> HouseholdPlacement:
         return HouseholdPlacement(
@@ -88,6 +147,11 @@ class BirthRequest(BaseModel):
 
     person: Person
     placement: Placement
+    confirm_not_duplicate: bool = Field(
+        default=False,
+        description="同じ世帯・同じ生年月日の子が既にいるとき、双子などの別の子であることを"
+        "確認した（二重の出生届でない）",
+    )
 
 
 class Certificate(BaseModel):
@@ -95,19 +159,19 @@ class Certificate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    certificate_id: str
-    from_municipality_code: str
-    from_municipality_name: str
-    resident_code: str
-    individual_number: str
-    name: str
-    furigana: str
+    certificate_id: Code
+    from_municipality_code: Code
+    from_municipality_name: MunicipalityName
+    resident_code: Code
+    individual_number: Code
+    name: Name
+    furigana: Furigana
     birth_date: WarekiDate
-    sex: str
-    address: str
-    household_number: str
-    relationship: str
-    destination: str
+    sex: Code
+    address: Address
+    household_number: Code
+    relationship: Code
+    destination: Address
     moving_on: WarekiDate
     issued_at: dt.datetime
     foreign: Foreign | None = None
@@ -131,17 +195,18 @@ class MoveInRequest(BaseModel):
 class MoveOutRequest(BaseModel):
     """転出届."""
 
-    destination: str = Field(examples=["東京都千代田区千代田1-1"])
+    destination: Address
     moving_on: WarekiDate
 
 
 class CopyRequest(BaseModel):
     """住民票の写しの交付請求."""
 
-    purpose: str = Field(description="請求の目的（提出先など）")
+    purpose: Purpose
     whole_household: bool = Field(default=True, description="世帯全員（false なら本人のみ）")
     include_number: bool = Field(default=False, description="個人番号・住民票コードの記載")
-    number_reason: str | None = Field(default=None, description="記載が必要な理由（記載時は必須）")
+    number_reason: Reason | None = Field(default=None,
+                                         description="記載が必要な理由（記載時は必須）")
 
 
 class ResidentSummary(BaseModel):
@@ -221,6 +286,12 @@ class CopyResponse(BaseModel):
     people: int
     html: str
     pdf_url: str
+
+
+class NumberToCheck(BaseModel):
+    """An individual number as typed (full-width digits, spaces and hyphens accepted)."""
+
+    number: Annotated[str, _text(40, examples=["1234 5678 9018"]), CLEAN]
 
 
 class NumberCheck(BaseModel):
