@@ -8,6 +8,7 @@ import hmac
 import secrets
 
 from myna.errors import ValidationError
+from myna.text import check_characters, check_length
 
 _N, _R, _P = 2**14, 8, 1
 
@@ -22,6 +23,8 @@ def hash_password(password: str) -> str:
         raise ValidationError(
             "パスワードは8文字以上にしてください", "password must have at least 8 characters"
         )
+    check_length(password, "パスワード", 200, label_en="password")
+    check_characters(password, "パスワード", label_en="password")
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
     return "$".join(
@@ -39,6 +42,7 @@ def verify_password(password: str, stored: str) -> bool:
     if scheme != "scrypt":
         return False
     candidate = hashlib.scrypt(
-        password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=32
+        password.encode("utf-8", "surrogatepass"), salt=base64.b64decode(salt),
+        n=int(n), r=int(r), p=int(p), dklen=32,
     )
     return hmac.compare_digest(candidate, base64.b64decode(digest))

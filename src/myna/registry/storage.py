@@ -147,6 +147,21 @@ staff = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+staff_sessions = Table(
+    "staff_sessions",
+    metadata,
+    Column("session_hash", CHAR(64), primary_key=True),
+    Column("staff_id", String(50), ForeignKey("staff.staff_id"), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("end_reason", String(40)),
+    Index("ix_staff_sessions_staff", "staff_id"),
+)
+
 access_log = Table(
     "access_log",
     metadata,

@@ -15,10 +15,11 @@ from fastapi import Path, Request, Response
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from myna.errors import NotFound, PermissionDenied
+from myna.errors import PermissionDenied
 from myna.registry.documents import ResidentRecordCopy, render_html, render_pdf
 from myna.registry.domain import Staff
 from myna.registry.service import MunicipalityRegistry
+from myna.registry.staff import SessionKind
 from myna.system import MynaSystem
 from myna.web.errors import Unauthorized
 
@@ -163,7 +164,9 @@ class WebState:
     # -- API bearer tokens -----------------------------------------------------------
 
     def issue_token(self, clerk: Clerk) -> str:
-        return self.tokens.dumps({"m": clerk.code, "s": clerk.staff.staff_id})
+        """A bearer token for a new server-side API session of ``clerk``."""
+        session = clerk.registry.accounts.start_session(clerk.staff, SessionKind.API)
+        return self.tokens.dumps({"m": clerk.code, "t": session})
 
     def clerk_from_token(self, code: str, token: str | None) -> Clerk:
         """The staff member a bearer token speaks for, checked against ``code``."""
@@ -180,7 +183,8 @@ class WebState:
             ) from None
         except BadSignature:
             raise Unauthorized("トークンが不正です", "invalid token") from None
-        if not isinstance(data, dict) or not isinstance(data.get("m"), str):
+        if (not isinstance(data, dict) or not isinstance(data.get("m"), str)
+                or not isinstance(data.get("t"), str)):
             raise Unauthorized("トークンが不正です", "invalid token")
         registry = self.system.registry(code)
         if data["m"] != registry.code:
@@ -190,28 +194,59 @@ class WebState:
                 f"token belongs to municipality {data['m']}, not {code}",
             )
         try:
-            staff = registry.get_staff(str(data.get("s")))
-        except NotFound:
+            staff = registry.accounts.session(data["t"], SessionKind.API)
+        except PermissionDenied:
             raise Unauthorized(
-                "トークンの職員は無効になっています", "the token's staff member is not active"
+                "トークンのセッションは終了しています（サインアウト・アカウントのロックや役割の"
+                "変更・30分間の無操作・8時間の経過）。取得し直してください",
+                "the token's session has ended: get a new token",
             ) from None
         return Clerk(registry, staff)
 
+    def revoke_token(self, clerk: Clerk, token: str) -> None:
+        """End the API session of a bearer token (``POST /api/v1/token/revoke``)."""
+        try:
+            data = self.tokens.loads(token)
+        except BadSignature:
+            return
+        if isinstance(data, dict) and isinstance(data.get("t"), str):
+            clerk.registry.accounts.end_session(data["t"])
+
     # -- page sessions -----------------------------------------------------------------
 
+    def sign_in(self, request: Request, registry: MunicipalityRegistry, staff: Staff) -> None:
+        """Start a server-side session; the cookie carries only its random token."""
+        token = registry.accounts.start_session(staff, SessionKind.WEB)
+        request.session.clear()  # a fresh cookie: no fixation of an earlier one
+        request.session.update({"m": registry.code, "sid": token})
+
+    def sign_out(self, request: Request) -> None:
+        """End the session on the server, then forget the cookie's contents."""
+        code, token = request.session.get("m"), request.session.get("sid")
+        registry = self.system.registries.get(code) if isinstance(code, str) else None
+        if registry is not None and isinstance(token, str):
+            registry.accounts.end_session(token)
+        request.session.clear()
+
     def session_clerk(self, request: Request) -> Clerk | None:
-        """Who is signed in to the pages (None when nobody, or no longer valid)."""
+        """Who is signed in to the pages (None when nobody, or the session has ended)."""
+        cached = request.scope.get("state", {}).get("myna_clerk")
+        if isinstance(cached, Clerk):
+            return cached
         session = request.session
-        code, staff_id = session.get("m"), session.get("s")
-        if not isinstance(code, str) or not isinstance(staff_id, str):
+        code, token = session.get("m"), session.get("sid")
+        if not isinstance(code, str) or not isinstance(token, str):
             return None
         registry = self.system.registries.get(code)
         if registry is None:
             return None
         try:
-            return Clerk(registry, registry.get_staff(staff_id))
-        except NotFound:
+            clerk = Clerk(registry, registry.accounts.session(token, SessionKind.WEB))
+        except PermissionDenied:
+            session.pop("sid", None)
             return None
+        request.scope.setdefault("state", {})["myna_clerk"] = clerk
+        return clerk
 
 
 def get_state(request: Request) -> WebState:
