@@ -9,24 +9,39 @@ import random
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from myna.card.cli import app as card_app
-from myna.cli_support import DataDir, err, fail, opened_system, out, progress_bars
+from myna.cli_support import (
+    DataDir,
+    GuardedGroup,
+    err,
+    fail,
+    opened_system,
+    out,
+    output_file,
+    progress_bars,
+    require_installation,
+)
 from myna.errors import MynaError
 from myna.jpki.cli import app as jpki_app
 from myna.link_cli import app as link_app
 from myna.notify.cli import app as notify_app
 from myna.numbers import individual
 
+if TYPE_CHECKING:
+    from myna.system import MynaSystem
+
 app = typer.Typer(
     help="Myna: マイナンバー制度のオープンな実装 "
     "(an open implementation of Japan's My Number system)",
     no_args_is_help=True,
     add_completion=False,
+    cls=GuardedGroup,
+    pretty_exceptions_enable=False,
 )
 number_app = typer.Typer(help="個人番号の検査・整形・マスク・生成 (Individual Number tools)",
                          no_args_is_help=True)
@@ -40,12 +55,14 @@ app.add_typer(bench_app, name="bench")
 
 @app.command()
 def demo(
-    residents: Annotated[int, typer.Option(help="国立市の合成住民数 (synthetic residents)")] = 2000,
+    residents: Annotated[int, typer.Option(help="国立市の合成住民数 (synthetic residents)",
+                                           min=50, max=1_000_000)] = 2000,
     data_dir: DataDir = Path("myna-data"),
     seed: Annotated[int, typer.Option(help="乱数の種 (reproducible data)")] = 2015,
     as_json: Annotated[bool, typer.Option("--json", help="要約をJSONで出力")] = False,
     export: Annotated[
-        Path | None, typer.Option(help="合成住民をCSVに書き出す (test data set)")
+        Path | None, typer.Option(help="合成住民をCSVに書き出す (test data set)",
+                                  callback=output_file)
     ] = None,
     database_url: Annotated[
         str | None, typer.Option(help="PostgreSQL URL (既定はSQLite)")
@@ -185,6 +202,7 @@ def serve(
     if node:
         from myna.nodes import NodeHost
 
+        require_installation(data_dir)
         try:
             node_app = NodeHost(data_dir).app(node)
         except MynaError as exc:
@@ -194,6 +212,7 @@ def serve(
         uvicorn.run(node_app, host=host, port=port, log_level="warning")
         return
 
+    require_installation(data_dir)
     try:
         system = MynaSystem(data_dir, database_url)
     except MynaError as exc:
@@ -225,13 +244,8 @@ def staff_add(
     ] = "",
 ) -> None:
     """職員アカウントを作成する (password stored with scrypt)."""
-    from myna.registry.domain import Role
-
-    if role not in {r.value for r in Role}:
-        err.print(f"[red]エラー:[/red] 役割は clerk / supervisor / administrator です: {role}")
-        raise typer.Exit(2)
     with opened_system(data_dir) as system:
-        created = system.registry(municipality).create_staff(staff_id, name, Role(role), password)
+        created = system.registry(municipality).accounts.create(staff_id, name, role, password)
     out.print(f"作成しました: {created.staff_id}（{created.name}、{created.role.label}）")
 
 
@@ -240,16 +254,80 @@ def staff_list(
     municipality: Annotated[str, typer.Option(help="全国地方公共団体コード（6桁）")],
     data_dir: DataDir = Path("myna-data"),
 ) -> None:
-    """職員アカウントの一覧。"""
+    """職員アカウントの一覧（利用停止・ロック中のものも、状態とともに）。"""
+    from myna.clock import show_time, utcnow
 
     with opened_system(data_dir) as system:
-        staff = system.registry(municipality).list_staff()
+        accounts = system.registry(municipality).accounts
+        rows = [(a, accounts.live_sessions(a.staff.staff_id)) for a in accounts.accounts()]
+    now = utcnow()
     table = Table(title="職員")
-    for col in ("職員ID", "氏名", "役割"):
+    for col in ("職員ID", "氏名", "役割", "状態", "連続失敗", "ロック解除", "セッション"):
         table.add_column(col)
-    for member in staff:
-        table.add_row(member.staff_id, member.name, member.role.label)
+    for account, sessions in rows:
+        table.add_row(
+            account.staff.staff_id, account.staff.name, account.staff.role.label,
+            account.state(now), str(account.failed_attempts),
+            show_time(account.locked_until) if account.is_locked(now) else "",
+            str(sessions),
+        )
     out.print(table)
+
+
+Municipality = Annotated[str, typer.Option(help="全国地方公共団体コード（6桁）")]
+StaffId = Annotated[str, typer.Option("--id", help="職員ID")]
+By = Annotated[str, typer.Option("--by", help="操作する管理者の職員ID（記録に残ります）")]
+
+
+def _administrator(system: MynaSystem, municipality: str, by: str) -> None:
+    from myna.errors import PermissionDenied
+    from myna.registry.domain import Role
+
+    if system.registry(municipality).get_staff(by).role is not Role.ADMINISTRATOR:
+        raise PermissionDenied("職員アカウントの管理は管理者が行います",
+                               "only an administrator manages staff accounts")
+
+
+@staff_app.command("role")
+def staff_role(
+    municipality: Municipality, staff_id: StaffId,
+    role: Annotated[str, typer.Option(help="clerk / supervisor / administrator")], by: By,
+    data_dir: DataDir = Path("myna-data"),
+) -> None:
+    """役割を変える。その職員のサインイン中のセッションはすべて終了する。"""
+    with opened_system(data_dir) as system:
+        _administrator(system, municipality, by)
+        changed = system.registry(municipality).accounts.set_role(staff_id, role, by)
+    out.print(f"{changed.staff_id} の役割を{changed.role.label}にしました"
+              "（サインイン中のセッションは終了しました）")
+
+
+@staff_app.command("lock")
+def staff_lock(
+    municipality: Municipality, staff_id: StaffId, by: By,
+    data_dir: DataDir = Path("myna-data"),
+) -> None:
+    """アカウントを利用停止にする。セッションはただちに終了する。"""
+    _account_action(data_dir, municipality, staff_id, by, lock=True)
+    out.print(f"{staff_id} を利用停止にしました（サインイン中のセッションは終了しました）")
+
+
+@staff_app.command("unlock")
+def staff_unlock(
+    municipality: Municipality, staff_id: StaffId, by: By,
+    data_dir: DataDir = Path("myna-data"),
+) -> None:
+    """利用停止・連続失敗によるロックを解除する。"""
+    _account_action(data_dir, municipality, staff_id, by, lock=False)
+    out.print(f"{staff_id} を利用できるようにしました")
+
+
+def _account_action(data_dir: Path, municipality: str, staff_id: str, by: str, *,
+                    lock: bool) -> None:
+    with opened_system(data_dir) as system:
+        _administrator(system, municipality, by)
+        accounts = system.registry(municipality).accounts
+        (accounts.suspend if lock else accounts.reinstate)(staff_id, by)
 
 
 @number_app.command("check")
@@ -304,10 +382,11 @@ def number_generate(
 
 @bench_app.command("linkage")
 def bench_linkage(
-    exchanges: Annotated[int, typer.Option(help="情報照会の件数")] = 1000,
+    exchanges: Annotated[int, typer.Option(help="情報照会の件数", min=1, max=1_000_000)] = 1000,
     http: Annotated[bool, typer.Option("--http/--no-http", help="別プロセスのHTTPでも測る")] = True,
     proof_size: Annotated[
-        list[int] | None, typer.Option("--proof-size", help="Merkle 証明を測るログの大きさ")
+        list[int] | None, typer.Option("--proof-size", help="Merkle 証明を測るログの大きさ",
+                                       min=2, max=10**9)
     ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     data_dir: Annotated[Path | None, typer.Option(help="作業ディレクトリ")] = None,
@@ -326,7 +405,8 @@ def bench_linkage(
 
 @bench_app.command("merkle")
 def bench_merkle(
-    size: Annotated[list[int] | None, typer.Option("--size", help="ログの大きさ")] = None,
+    size: Annotated[list[int] | None, typer.Option("--size", help="ログの大きさ（2以上）",
+                                                   min=2, max=10**9)] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     data_dir: Annotated[Path | None, typer.Option(help="作業ディレクトリ")] = None,
 ) -> None:
@@ -372,7 +452,7 @@ def log_checkpoint(data_dir: DataDir = Path("myna-data")) -> None:
 
 @bench_app.command("numbering")
 def bench_numbering(
-    residents: Annotated[int, typer.Option(help="件数")] = 1_000_000,
+    residents: Annotated[int, typer.Option(help="件数", min=1, max=200_000_000)] = 1_000_000,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     postgres_url: Annotated[
         str | None, typer.Option(help="PostgreSQL URL（省略時は MYNA_TEST_POSTGRES_URL）")

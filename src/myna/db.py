@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
+    JSON,
     Column,
     Connection,
     CursorResult,
@@ -57,10 +59,12 @@ def make_engine(url: str, node: str) -> Engine:
     """Create the engine for one node.
 
     SQLite gets WAL and foreign keys; PostgreSQL gets the node's own schema on
-    the search path (created when missing), so nodes never share tables.
+    the search path (created when missing), so nodes never share tables.  No
+    engine ever puts a statement's parameters into an error message
+    (``hide_parameters``): they are individual numbers, 住民票コード and names.
     """
     if url.startswith("sqlite"):
-        engine = create_engine(url)
+        engine = create_engine(url, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -75,14 +79,36 @@ def make_engine(url: str, node: str) -> Engine:
         return engine
     if url.startswith("postgresql"):
         schema = schema_name(node)
-        bootstrap = create_engine(url, isolation_level="AUTOCOMMIT")
+        bootstrap = create_engine(url, isolation_level="AUTOCOMMIT", hide_parameters=True)
         with bootstrap.connect() as conn:
             conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         bootstrap.dispose()
         return create_engine(
-            url, connect_args={"options": f"-csearch_path={schema}"}, pool_pre_ping=True
+            url, connect_args={"options": f"-csearch_path={schema}"}, pool_pre_ping=True,
+            hide_parameters=True,
         )
-    return create_engine(url)
+    return create_engine(url, hide_parameters=True)
+
+
+def drop_schemas(url: str, namespace: str) -> list[str]:
+    """Drop every node schema of ``namespace`` (``myna_<namespace>…``) in a PostgreSQL
+    database; returns their names.  Nothing else in the database is touched."""
+    if not url.startswith("postgresql") or not namespace:
+        return []
+    prefix = schema_name(namespace + "x")[:-1]  # the namespace as schema_name spells it
+    engine = create_engine(url, isolation_level="AUTOCOMMIT", hide_parameters=True)
+    try:
+        with engine.connect() as conn:
+            names = [str(n) for n in conn.execute(
+                text("SELECT nspname FROM pg_namespace WHERE starts_with(nspname, :p)"),
+                {"p": prefix},
+            ).scalars()]
+            for name in names:
+                if _SAFE_SCHEMA.match(name):
+                    conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+    finally:
+        engine.dispose()
+    return names
 
 
 def is_postgres(bind: Engine | Connection) -> bool:
@@ -115,7 +141,8 @@ def run_migrations_env(target_metadata: MetaData) -> None:
 
     conn = context.config.attributes.get("connection")
     if conn is None:
-        engine = create_engine(context.config.get_main_option("sqlalchemy.url") or "")
+        engine = create_engine(context.config.get_main_option("sqlalchemy.url") or "",
+                               hide_parameters=True)
         with engine.begin() as new_conn:
             _configure_and_run(context, new_conn, target_metadata)
         return
@@ -148,6 +175,9 @@ def bulk_insert(
     if not tuples:
         return 0
     if is_postgres(conn):
+        json_columns = [i for i, c in enumerate(cols) if isinstance(table.c[c].type, JSON)]
+        if json_columns:  # COPY takes JSON as its text
+            tuples = [_json_cells(row, json_columns) for row in tuples]
         raw = conn.connection.driver_connection
         col_sql = ", ".join(f'"{c}"' for c in cols)
         with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]
@@ -179,6 +209,14 @@ def bulk_insert(
         return len(tuples)
     conn.execute(table.insert(), [dict(zip(cols, r, strict=True)) for r in tuples])
     return len(tuples)
+
+
+def _json_cells(row: Sequence[Any], columns: Sequence[int]) -> tuple[Any, ...]:
+    cells = list(row)
+    for i in columns:
+        if cells[i] is not None:
+            cells[i] = json.dumps(cells[i], ensure_ascii=False, separators=(",", ":"))
+    return tuple(cells)
 
 
 def counters_table(metadata: MetaData) -> Table:

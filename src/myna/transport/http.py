@@ -41,6 +41,8 @@ from myna.linkage.messages import (
 )
 from myna.linkage.network import HubApi, IntermediateApi, NodeUnavailable
 from myna.netca import check_certificate
+from myna.transport.guard import ErrorGuard
+from myna.transport.limits import BodyLimit
 
 Now = Callable[[], dt.datetime]
 
@@ -233,8 +235,9 @@ def node_app(title: str, ca: x509.Certificate, routes: dict[str, tuple[Handler, 
                 return JSONResponse({"kind": exc.code, "message": exc.message_ja,
                                      "message_en": exc.message_en}, status_code=status)
             except (KeyError, TypeError, ValueError) as exc:
+                # the class only: a KeyError or ValueError quotes the value it choked on
                 return JSONResponse({"kind": "invalid", "message": "要求の形式が不正です",
-                                     "message_en": f"malformed request: {exc}"},
+                                     "message_en": f"malformed request ({type(exc).__name__})"},
                                     status_code=422)
 
         router.add_api_route(path, endpoint, methods=["POST"], include_in_schema=False)
@@ -242,4 +245,6 @@ def node_app(title: str, ca: x509.Certificate, routes: dict[str, tuple[Handler, 
     for path, (handler, may_call) in routes.items():
         make(path, handler, may_call)
     app.include_router(router)
+    app.add_middleware(BodyLimit, max_bytes=64 * 1024 * 1024)  # bulk deliveries of 符号
+    app.add_middleware(ErrorGuard)
     return app

@@ -33,6 +33,30 @@ def _wait(port: int, proc: subprocess.Popen[bytes], log: Path, seconds: float) -
     raise TimeoutError(f"port {port} did not open within {seconds} s")
 
 
+def start(arguments: list[str], port: int, log: Path,
+          seconds: float = 30) -> subprocess.Popen[bytes]:
+    """``myna <arguments>`` in its own process, once it listens on ``port``; its output
+    (stdout and stderr) goes to ``log``."""
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "myna.cli", *arguments],
+            env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        _wait(port, proc, log, seconds)
+    except BaseException:
+        proc.kill()
+        proc.wait(timeout=10)
+        raise
+    return proc
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.wait(timeout=10)
+
+
 @contextlib.contextmanager
 def running_nodes(data_dir: Path, ports: Mapping[str, int],
                   seconds: float = 30) -> Iterator[list[subprocess.Popen[bytes]]]:
@@ -43,17 +67,20 @@ def running_nodes(data_dir: Path, ports: Mapping[str, int],
     try:
         for node, port in ports.items():
             log = Path(data_dir) / (node.replace(":", "-") + ".log")
-            with log.open("wb") as sink:
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "myna.cli", "serve", "--node", node, "--port",
-                     str(port), "--data-dir", str(data_dir)],
-                    env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=sink,
-                    stderr=subprocess.STDOUT)
-            procs.append(proc)
-            _wait(port, proc, log, seconds)
+            procs.append(start(["serve", "--node", node, "--port", str(port), "--data-dir",
+                                str(data_dir)], port, log, seconds))
         yield procs
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=10)
+        stop(procs)
+
+
+@contextlib.contextmanager
+def running_staff_app(data_dir: Path, port: int, log: Path,
+                      seconds: float = 30) -> Iterator[subprocess.Popen[bytes]]:
+    """``myna serve`` (the staff web app and API) in its own process."""
+    proc = start(["serve", "--port", str(port), "--data-dir", str(data_dir)], port, log,
+                 seconds)
+    try:
+        yield proc
+    finally:
+        stop([proc])

@@ -17,13 +17,23 @@ from fastapi.templating import Jinja2Templates
 from itsdangerous import URLSafeTimedSerializer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import Scope
 
 from myna.errors import MynaError
 from myna.system import MynaSystem
+from myna.transport.guard import (
+    SERVER_ERROR_JA,
+    ErrorGuard,
+    default_error_response,
+    log_unexpected,
+    request_id,
+)
+from myna.transport.limits import BodyLimit
 from myna.web import api, cards_pages, linkage_pages, notify_pages, pages
 from myna.web.errors import (
     SignInRequired,
     error_body,
+    malformed_json,
     request_validation_error,
     status_of,
 )
@@ -82,8 +92,8 @@ def _error_page(request: Request, exc: MynaError, status: int) -> Response:
         return pages.render(
             request, "error.html", {"error": exc, "status": status, "error_page": True}, status
         )
-    except Exception:  # the error page itself must not fail
-        log.exception("could not render the error page")
+    except Exception as failure:  # noqa: BLE001 - the error page itself must not fail
+        log_unexpected(failure, request.scope)
         return HTMLResponse(
             f"<!DOCTYPE html><html lang=\"ja\"><meta charset=\"utf-8\"><title>エラー</title>"
             f"<p>{status} エラーが発生しました</p></html>", status_code=status,
@@ -101,6 +111,9 @@ def _myna_error(request: Request, exc: Exception) -> Response:
 
 def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    malformed = malformed_json(exc.errors())
+    if malformed is not None:
+        return _myna_error(request, malformed)
     error = request_validation_error(exc.errors())
     if _is_api(request):
         body = error_body(error) | {"detail": [
@@ -137,18 +150,18 @@ def _sign_in_required(request: Request, exc: Exception) -> Response:
     return RedirectResponse("/" + (f"?{query}" if query else ""), status_code=303)
 
 
-def _server_error(request: Request, exc: Exception) -> Response:
-    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    ja = ("システムエラーが発生しました。時間をおいてもう一度お試しください。"
-          "続く場合は管理者に連絡してください")
-    if _is_api(request):
-        return JSONResponse({"error": "internal", "message": ja, "message_en": "internal error"},
-                            status_code=500)
+def _server_error_page(scope: Scope) -> Response:
+    """The answer to an unexpected error (see :class:`myna.transport.guard.ErrorGuard`)."""
+    if str(scope.get("path", "")).startswith("/api/"):
+        return default_error_response(scope)
+    rid = request_id(scope)
     return HTMLResponse(
         "<!DOCTYPE html><html lang=\"ja\"><head><meta charset=\"utf-8\"><title>システムエラー"
         "</title><link rel=\"stylesheet\" href=\"/static/style.css\"></head><body><main>"
-        f"<div class=\"alert error\" role=\"alert\">{ja}</div><p><a href=\"/\">トップへ</a></p>"
-        "</main></body></html>", status_code=500,
+        f"<div class=\"alert error\" role=\"alert\">{SERVER_ERROR_JA}（受付番号 {rid}）</div>"
+        "<p lang=\"en\" class=\"hint\">An internal error occurred "
+        f"(request {rid}).</p><p><a href=\"/\">トップへ</a></p></main></body></html>",
+        status_code=500,
     )
 
 
@@ -205,7 +218,8 @@ def create_app(system: MynaSystem, session_secret: bytes) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(SignInRequired, _sign_in_required)
-    app.add_exception_handler(Exception, _server_error)
+    app.add_middleware(BodyLimit)
+    app.add_middleware(ErrorGuard, render=_server_error_page)  # outermost: sees every error
     return app
 
 

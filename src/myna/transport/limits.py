@@ -1,0 +1,74 @@
+"""A ceiling on request bodies, enforced before a handler (or a form parser) reads them.
+
+Text fields have their own, much smaller, limits (:mod:`myna.text`); this stops a
+client from making a node buffer a gigabyte to find out.  A body over the limit
+gets 413 with a message in Japanese and English, whether it announces its size
+(``Content-Length``) or streams without one.
+"""
+
+from __future__ import annotations
+
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+#: A face photo for the card may be 10 MiB (see ``myna.card.lifecycle.domain``) plus the form.
+DEFAULT_MAX_BODY = 11 * 1024 * 1024
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def too_large(limit: int) -> JSONResponse:
+    mib = limit / (1024 * 1024)
+    return JSONResponse(
+        {"error": "too_large", "kind": "too_large",
+         "message": f"送信された内容が大きすぎます（{mib:.0f} MiB まで）",
+         "message_en": f"request body larger than {limit} bytes"},
+        status_code=413,
+    )
+
+
+class BodyLimit:
+    """ASGI middleware refusing request bodies larger than ``max_bytes``."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared < 0 or declared > self.max_bytes:
+                    await too_large(self.max_bytes)(scope, receive, send)
+                    return
+        seen = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except _TooLarge:
+            if not started:
+                await too_large(self.max_bytes)(scope, receive, send)
