@@ -222,6 +222,8 @@ def test_reading_the_signing_certificate_needs_the_signing_pin(
         ("ABC-123", InvalidFormat, "英大文字"),
         ("", InvalidLength, "6文字以上"),
     ],
+    ids=["digits-only", "letters-only", "too-short", "too-long", "lower-case", "mixed-case",
+         "full-width", "space", "hyphen", "empty"],
 )
 def test_bad_signing_pins_are_refused(
     pin: str, error: type[ValidationError], reason: str
@@ -239,6 +241,7 @@ def test_good_signing_pins(pin: str) -> None:
     ("pin", "error"),
     [("123", InvalidLength), ("12345", InvalidLength), ("12a4", InvalidFormat),
      ("１２３４", InvalidFormat), ("", InvalidFormat), (" 1234", InvalidFormat)],
+    ids=["three-digits", "five-digits", "a-letter", "full-width", "empty", "leading-space"],
 )
 def test_bad_auth_pins_are_refused(pin: str, error: type[ValidationError]) -> None:
     with pytest.raises(error, match="4"):

@@ -402,13 +402,14 @@ def test_unmailed_letter_id_is_refused_and_leaves_nothing(world: World) -> None:
 
 
 @pytest.mark.parametrize(("photo", "error", "message"), [
-    (b"%PDF-1.4 this is not a photo", ValidationError, "画像ファイルではない"),
-    (b"", ValidationError, "写真がありません"),
-    (portrait(fmt="GIF"), InvalidFormat, "GIF"),
-    (portrait(fmt="BMP"), InvalidFormat, "JPEG または PNG"),
-    (portrait(300, 375), ValidationError, "小さすぎ"),
-    (portrait(800, 600), ValidationError, "縦横比"),
-    (portrait(fmt="JPEG")[:400], ValidationError, "壊れて"),
+    pytest.param(b"%PDF-1.4 this is not a photo", ValidationError, "画像ファイルではない",
+                 id="a-pdf"),
+    pytest.param(b"", ValidationError, "写真がありません", id="empty"),
+    pytest.param(portrait(fmt="GIF"), InvalidFormat, "GIF", id="gif"),
+    pytest.param(portrait(fmt="BMP"), InvalidFormat, "JPEG または PNG", id="bmp"),
+    pytest.param(portrait(300, 375), ValidationError, "小さすぎ", id="too-small"),
+    pytest.param(portrait(800, 600), ValidationError, "縦横比", id="landscape"),
+    pytest.param(portrait(fmt="JPEG")[:400], ValidationError, "壊れて", id="truncated-jpeg"),
 ])
 def test_bad_photos_are_refused_and_leave_nothing(
     world: World, photo: bytes, error: type[Exception], message: str,

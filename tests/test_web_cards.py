@@ -139,7 +139,7 @@ def test_apply_produce_issue_and_suspend(town: Town, sup: Session, clerk: Sessio
 
     resident = clerk.get(person_url(town), purpose=PURPOSE)
     assert card.card_number in resident.text and "交付済み" in resident.text
-    assert "署名用あり" in resident.text
+    assert "署名用 有効（" in resident.text
 
     suspended = clerk.post(f"{url}/suspend", reported_by="本人", note="駅で紛失")
     assert suspended.status_code == 200 and "一時停止しました" in suspended.text

@@ -20,9 +20,9 @@ from rich.table import Table
 from myna.card.lifecycle.domain import CardStatus, Reporter
 from myna.card.lifecycle.service import Application, Card, CardService
 from myna.card.lifecycle.wiring import opened_cards
-from myna.cli_support import DataDir, err, opened_system, out
+from myna.cli_support import DataDir, err, opened_system, out, output_file
+from myna.clock import JST, iso_jst, show_time
 from myna.errors import ValidationError
-from myna.jpki.domain import JST
 
 app = typer.Typer(
     help="個人番号カード（交付申請・作成・交付・一時停止・解除・再交付・券面）",
@@ -53,7 +53,8 @@ def _read(path: Path) -> bytes:
                               f"cannot read {path}: {exc}") from None
 
 
-def _card_dict(card: Card) -> dict[str, Any]:
+def _card_dict(cards: CardService, card: Card) -> dict[str, Any]:
+    auth, signing = cards.certificate_states(card)
     return {
         "card_number": card.card_number, "status": card.status.value,
         "end_reason": card.end_reason.value if card.end_reason else None,
@@ -63,8 +64,12 @@ def _card_dict(card: Card) -> dict[str, Any]:
         "issued_on": card.issued_on.isoformat(), "expires_on": card.expires_on.isoformat(),
         "hold_until": card.hold_until.isoformat(),
         "auth_serial": f"{card.auth_serial:X}" if card.auth_serial else None,
+        "auth_certificate": auth.status,
+        "auth_certificate_label": auth.label,
         "signing_serial": f"{card.signing_serial:X}" if card.signing_serial else None,
-        "appointment": card.appointment.astimezone(JST).isoformat() if card.appointment
+        "signing_certificate": signing.status,
+        "signing_certificate_label": signing.label,
+        "appointment": iso_jst(card.appointment) if card.appointment
         else None,
         "handed_over_at": card.handed_over_at.astimezone(JST).isoformat(timespec="minutes")
         if card.handed_over_at else None,
@@ -82,12 +87,12 @@ def _app_dict(app_: Application) -> dict[str, Any]:
         "resident_id": app_.resident_id, "photo": f"{app_.photo_format} "
         f"{app_.photo_size[0]}x{app_.photo_size[1]}", "signing_requested": app_.signing_requested,
         "reissue_of": app_.reissue_of, "card_number": app_.card_number,
-        "received_at": app_.received_at.isoformat(),
+        "received_at": iso_jst(app_.received_at),
     }
 
 
-def _show_card(card: Card, as_json: bool) -> None:
-    data = _card_dict(card)
+def _show_card(cards: CardService, card: Card, as_json: bool) -> None:
+    data = _card_dict(cards, card)
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
@@ -98,7 +103,8 @@ def _show_card(card: Card, as_json: bool) -> None:
     labels = {"end_reason": "廃止の理由", "name": "氏名", "birth_date": "生年月日", "sex": "性別",
               "address": "住所", "individual_number": "個人番号", "municipality_code": "交付地",
               "issued_on": "発行日", "expires_on": "有効期限", "hold_until": "保管期限",
-              "auth_serial": "利用者証明用電子証明書", "signing_serial": "署名用電子証明書",
+              "auth_certificate_label": "利用者証明用電子証明書",
+              "signing_certificate_label": "署名用電子証明書",
               "appointment": "交付予約", "handed_over_at": "交付日時",
               "handed_over_by": "交付担当"}
     if card.status is not CardStatus.PRODUCED:
@@ -174,7 +180,8 @@ def produce(
                                   "give a receipt number or --all")
         made = cards.produce_pending() if receipt_no is None else [cards.produce(receipt_no)]
         if as_json:
-            typer.echo(json.dumps([_card_dict(c) for c in made], ensure_ascii=False, indent=2))
+            typer.echo(json.dumps([_card_dict(cards, c) for c in made], ensure_ascii=False,
+                                  indent=2))
             return
         for card in made:
             out.print(f"カード番号 [bold]{card.card_number}[/bold] {card.name} "
@@ -194,10 +201,11 @@ def book(
     try:
         start = dt.datetime.fromisoformat(at)
     except ValueError:
-        raise typer.BadParameter(f"日時の形式が不正です: {at}") from None
+        raise typer.BadParameter(f"日時の形式が不正です（例: 2026-11-24T10:00）: {at} "
+                                 f"(not a date and time: {at})") from None
     with _cards(data_dir) as cards:
         slot = cards.book_appointment(card_number, start)
-        out.print(f"予約: {slot.astimezone(JST):%Y-%m-%d %H:%M}")
+        out.print(f"予約: {show_time(slot)}")
 
 
 @app.command()
@@ -222,8 +230,8 @@ def issue(
         if signing_pin is None and card.has_signing_certificate:
             signing_pin = typer.prompt("署名用暗証番号（英大文字と数字6〜16文字）",
                                        hide_input=True, confirmation_prompt=AGAIN, err=True)
-        _show_card(cards.issue(card_number, staff_id=staff, documents=documents,
-                               auth_pin=auth_pin, signing_pin=signing_pin), as_json)
+        _show_card(cards, cards.issue(card_number, staff_id=staff, documents=documents,
+                                      auth_pin=auth_pin, signing_pin=signing_pin), as_json)
 
 
 @app.command()
@@ -237,7 +245,7 @@ def suspend(
 ) -> None:
     """一時停止（紛失・盗難。24時間いつでも）: 電子証明書はただちに使えなくなります。"""
     with _cards(data_dir) as cards:
-        _show_card(cards.suspend(card_number, reported_by=Reporter.parse(by), note=note),
+        _show_card(cards, cards.suspend(card_number, reported_by=Reporter.parse(by), note=note),
                    as_json)
 
 
@@ -251,7 +259,7 @@ def resume(
 ) -> None:
     """一時停止の解除（カードが見つかったとき、窓口で）: 電子証明書を新たに発行します。"""
     with _cards(data_dir) as cards:
-        _show_card(cards.resume(card_number, staff_id=staff, documents=documents), as_json)
+        _show_card(cards, cards.resume(card_number, staff_id=staff, documents=documents), as_json)
 
 
 @app.command()
@@ -285,7 +293,7 @@ def end(
 ) -> None:
     """カードの廃止（死亡・国外転出・返納など）: 電子証明書の失効、チップの廃止。"""
     with _cards(data_dir) as cards:
-        _show_card(cards.end(card_number, reason, actor=staff), False)
+        _show_card(cards, cards.end(card_number, reason, actor=staff), False)
 
 
 @app.command("void-unclaimed")
@@ -302,6 +310,39 @@ def end_expired(data_dir: DataDir = DEFAULT_DIR) -> None:
     with _cards(data_dir) as cards:
         ended = cards.end_expired()
         out.print(f"廃止: {len(ended)}枚" + (f"（{'、'.join(ended)}）" if ended else ""))
+
+
+@app.command("list")
+def list_cards(
+    municipality: Annotated[str | None, typer.Option("--municipality",
+                                                     help="交付地の市区町村コード")] = None,
+    state: Annotated[str | None, typer.Option(
+        "--status", help="produced（交付前）| active（交付済）| suspended（一時停止）| "
+        "ended（廃止）")] = None,
+    limit: Annotated[int, typer.Option(help="表示する枚数（新しい順）", min=1, max=10_000)
+                     ] = 200,
+    as_json: AsJson = False,
+    data_dir: DataDir = DEFAULT_DIR,
+) -> None:
+    """作成したカードの一覧: 状態と、電子証明書の現在の状態（J-LISの記録）。"""
+    with _cards(data_dir) as cards:
+        found = cards.cards(municipality, state, limit=limit)
+        if as_json:
+            typer.echo(json.dumps([_card_dict(cards, c) for c in found], ensure_ascii=False,
+                                  indent=2))
+            return
+        table = Table(title=f"個人番号カード（{len(found)}枚、新しい順）")
+        for col in ("カード番号", "交付地", "住民ID", "状態", "有効期限", "利用者証明用",
+                    "署名用"):
+            table.add_column(col, no_wrap=col in ("カード番号", "有効期限"))
+        for card in found:
+            auth, signing = cards.certificate_states(card)
+            state_label = card.status.value + (f"（{card.end_reason.value}）"
+                                               if card.end_reason else "")
+            table.add_row(card.card_number, card.municipality_code, str(card.resident_id),
+                          state_label, card.expires_on.isoformat(), auth.short_label,
+                          signing.short_label)
+        out.print(table)
 
 
 @app.command()
@@ -327,11 +368,11 @@ def status(
         if as_json:
             rows = []
             for card in found:
-                data = _card_dict(card)
+                data = _card_dict(cards, card)
                 if history:
                     data["history"] = [
                         {"event": e.event, "actor": e.actor, "detail": e.detail,
-                         "at": e.at.isoformat()} for e in cards.history(card.card_number)]
+                         "at": iso_jst(e.at)} for e in cards.history(card.card_number)]
                 rows.append(data)
             typer.echo(json.dumps(rows if card_number is None else rows[0],
                                   ensure_ascii=False, indent=2))
@@ -339,20 +380,21 @@ def status(
         if not found:
             out.print("カードはありません")
         for card in found:
-            _show_card(card, False)
+            _show_card(cards, card, False)
             if history:
                 table = Table(title="履歴")
                 for col in ("日時（日本時間）", "内容", "担当"):
                     table.add_column(col)
                 for e in cards.history(card.card_number):
-                    table.add_row(f"{e.at.astimezone(JST):%Y-%m-%d %H:%M}", e.event, e.actor)
+                    table.add_row(show_time(e.at), e.event, e.actor)
                 out.print(table)
 
 
 @app.command()
 def render(
     card_number: Annotated[str, typer.Argument(help="カード番号")],
-    out_file: Annotated[Path, typer.Option("--out", help="書き出すPNGファイル")],
+    out_file: Annotated[Path, typer.Option("--out", help="書き出すPNGファイル",
+                                                     callback=output_file)],
     side: Annotated[str, typer.Option("--side", help="front（表面）| back（裏面: 本人のみ）")
                     ] = "front",
     pin: Annotated[str | None, typer.Option(

@@ -20,12 +20,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from rich.table import Table
 from sqlalchemy import select
 
-from myna.cli_support import DataDir, err, opened_system, out
+from myna.cli_support import DataDir, err, opened_system, out, output_file, output_folder
+from myna.clock import JST, show_time
 from myna.errors import ValidationError
 from myna.jpki import certs
 from myna.jpki import storage as t
 from myna.jpki.domain import (
-    JST,
     CertificateRejected,
     CertKind,
     PartyCategory,
@@ -60,13 +60,14 @@ def _fingerprint(cert_der: bytes) -> str:
 
 @app.command("ca-export")
 def ca_export(
-    directory: Annotated[Path, typer.Argument(help="書き出し先のディレクトリ")],
+    directory: Annotated[Path, typer.Argument(help="書き出し先のディレクトリ",
+                                              callback=output_folder)],
     data_dir: DataDir = DEFAULT_DIR,
 ) -> None:
     """ルート認証局・発行用認証局（全世代）・OCSP応答者の証明書をPEMで書き出す。"""
     with opened_system(data_dir) as system:
         ca = system.jpki
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(exist_ok=True)
         files = [("root.pem", ca.root_certificate())]
         issuing = ca.issuing_certificates()
         files += [(f"issuing-{len(issuing) - i}.pem", c) for i, c in enumerate(issuing)]
@@ -84,7 +85,8 @@ def ca_export(
 
 @app.command()
 def crl(
-    out_file: Annotated[Path, typer.Option("--out", help="書き出すCRLファイル")],
+    out_file: Annotated[Path, typer.Option("--out", help="書き出すCRLファイル",
+                                                     callback=output_file)],
     root: Annotated[bool, typer.Option("--root", help="ルート認証局のARL（発行用認証局の失効）")
                     ] = False,
     pem: Annotated[bool, typer.Option("--pem", help="PEMで書き出す（既定はDER）")] = False,
@@ -97,7 +99,7 @@ def crl(
         out_file.write_bytes(issued.public_bytes(encoding))
         number = issued.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
         until = issued.next_update_utc
-        when = f"{until.astimezone(JST):%Y-%m-%d %H:%M}" if until else "—"
+        when = show_time(until) if until else "—"
         err.print(f"{'ARL' if root else 'CRL'} 第{number}号: 失効 {len(issued)}件、"
                   f"次回更新 {when} → {out_file}")
 
@@ -139,24 +141,39 @@ def _parse_category(category: str) -> PartyCategory:
                               f"unknown relying party category {category!r}") from None
 
 
+PartyId = Annotated[str, typer.Argument(help="検証者ID")]
+PartyName = Annotated[str, typer.Argument(help="名称")]
+Kind = Annotated[str, typer.Option("--kind", help="signature | auth | both")]
+Category = Annotated[str, typer.Option(
+    "--category", help="public（行政機関等）| private（総務大臣認定事業者）")]
+ApprovalRef = Annotated[str | None, typer.Option(
+    "--approval-ref", help="総務大臣の認定番号（民間事業者は必須）")]
+
+
 @rp_app.command("add")
-def rp_add(
-    party_id: Annotated[str, typer.Argument(help="検証者ID")],
-    name: Annotated[str, typer.Argument(help="名称")],
-    kind: Annotated[str, typer.Option("--kind", help="signature | auth | both")] = "both",
-    category: Annotated[str, typer.Option(
-        "--category", help="public（行政機関等）| private（総務大臣認定事業者）")] = "public",
-    approval_ref: Annotated[str | None, typer.Option(
-        "--approval-ref", help="総務大臣の認定番号（民間事業者は必須）")] = None,
-    data_dir: DataDir = DEFAULT_DIR,
-) -> None:
-    """署名検証者・利用者証明検証者を登録（更新）する。"""
+def rp_add(party_id: PartyId, name: PartyName, kind: Kind = "both",
+           category: Category = "public", approval_ref: ApprovalRef = None,
+           data_dir: DataDir = DEFAULT_DIR) -> None:
+    """署名検証者・利用者証明検証者を登録する（登録済みのIDは update で変更）。"""
+    _save_party(data_dir, party_id, name, kind, category, approval_ref, update=False)
+
+
+@rp_app.command("update")
+def rp_update(party_id: PartyId, name: PartyName, kind: Kind = "both",
+              category: Category = "public", approval_ref: ApprovalRef = None,
+              data_dir: DataDir = DEFAULT_DIR) -> None:
+    """登録済みの検証者の名称・種別・区分を変更する（登録取消済みなら再登録）。"""
+    _save_party(data_dir, party_id, name, kind, category, approval_ref, update=True)
+
+
+def _save_party(data_dir: Path, party_id: str, name: str, kind: str, category: str,
+                approval_ref: str | None, *, update: bool) -> None:
     with opened_system(data_dir) as system:
         party = system.jpki.register_relying_party(
             party_id, name, _parse_kind(kind), category=_parse_category(category),
-            approval_ref=approval_ref)
-        out.print(f"登録: {party.party_id}（{party.name}、{party.kind.value}、"
-                  f"{party.category.value}）")
+            approval_ref=approval_ref, update_existing=update)
+        out.print(f"{'変更' if update else '登録'}: {party.party_id}（{party.name}、"
+                  f"{party.kind.value}、{party.category.value}）")
 
 
 def relying_parties(service: JpkiService) -> list[RelyingParty]:

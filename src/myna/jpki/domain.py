@@ -43,10 +43,9 @@ from enum import StrEnum
 from cryptography import x509
 from cryptography.x509.oid import ObjectIdentifier
 
+from myna.clock import JST
 from myna.errors import InvalidFormat, ValidationError
 from myna.jpki import der
-
-JST = dt.timezone(dt.timedelta(hours=9), "JST")
 
 MYNA_ARC = "2.25.167491082206999376147722605497722320262"
 JPKI_ARC = f"{MYNA_ARC}.1"

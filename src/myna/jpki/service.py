@@ -27,13 +27,12 @@ from cryptography.x509 import ocsp
 from sqlalchemy import Connection, Engine, Row, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from myna.clock import utcnow
+from myna.clock import JST, aware, show_time, utcnow
 from myna.db import inserted_id, migrate
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from myna.jpki import certs
 from myna.jpki import storage as t
 from myna.jpki.domain import (
-    JST,
     REVOCATION_REASONS,
     CertificateRejected,
     CertKind,
@@ -47,18 +46,14 @@ from myna.jpki.domain import (
     revocation_reason,
 )
 from myna.keys import KeyStore
+from myna.text import clean_text
 
 ROOT, ISSUING, OCSP = "root", "issuing", "ocsp"
 
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    """Datetimes read back from SQLite are naive UTC; make them aware."""
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def _jst(value: dt.datetime) -> str:
-    return value.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S JST")
 
 
 def _serial(serial: int | str) -> str:
@@ -159,7 +154,7 @@ class JpkiService:
         self._keys: dict[int, rsa.RSAPrivateKey] = {}
 
     def _now(self) -> dt.datetime:
-        return _utc(self.now()).astimezone(dt.UTC).replace(microsecond=0)
+        return aware(self.now()).astimezone(dt.UTC).replace(microsecond=0)
 
     def issue_date(self) -> dt.date:
         """Today in Japan by the CA's clock: the issue date the age and validity rules use."""
@@ -357,9 +352,9 @@ class JpkiService:
     def _record(self, r: Row[Any]) -> CertificateRecord:
         return CertificateRecord(
             serial=int(r.serial, 16), kind=CertKind(r.kind), card_id=r.card_id,
-            holder_ref=r.holder_ref, not_before=_utc(r.not_before), not_after=_utc(r.not_after),
-            issued_at=_utc(r.issued_at), status=r.status,
-            revoked_at=_utc(r.revoked_at) if r.revoked_at else None,
+            holder_ref=r.holder_ref, not_before=aware(r.not_before), not_after=aware(r.not_after),
+            issued_at=aware(r.issued_at), status=r.status,
+            revoked_at=aware(r.revoked_at) if r.revoked_at else None,
             revocation_reason=x509.ReasonFlags(r.revocation_reason) if r.revocation_reason
             else None,
             certificate=x509.load_der_x509_certificate(r.der),
@@ -494,7 +489,7 @@ class JpkiService:
                 entry = (
                     x509.RevokedCertificateBuilder()
                     .serial_number(int(row.serial, 16))
-                    .revocation_date(_utc(row.revoked_at))
+                    .revocation_date(aware(row.revoked_at))
                 )
                 if row.revocation_reason and row.revocation_reason != "unspecified":
                     entry = entry.add_extension(
@@ -514,11 +509,14 @@ class JpkiService:
     def register_relying_party(
         self, party_id: str, name: str, kind: RelyingPartyKind | str, *,
         category: PartyCategory | str = PartyCategory.PUBLIC, approval_ref: str | None = None,
+        update_existing: bool = False,
     ) -> RelyingParty:
-        """Register (or update) a 署名検証者 / 利用者証明検証者.
+        """Register a 署名検証者 / 利用者証明検証者 (``update_existing``: change one).
 
         A private company (総務大臣認定事業者) must give the reference of the
-        minister's approval.
+        minister's approval.  An id already registered is refused unless
+        ``update_existing`` — a typo must not silently replace another party —
+        and an update needs an id that exists.
         """
         _check_ref("検証者ID", "relying party id", party_id)
         try:
@@ -529,14 +527,27 @@ class JpkiService:
                 f"検証者の種別が不正です: {kind} / {category}",
                 f"unknown relying party kind or category: {kind} / {category}",
             ) from None
-        if not name.strip():
-            raise ValidationError("検証者の名称が空です", "relying party name is empty")
-        if category is PartyCategory.APPROVED_PRIVATE and not (approval_ref or "").strip():
+        name = clean_text(name, "検証者の名称", max_length=100, label_en="relying party name")
+        approval_ref = clean_text(approval_ref or "", "認定番号", max_length=50,
+                                  required=False, label_en="approval reference") or None
+        if category is PartyCategory.APPROVED_PRIVATE and not approval_ref:
             raise ValidationError(
                 "民間事業者は総務大臣の認定番号が必要です",
                 "a private company needs the reference of the minister's approval",
             )
         with self.engine.begin() as conn:
+            existing = conn.execute(select(t.relying_parties.c.name, t.relying_parties.c.active)
+                                    .where(t.relying_parties.c.party_id == party_id)).first()
+            if existing is not None and not update_existing:
+                state = "" if existing.active else "、登録取消済み"
+                raise Conflict(
+                    f"検証者ID {party_id} は既に登録されています（{existing.name}{state}）。"
+                    "登録内容を変えるには myna jpki rp update を使ってください",
+                    f"relying party {party_id} exists; use 'myna jpki rp update' to change it",
+                )
+            if existing is None and update_existing:
+                raise NotFound(f"検証者 {party_id} は登録されていません",
+                               f"no relying party {party_id}")
             conn.execute(t.relying_parties.delete().where(
                 t.relying_parties.c.party_id == party_id))
             conn.execute(insert(t.relying_parties).values(
@@ -597,7 +608,7 @@ class JpkiService:
             q = q.where(t.query_log.c.serial == _serial(serial))
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
-        return [QueryRecord(r.party_id, r.operation, r.serial, r.purpose, r.result, _utc(r.at))
+        return [QueryRecord(r.party_id, r.operation, r.serial, r.purpose, r.result, aware(r.at))
                 for r in rows]
 
     # -- OCSP --------------------------------------------------------------------------------
@@ -649,7 +660,7 @@ class JpkiService:
                 except PermissionDenied as exc:
                     denied = exc
                 if row.status == "revoked":
-                    status, revoked_at = ocsp.OCSPCertStatus.REVOKED, _utc(row.revoked_at)
+                    status, revoked_at = ocsp.OCSPCertStatus.REVOKED, aware(row.revoked_at)
                     if row.revocation_reason and row.revocation_reason != "unspecified":
                         reason = x509.ReasonFlags(row.revocation_reason)
                 else:
@@ -728,7 +739,7 @@ class JpkiService:
         signed: tuple[bytes, bytes] | None,
     ) -> VerifiedCertificate:
         purpose = CertKind(purpose)
-        at = _utc(now) if now else self._now()
+        at = aware(now) if now else self._now()
         error: PermissionDenied | CertificateRejected | None = None
         result: VerifiedCertificate | None = None
         cert: x509.Certificate | None = None
@@ -798,7 +809,8 @@ class JpkiService:
                 record.revocation_reason or x509.ReasonFlags.unspecified, "")
             raise CertificateRejected(
                 RejectReason.REVOKED,
-                f"この証明書は失効しています（{_jst(record.revoked_at)}、理由: {label}）",
+                f"この証明書は失効しています（{show_time(record.revoked_at, seconds=True)}、"
+                f"理由: {label}）",
                 f"certificate {serial} was revoked at {record.revoked_at.isoformat()} "
                 f"({(record.revocation_reason or x509.ReasonFlags.unspecified).value})",
             )
@@ -855,13 +867,15 @@ def _within(cert: x509.Certificate, at: dt.datetime, what_ja: str, what_en: str)
     if at < cert.not_valid_before_utc:
         raise CertificateRejected(
             RejectReason.NOT_YET_VALID,
-            f"{what_ja}の有効期間はまだ始まっていません（{_jst(cert.not_valid_before_utc)} から）",
+            f"{what_ja}の有効期間はまだ始まっていません"
+            f"（{show_time(cert.not_valid_before_utc, seconds=True)} から）",
             f"{what_en} is not valid before {cert.not_valid_before_utc.isoformat()}",
         )
     if at > cert.not_valid_after_utc:
         raise CertificateRejected(
             RejectReason.EXPIRED,
-            f"{what_ja}の有効期限（{_jst(cert.not_valid_after_utc)}）が切れています",
+            f"{what_ja}の有効期限（{show_time(cert.not_valid_after_utc, seconds=True)}）"
+            "が切れています",
             f"{what_en} expired at {cert.not_valid_after_utc.isoformat()}",
         )
 

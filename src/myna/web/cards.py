@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from myna.card.lifecycle.domain import CardStatus
-from myna.card.lifecycle.service import Application, Card, CardService
+from myna.card.lifecycle.service import Application, Card, CardService, CertificateState
 from myna.web.presenters import HIDDEN
 
 #: How each status is shown, with its badge style.
@@ -25,15 +25,19 @@ class CardLine:
     css: str
     name: str
     hidden: bool
+    auth: CertificateState
+    signing: CertificateState
 
     @property
     def number(self) -> str:
         return self.card.card_number
 
 
-def card_line(card: Card, hidden: bool) -> CardLine:
+def card_line(service: CardService, card: Card, hidden: bool) -> CardLine:
+    """A card for a list or its page, with its certificates as J-LIS holds them now."""
     label, css = STATUS_LABELS[card.status]
-    return CardLine(card, label, css, HIDDEN if hidden else card.name, hidden)
+    auth, signing = service.certificate_states(card)
+    return CardLine(card, label, css, HIDDEN if hidden else card.name, hidden, auth, signing)
 
 
 def town_pending(service: CardService, code: str) -> list[Application]:
@@ -44,7 +48,7 @@ def town_pending(service: CardService, code: str) -> list[Application]:
 def person_cards(service: CardService, code: str, resident_id: int) -> dict[str, Any]:
     """The card section of a resident's page (the page itself is the logged view)."""
     return {
-        "cards": [card_line(c, False)
+        "cards": [card_line(service, c, False)
                   for c in reversed(service.cards_of_resident(code, resident_id))],
         "pending": [a for a in town_pending(service, code) if a.resident_id == resident_id],
     }

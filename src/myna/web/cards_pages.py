@@ -24,13 +24,13 @@ from myna.card.lifecycle.domain import (
     EndReason,
     Reporter,
     check_card_number,
-    jst_date,
 )
 from myna.card.lifecycle.service import Application, Card, CardService
+from myna.clock import jst_date
 from myna.errors import MynaError, NotFound, PermissionDenied, ValidationError
 from myna.registry.domain import check_purpose
 from myna.registry.service import MunicipalityRegistry
-from myna.web.cards import card_line, town_pending
+from myna.web.cards import STATUS_LABELS, card_line, town_pending
 from myna.web.errors import status_of
 from myna.web.forms import Form
 from myna.web.linkage import resident_brief
@@ -103,14 +103,25 @@ def _application_line(clerk: Clerk, app: Application) -> ApplicationLine:
 # -- overview --------------------------------------------------------------------------------
 
 
-def _overview_context(request: Request, clerk: Clerk) -> dict[str, Any]:
+#: How many cards the list on the overview shows (newest first).
+LIST_LIMIT = 200
+
+
+def _overview_context(request: Request, clerk: Clerk, status: str = "") -> dict[str, Any]:
     service = _cards(request)
     unclaimed = service.unclaimed(clerk.code)
     today = jst_date(service.now())
+    chosen = next((s for s in CardStatus if s.name.lower() == status), None)
+    listed = service.cards(clerk.code, chosen, limit=LIST_LIMIT)
     return {
+        "cards": [card_line(service, c, _hidden(clerk.registry, clerk, c.resident_id))
+                  for c in listed],
+        "statuses": [(s.name.lower(), STATUS_LABELS[s][0]) for s in CardStatus],
+        "status": chosen.name.lower() if chosen else "",
+        "list_limit": LIST_LIMIT,
         "clerk": clerk,
         "pending": [_application_line(clerk, a) for a in town_pending(service, clerk.code)],
-        "unclaimed": [(card_line(c, _hidden(clerk.registry, clerk, c.resident_id)),
+        "unclaimed": [(card_line(service, c, _hidden(clerk.registry, clerk, c.resident_id)),
                        c.hold_until < today) for c in unclaimed],
         "expired": sum(c.hold_until < today for c in unclaimed),
         "holding_months": service.holding_months,
@@ -119,9 +130,10 @@ def _overview_context(request: Request, clerk: Clerk) -> dict[str, Any]:
 
 
 @router.get("/m/{code}/cards", response_class=HTMLResponse)
-def overview_page(request: Request, clerk: ClerkDep) -> Response:
-    """Applications waiting for J-LIS and cards waiting at the counter."""
-    return render(request, "cards.html", _overview_context(request, clerk))
+def overview_page(request: Request, clerk: ClerkDep, status: str = "") -> Response:
+    """Applications waiting for J-LIS, cards waiting at the counter, and every card made
+    for the town with its state and its certificates' (``?status=active`` …)."""
+    return render(request, "cards.html", _overview_context(request, clerk, status))
 
 
 @router.post("/m/{code}/cards/produce", response_class=HTMLResponse)
@@ -210,7 +222,7 @@ def _card_page(
     hidden = _hidden(clerk.registry, clerk, card.resident_id)
     today = jst_date(service.now())
     return render(request, "card.html", {
-        "clerk": clerk, "c": card, "l": card_line(card, hidden),
+        "clerk": clerk, "c": card, "l": card_line(_cards(request), card, hidden),
         "history": service.history(card.card_number),
         "suspensions": service.suspensions(card.card_number),
         "overdue": card.status is CardStatus.PRODUCED and card.hold_until < today,

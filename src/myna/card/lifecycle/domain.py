@@ -31,8 +31,9 @@ from enum import StrEnum
 from cryptography import x509
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from myna.clock import JST
 from myna.errors import InvalidFormat, InvalidLength, ValidationError
-from myna.jpki.domain import JST, age_on, nth_birthday_after
+from myna.jpki.domain import age_on, nth_birthday_after
 from myna.numbers import individual
 
 # -- validity -------------------------------------------------------------------------
@@ -119,11 +120,6 @@ def add_months(day: dt.date, months: int) -> dt.date:
         except ValueError:
             continue
     raise AssertionError("unreachable")
-
-
-def jst_date(at: dt.datetime) -> dt.date:
-    """The calendar day in Japan of an aware instant."""
-    return at.astimezone(JST).date()
 
 
 # -- card numbers -----------------------------------------------------------------------

@@ -63,12 +63,11 @@ from myna.card.lifecycle.domain import (
     check_photo,
     check_slot,
     check_staff,
-    jst_date,
     new_card_number,
 )
 from myna.card.lifecycle.render import CardBack, CardFront, render_back, render_front
 from myna.card.pins import Slot, validate_pin
-from myna.clock import utcnow
+from myna.clock import aware, jst_date, show_time, utcnow
 from myna.db import inserted_id, migrate
 from myna.errors import Conflict, MynaError, NotFound, PermissionDenied, ValidationError
 from myna.jpki import certs
@@ -85,13 +84,28 @@ ENDING_STATUSES = {"死亡": EndReason.DEATH, "職権消除": EndReason.REMOVED}
 
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    """SQLite hands timestamps back without their zone (they are stored in UTC)."""
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _card_status(value: CardStatus | str) -> CardStatus:
+    """A card state by its Japanese label (交付済 …) or English name (active …)."""
+    if isinstance(value, CardStatus):
+        return value
+    names = {"produced": CardStatus.PRODUCED, "active": CardStatus.ACTIVE,
+             "suspended": CardStatus.SUSPENDED, "ended": CardStatus.ENDED}
+    for status in CardStatus:
+        if value in (status.value, status.name.lower()):
+            return status
+    if value in names:
+        return names[value]
+    raise ValidationError(
+        f"カードの状態が不正です: {value}（交付前・交付済・一時停止・廃止、または "
+        "produced / active / suspended / ended）",
+        f"unknown card state {value!r}: produced, active, suspended or ended",
+    )
 
 
 def _maybe(value: dt.datetime | None) -> dt.datetime | None:
-    return _aware(value) if value is not None else None
+    return aware(value) if value is not None else None
 
 
 @dataclass(frozen=True)
@@ -161,6 +175,43 @@ class Card:
 
 
 @dataclass(frozen=True)
+class CertificateState:
+    """Where one of a card's certificates stands at J-LIS now (not what the card says)."""
+
+    kind: CertKind
+    serial: int | None
+    status: str  # "none" | "valid" | "revoked" | "expired"
+    not_after: dt.datetime | None = None
+    revoked_at: dt.datetime | None = None
+    reason: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``有効（2031-04-01 まで）``, ``失効（… 理由: …）``, ``期限切れ`` or ``なし``."""
+        if self.status == "valid" and self.not_after is not None:
+            return f"有効（{jst_date(self.not_after).isoformat()} まで）"
+        if self.status == "revoked":
+            when = show_time(self.revoked_at) if self.revoked_at else ""
+            return f"失効（{when}{'、理由: ' + self.reason if self.reason else ''}）"
+        if self.status == "expired":
+            return "有効期限切れ"
+        return "なし"
+
+    @property
+    def short_label(self) -> str:
+        """``有効 〜2031-04-01``, ``失効 2026-12-01``: for tables."""
+        if self.status == "valid" and self.not_after is not None:
+            return f"有効 〜{jst_date(self.not_after).isoformat()}"
+        if self.status == "revoked" and self.revoked_at is not None:
+            return f"失効 {jst_date(self.revoked_at).isoformat()}"
+        return {"expired": "期限切れ", "revoked": "失効"}.get(self.status, "なし")
+
+    @property
+    def usable(self) -> bool:
+        return self.status == "valid"
+
+
+@dataclass(frozen=True)
 class CardEvent:
     """One step of a card's (or application's) history."""
 
@@ -206,7 +257,7 @@ class CardService:
         migrate(self.engine, "myna.card.lifecycle")
 
     def _now(self) -> dt.datetime:
-        return _aware(self.now()).astimezone(dt.UTC)
+        return aware(self.now()).astimezone(dt.UTC)
 
     def _today(self) -> dt.date:
         return jst_date(self._now())
@@ -472,7 +523,7 @@ class CardService:
                 a.municipality_code == code).order_by(a.slot_start)).all()
         out = []
         for r in rows:
-            start = _aware(r.slot_start)
+            start = aware(r.slot_start)
             if jst_date(start) == day:
                 card = self.card(r.card_number)
                 if card.status is CardStatus.PRODUCED:
@@ -527,7 +578,7 @@ class CardService:
                              identity_documents=list(identity.documents))
             self._event(conn, number, None, "交付", staff, {
                 "identity": identity.method.value, "documents": list(identity.documents),
-                "appointment": _aware(slot).isoformat() if slot is not None else None,
+                "appointment": aware(slot).isoformat() if slot is not None else None,
             })
             self.chips.set_pins(number, auth_pin=auth_pin, signing_pin=signing_pin)
         return self.card(number)
@@ -784,7 +835,7 @@ class CardService:
             rows = conn.execute(select(t.suspensions).where(s.card_number == number)
                                 .order_by(s.suspension_id)).all()
         return [Suspension(r.suspension_id, r.card_number, Reporter(r.reported_by), r.note,
-                           _aware(r.suspended_at), dict(r.revoked), _maybe(r.resumed_at),
+                           aware(r.suspended_at), dict(r.revoked), _maybe(r.resumed_at),
                            r.resumed_by) for r in rows]
 
     # -- the end of a card ---------------------------------------------------------------------
@@ -915,7 +966,7 @@ class CardService:
             name=row.name, birth_date=row.birth_date, sex=row.sex, address=row.address,
             masked_number=individual.mask(row.individual_number),
             period_of_stay_until=row.period_of_stay_until, issued_on=row.issued_on,
-            expires_on=row.expires_on, produced_at=_aware(row.produced_at),
+            expires_on=row.expires_on, produced_at=aware(row.produced_at),
             hold_until=row.hold_until, status=CardStatus(row.status),
             auth_serial=int(row.auth_serial, 16) if row.auth_serial else None,
             signing_serial=int(row.signing_serial, 16) if row.signing_serial else None,
@@ -923,8 +974,45 @@ class CardService:
             identity=identity, ended_at=_maybe(row.ended_at),
             end_reason=EndReason(row.end_reason) if row.end_reason else None,
             appointment=_maybe(slot),
-            notes=tuple(Note(n.text, n.staff_id, _aware(n.written_at)) for n in notes),
+            notes=tuple(Note(n.text, n.staff_id, aware(n.written_at)) for n in notes),
         )
+
+    def cards(self, municipality_code: str | None = None,
+              status: CardStatus | str | None = None, limit: int = 1000) -> list[Card]:
+        """Cards produced, newest first: one town's or all, in one state or any."""
+        c = t.cards.c
+        q = select(c.card_number)
+        if municipality_code is not None:
+            q = q.where(c.municipality_code == municipality_codes.validate(municipality_code))
+        if status is not None:
+            q = q.where(c.status == _card_status(status).value)
+        with self.engine.connect() as conn:
+            numbers = conn.execute(q.order_by(c.produced_at.desc(), c.card_number)
+                                   .limit(max(1, min(limit, 10_000)))).scalars().all()
+        return [self.card(n) for n in numbers]
+
+    def certificate_states(self, card: Card) -> tuple[CertificateState, CertificateState]:
+        """The card's user-authentication and signing certificates as J-LIS holds them now
+        (a 廃止 or suspended card's certificates are revoked, whatever its record says)."""
+        now = self._now()
+
+        def state(kind: CertKind, serial: int | None) -> CertificateState:
+            if serial is None:
+                return CertificateState(kind, None, "none")
+            try:
+                record = self.jpki.certificate(serial)
+            except NotFound:
+                return CertificateState(kind, serial, "none")
+            reason = record.revocation_reason.value if record.revocation_reason else None
+            if record.status == "revoked":
+                return CertificateState(kind, serial, "revoked", record.not_after,
+                                        record.revoked_at, reason)
+            if record.not_after <= now:
+                return CertificateState(kind, serial, "expired", record.not_after)
+            return CertificateState(kind, serial, "valid", record.not_after)
+
+        return (state(CertKind.AUTH, card.auth_serial),
+                state(CertKind.SIGNING, card.signing_serial))
 
     def cards_of_holder(self, holder_ref: str) -> list[Card]:
         """Every card of a person (J-LIS person key), oldest first."""
@@ -956,7 +1044,7 @@ class CardService:
             rows = conn.execute(select(t.events).where(
                 (e.card_number == number) | (e.receipt_no == receipt)).order_by(e.event_id)
             ).all()
-        return [CardEvent(r.event, r.actor, dict(r.detail), _aware(r.at)) for r in rows]
+        return [CardEvent(r.event, r.actor, dict(r.detail), aware(r.at)) for r in rows]
 
     def face_image(self, card_number: str) -> bytes:
         """The face photo kept with the card (JPEG)."""
@@ -1041,7 +1129,7 @@ def _to_application(r: Row[Any]) -> Application:
         resident_id=r.resident_id, photo_format=r.photo_format,
         photo_size=(r.photo_width, r.photo_height), signing_requested=bool(r.signing_requested),
         staff_id=r.staff_id, reissue_of=r.reissue_of, status=ApplicationStatus(r.status),
-        received_at=_aware(r.received_at), card_number=r.card_number,
+        received_at=aware(r.received_at), card_number=r.card_number,
     )
 
 

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from myna.card.lifecycle.directory import RegistryDirectory
 from myna.card.lifecycle.service import CardService
-from myna.db import make_engine, node_url
 
 if TYPE_CHECKING:
     from myna.system import MynaSystem
@@ -27,9 +26,8 @@ def card_service(system: MynaSystem) -> CardService:
     existing = getattr(system, "cards", None)
     if isinstance(existing, CardService):
         return existing
-    url = node_url(system.data_dir, NODE, system.config.database_url)
     service = CardService(
-        make_engine(url, system.namespace + NODE), system.jpki, system.chips, system.notify,
+        system.config.engine(system.data_dir, NODE), system.jpki, system.chips, system.notify,
         RegistryDirectory(system.registries, system.jlis),
     )
     service.create_schema()
