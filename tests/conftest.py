@@ -15,6 +15,19 @@ from myna.system import MynaSystem
 
 POSTGRES_URL = os.environ.get("MYNA_TEST_POSTGRES_URL")
 
+#: A parametrised test's id is read by people in reports: give it ``ids=`` or ``id=``
+#: when the values themselves (bytes, long text) would make it unreadable.
+MAX_ID = 100
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    long = [item.nodeid[:120] for item in items
+            if "[" in item.nodeid and len(item.nodeid.split("[", 1)[1]) > MAX_ID]
+    if long:
+        raise pytest.UsageError(
+            f"{len(long)} test ids are longer than {MAX_ID} characters; give them readable "
+            f"ids= (e.g. {long[0]}…)")
+
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def backend(request: pytest.FixtureRequest) -> str | None:
@@ -45,3 +58,18 @@ def system(tmp_path: Path, backend: str | None) -> Iterator[MynaSystem]:
                 for schema in schemas:
                     conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def shared_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One small demo installation (SQLite) for tests that read it or add to it only in
+    ways the others do not look at; built once per run."""
+    from typer.testing import CliRunner
+
+    from myna.cli import app
+
+    data = tmp_path_factory.mktemp("shared-demo") / "data"
+    result = CliRunner().invoke(app, ["demo", "--residents", "60", "--data-dir", str(data),
+                                      "--json", "--seed", "11"])
+    assert result.exit_code == 0, result.output
+    return data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 from pathlib import Path
@@ -9,7 +10,9 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from myna.cli import app
+from myna.errors import PermissionDenied
 from myna.numbers import individual, resident_code
+from myna.system import MynaSystem
 
 runner = CliRunner()
 
@@ -99,6 +102,57 @@ def test_staff_commands(tmp_path: Path) -> None:
     unknown = runner.invoke(app, ["staff", "list", "--municipality", "131016",
                                   "--data-dir", str(data)])
     assert unknown.exit_code == 2 and "登録されていません" in unknown.output
+    for name in ("", "　 ", "名前\u202e"):
+        nameless = runner.invoke(app, ["staff", "add", "--municipality", "132152", "--id",
+                                       "nameless", "--name", name, "--data-dir", str(data),
+                                       "--password", "long-password"])
+        assert nameless.exit_code == 2 and "職員の氏名" in nameless.output, nameless.output
+    wide = {"COLUMNS": "200"}
+    system = MynaSystem(data)
+    try:
+        for _ in range(5):
+            with contextlib.suppress(PermissionDenied):
+                system.registry("132152").authenticate("suzuki", "wrong-password")
+    finally:
+        system.dispose()
+    locked = runner.invoke(app, ["staff", "list", "--municipality", "132152",
+                                 "--data-dir", str(data)], env=wide)
+    row = next(line for line in locked.output.splitlines() if "suzuki" in line)
+    assert "ロック中" in row and "JST" in row
+    by_clerk = runner.invoke(app, ["staff", "role", "--municipality", "132152", "--id", "suzuki",
+                                   "--role", "clerk", "--by", "clerk", "--data-dir", str(data)])
+    assert by_clerk.exit_code == 2 and "管理者" in by_clerk.output
+    for argv in (["role", "--role", "clerk"], ["lock"], ["unlock"]):
+        done = runner.invoke(app, ["staff", argv[0], *argv[1:], "--municipality", "132152",
+                                   "--id", "suzuki", "--by", "administrator",
+                                   "--data-dir", str(data)])
+        assert done.exit_code == 0, done.output
+    after = runner.invoke(app, ["staff", "list", "--municipality", "132152",
+                                "--data-dir", str(data)], env=wide)
+    row = next(line for line in after.output.splitlines() if "suzuki" in line)
+    assert "担当者" in row and "有効" in row
+
+
+def test_relying_parties_are_added_once_and_changed_explicitly(shared_demo: Path) -> None:
+    data = str(shared_demo)
+    added = runner.invoke(app, ["jpki", "rp", "add", "city-library", "国立市立図書館",
+                                "--kind", "auth", "--data-dir", data])
+    assert added.exit_code == 0, added.output
+    again = runner.invoke(app, ["jpki", "rp", "add", "city-library", "別の名前",
+                                "--data-dir", data])
+    said = " ".join(again.output.split())
+    assert again.exit_code == 2 and "既に登録されています" in said and "rp update" in said
+    changed = runner.invoke(app, ["jpki", "rp", "update", "city-library", "国立市立くにたち図書館",
+                                  "--kind", "both", "--data-dir", data])
+    assert changed.exit_code == 0, changed.output
+    listed = json.loads(runner.invoke(app, ["jpki", "rp", "list", "--json",
+                                            "--data-dir", data]).stdout)
+    (party,) = [p for p in listed if p["party_id"] == "city-library"]
+    assert party["name"] == "国立市立くにたち図書館"
+    assert party["kind"] == "署名検証者・利用者証明検証者"
+    missing = runner.invoke(app, ["jpki", "rp", "update", "no-such-party", "名前",
+                                  "--data-dir", data])
+    assert missing.exit_code == 2 and "登録されていません" in missing.output
 
 
 def test_link_commands(tmp_path: Path) -> None:

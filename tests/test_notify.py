@@ -639,6 +639,7 @@ def test_cli_stats_follow_up_and_letter(tmp_path: Path) -> None:
     service.record(letters[0], "配達済み")
     service.record(letters[1], "返戻", "宛所不明")
     engine.dispose()
+    (data_dir / "system.json").write_text("{}", encoding="utf-8")  # an installation
     runner = CliRunner()
     common = ["--data-dir", str(data_dir)]
 

@@ -1,10 +1,99 @@
-"""The one clock every node uses by default (services take ``now=`` for tests)."""
+"""The one clock every node uses, and the one way a time is shown to a person.
+
+Services store and exchange times in UTC (``now=`` is injectable for tests);
+whatever a person reads — a screen, a command's output, a document — shows
+Japan Standard Time and says so.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
+
+#: Japan Standard Time (no daylight saving).
+JST = dt.timezone(dt.timedelta(hours=9), "JST")
+
+_offset = dt.timedelta(0)
 
 
 def utcnow() -> dt.datetime:
     """The current time in UTC, time-zone aware."""
-    return dt.datetime.now(dt.UTC)
+    return dt.datetime.now(dt.UTC) + _offset
+
+
+@contextlib.contextmanager
+def backdated(moment: dt.datetime) -> Iterator[None]:
+    """Run a block as if it were ``moment`` (in the past), then return to the present.
+
+    Only the demo uses this, to give its synthetic installation a history that
+    happened before the day it is built (the initial numbering and the mailing of
+    the notifications months ago, today's 届出 today), so that nothing it records
+    lies after the day it was run.  Time moves on normally inside the block.
+    """
+    global _offset
+    previous = _offset
+    shift = moment - dt.datetime.now(dt.UTC)
+    if shift > dt.timedelta(0):
+        raise ValueError("backdated() goes back in time only")
+    _offset = shift
+    try:
+        yield
+    finally:
+        _offset = previous
+
+
+def aware(value: dt.datetime) -> dt.datetime:
+    """A stored timestamp with its zone: SQLite hands UTC values back naive.
+
+    >>> aware(dt.datetime(2024, 1, 4, 15, 30)).isoformat()
+    '2024-01-04T15:30:00+00:00'
+    """
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def to_jst(value: dt.datetime) -> dt.datetime:
+    """The same instant in Japan time (naive values are UTC, as stored)."""
+    return aware(value).astimezone(JST)
+
+
+def jst_date(value: dt.datetime) -> dt.date:
+    """The calendar day in Japan of an instant.
+
+    >>> jst_date(dt.datetime(2024, 1, 4, 15, 30, tzinfo=dt.UTC))
+    datetime.date(2024, 1, 5)
+    """
+    return to_jst(value).date()
+
+
+def iso_jst(value: dt.datetime) -> str:
+    """A time for machine-readable output (``--json``): ISO 8601 with Japan's offset.
+
+    >>> iso_jst(dt.datetime(2024, 1, 4, 15, 30))
+    '2024-01-05T00:30:00+09:00'
+    """
+    return to_jst(value).isoformat()
+
+
+def json_default(value: object) -> str:
+    """``json.dumps(..., default=json_default)``: times in Japan time, dates as ISO."""
+    if isinstance(value, dt.datetime):
+        return iso_jst(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def show_time(value: dt.datetime | None, *, seconds: bool = False) -> str:
+    """A time as people read it everywhere in Myna: Japan time, labelled.
+
+    >>> show_time(dt.datetime(2024, 1, 4, 15, 30))
+    '2024-01-05 00:30 JST'
+    >>> show_time(dt.datetime(2024, 1, 4, 15, 30, 7, tzinfo=dt.UTC), seconds=True)
+    '2024-01-05 00:30:07 JST'
+    >>> show_time(None)
+    '―'
+    """
+    if value is None:
+        return "―"
+    return to_jst(value).strftime("%Y-%m-%d %H:%M:%S JST" if seconds else "%Y-%m-%d %H:%M JST")

@@ -64,3 +64,10 @@ class PermissionDenied(MynaError):
     """The caller is not allowed to do this."""
 
     code = "forbidden"
+
+
+class Unavailable(MynaError):
+    """A service this operation needs (a database, another node) cannot be reached now;
+    nothing was changed, and the same request may simply be made again later."""
+
+    code = "unavailable"

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from myna.cli_support import DataDir, fail, opened_system, out
+from myna.clock import json_default, show_time
 from myna.errors import MynaError
 from myna.hub import table2
 
@@ -72,7 +73,7 @@ def pending(
         view.add_column(col)
     for waiting, rid in rows:
         view.add_row(waiting.request_id, str(rid or ""), waiting.requester, waiting.affair,
-                     waiting.item, f"{waiting.received_at:%Y-%m-%d %H:%M}")
+                     waiting.item, show_time(waiting.received_at))
     out.print(view)
 
 
@@ -114,7 +115,7 @@ def history(
         records = system.hub.records(request_id)
     if as_json:
         sys.stdout.write(json.dumps([asdict(r) for r in records], ensure_ascii=False,
-                                    default=str, indent=2) + "\n")
+                                    default=json_default, indent=2) + "\n")
         return
     view = Table(title="情報提供等記録")
     for col in ("照会番号", "試行", "照会機関", "提供機関", "項番", "特定個人情報", "照会日時",
@@ -122,7 +123,7 @@ def history(
         view.add_column(col)
     for r in records:
         view.add_row(r.request_id[:8], str(r.attempt), r.requester, r.provider, r.row_id, r.item,
-                     f"{r.requested_at:%m-%d %H:%M:%S}",
-                     f"{r.provided_at:%m-%d %H:%M:%S}" if r.provided_at else "",
+                     show_time(r.requested_at, seconds=True),
+                     show_time(r.provided_at, seconds=True) if r.provided_at else "",
                      Result(r.result).label, "" if r.leaf_index is None else str(r.leaf_index))
     out.print(view)

@@ -14,7 +14,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI
 
-from myna.db import make_engine, node_url
 from myna.errors import NotFound, PermissionDenied, ValidationError
 from myna.hub.service import HubService
 from myna.intermediate.service import IntermediateServer
@@ -55,7 +54,7 @@ class NodeHost:
         self.ca = NetworkCA(self.keys, self.data_dir / "netca")
 
     def _engine(self, node: str) -> Any:
-        return make_engine(node_url(self.data_dir, node, self.config.database_url), node)
+        return self.config.engine(self.data_dir, node)
 
     def network(self, node_id: str) -> HttpNetwork:
         return HttpNetwork(self.config.endpoints, identity(self.ca, node_id))

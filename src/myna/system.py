@@ -51,17 +51,30 @@ def open_provision_log(engine: Engine, keys: KeyStore) -> TransparencyLog:
 
 @dataclass
 class SystemConfig:
+    """``system.json``: the installation's organisations, database and endpoints.
+
+    ``namespace`` prefixes every node's database name (its PostgreSQL schema is
+    ``myna_<namespace><node>``), so that several installations can share one
+    PostgreSQL database without touching each other's tables.
+    """
+
     municipalities: list[str] = field(default_factory=list)
     institutions: list[dict[str, str]] = field(default_factory=list)
     database_url: str | None = None
     endpoints: dict[str, str] = field(default_factory=dict)
+    namespace: str = ""
 
     def to_json(self) -> str:
         return json.dumps(
             {"municipalities": self.municipalities, "institutions": self.institutions,
-             "database_url": self.database_url, "endpoints": self.endpoints},
+             "database_url": self.database_url, "endpoints": self.endpoints,
+             "namespace": self.namespace},
             ensure_ascii=False, indent=2,
         )
+
+    def engine(self, data_dir: Path, node: str) -> Engine:
+        """The engine of one node of this installation (its SQLite file or schema)."""
+        return make_engine(node_url(data_dir, node, self.database_url), self.namespace + node)
 
 
 class MynaSystem:
@@ -73,10 +86,12 @@ class MynaSystem:
     ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.namespace = namespace
         self.config = self._load_config()
         if database_url:
             self.config.database_url = database_url
+        if namespace:
+            self.config.namespace = namespace
+        self.namespace = self.config.namespace
         self.keys = keys or FileKeyStore(self.data_dir / "keys")
         self.ca = NetworkCA(self.keys, self.data_dir / "netca")
         for node in ("hub", "jlis"):
@@ -123,14 +138,13 @@ class MynaSystem:
         data = json.loads(path.read_text(encoding="utf-8"))
         return SystemConfig(list(data.get("municipalities", [])),
                             list(data.get("institutions", [])), data.get("database_url"),
-                            dict(data.get("endpoints", {})))
+                            dict(data.get("endpoints", {})), str(data.get("namespace", "")))
 
     def save_config(self) -> None:
         (self.data_dir / CONFIG).write_text(self.config.to_json(), encoding="utf-8")
 
     def _engine(self, node: str) -> Engine:
-        url = node_url(self.data_dir, node, self.config.database_url)
-        return make_engine(url, self.namespace + node)
+        return self.config.engine(self.data_dir, node)
 
     def _open_institution(self, inst: str, name: str, role: str) -> IntermediateServer:
         server = IntermediateServer(self._engine(f"intermediate-{inst}"), self.keys, inst,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import secrets
 import shutil
@@ -12,7 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from myna.errors import Conflict
+from sqlalchemy.exc import SQLAlchemyError
+
+from myna.clock import backdated, jst_date, utcnow
+from myna.db import drop_schemas
+from myna.errors import Conflict, Unavailable
+from myna.notify.simulate import simulate_delivery, simulation_days
 from myna.numbers import individual
 from myna.registry.domain import HouseholdPlacement, PersonDetails, Role
 from myna.registry.service import MunicipalityRegistry
@@ -64,8 +70,22 @@ class DemoResult:
         }
 
 
-def prepare_data_dir(data_dir: Path) -> None:
-    """Start from an empty directory; an earlier demo's directory is replaced."""
+def demo_namespace(data_dir: Path) -> str:
+    """The schema prefix of the demo in ``data_dir`` on PostgreSQL: ``demo_<hash>_``.
+
+    Derived from the directory's absolute path, so a re-run finds (and replaces)
+    its own schemas and never another installation's in the same database.
+    """
+    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:8]
+    return f"demo_{digest}_"
+
+
+def prepare_data_dir(data_dir: Path, database_url: str | None = None) -> str:
+    """Start from an empty directory; an earlier demo's directory is replaced.
+
+    On PostgreSQL the earlier demo's schemas (of this directory only) are dropped
+    too.  Returns the namespace of the demo's schemas ("" on SQLite).
+    """
     if data_dir.exists() and any(data_dir.iterdir()):
         if not (data_dir / MARKER).exists():
             raise Conflict(
@@ -75,6 +95,18 @@ def prepare_data_dir(data_dir: Path) -> None:
             )
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
+    if not database_url:
+        return ""
+    namespace = demo_namespace(data_dir)
+    try:
+        drop_schemas(database_url, namespace)
+    except SQLAlchemyError as exc:
+        raise Unavailable(
+            f"PostgreSQL に接続できません（{type(exc).__name__}）。"
+            "--database-url を確認してください",
+            f"cannot reach PostgreSQL ({type(exc).__name__}); check --database-url",
+        ) from None
+    return namespace
 
 
 def run_demo(
@@ -88,28 +120,37 @@ def run_demo(
         raise ValidationError(
             "住民数は50人以上を指定してください", "--residents must be at least 50"
         )
-    prepare_data_dir(data_dir)
+    namespace = prepare_data_dir(data_dir, database_url)
     (data_dir / MARKER).write_text(json.dumps({"seed": seed}), encoding="utf-8")
     result = DemoResult(str(data_dir), seed)
-    system = MynaSystem(data_dir, database_url)
-    today = dt.date.today()
+    system = MynaSystem(data_dir, database_url, namespace=namespace)
+    # The installation's history starts months ago: residents registered and numbered
+    # and the 番号通知 mailed back then, so that every letter's (synthetic) fate has
+    # happened by today; today's 届出, linkage and cards happen today.  Nothing the
+    # demo records lies after the day it is run.
+    start = utcnow() - dt.timedelta(days=simulation_days(system.notify.holding_months) + 7)
+    today = jst_date(utcnow())
     try:
-        main = system.add_municipality(MAIN)
-        neighbour = system.add_municipality(NEIGHBOUR)
-        for registry, count in ((main, residents), (neighbour, max(10, residents // 10))):
+        with backdated(start):
+            main = system.add_municipality(MAIN)
+            neighbour = system.add_municipality(NEIGHBOUR)
+            for registry, count in ((main, residents), (neighbour, max(10, residents // 10))):
+                t0 = time.perf_counter()
+                population = SyntheticPopulation(registry.code, seed + int(registry.code),
+                                                 jst_date(start))
+                records = [r for h in population.households(count) for r in h]
+                advance = progress(f"{registry.title}: 住民の登録", len(records))
+                registry.register_initial(records, advance)
+                result.timings[f"{registry.code}_register"] = round(time.perf_counter() - t0, 3)
+                t0 = time.perf_counter()
+                advance = progress(f"{registry.title}: 初期一斉指定（個人番号）", len(records))
+                registry.initial_numbering(advance)
+                result.timings[f"{registry.code}_numbering"] = round(time.perf_counter() - t0,
+                                                                     3)
+            result.staff = _create_staff(system, data_dir, seed)
             t0 = time.perf_counter()
-            population = SyntheticPopulation(registry.code, seed + int(registry.code), today)
-            records = [r for h in population.households(count) for r in h]
-            advance = progress(f"{registry.title}: 住民の登録", len(records))
-            registry.register_initial(records, advance)
-            result.timings[f"{registry.code}_register"] = round(time.perf_counter() - t0, 3)
-            t0 = time.perf_counter()
-            advance = progress(f"{registry.title}: 初期一斉指定（個人番号）", len(records))
-            registry.initial_numbering(advance)
-            result.timings[f"{registry.code}_numbering"] = round(time.perf_counter() - t0, 3)
-        result.staff = _create_staff(system, data_dir, seed)
-        t0 = time.perf_counter()
-        result.notification = _notify(system, seed)
+            batches = _mail_notifications(system)
+        result.notification = _notify(system, batches, seed)
         result.timings["notification"] = round(time.perf_counter() - t0, 3)
         t0 = time.perf_counter()
         linkage.go_live(system, progress, seed)
@@ -139,17 +180,23 @@ def run_demo(
     return result
 
 
-def _notify(system: MynaSystem, seed: int) -> dict[str, Any]:
-    """番号通知 for every household, mailed, with a synthetic delivery outcome."""
-    import random
-
-    from myna.notify.simulate import simulate_delivery
-
-    rng = random.Random(seed)
+def _mail_notifications(system: MynaSystem) -> list[int]:
+    """番号通知 for every household of every town, mailed (the batches' ids)."""
+    batches = []
     for town in system.municipalities.values():
         batch = town.notify_numbers(system.notify)
         system.notify.mark_mailed(batch.batch_id)
-        simulate_delivery(system.notify, batch.batch_id, rng)
+        batches.append(batch.batch_id)
+    return batches
+
+
+def _notify(system: MynaSystem, batches: list[int], seed: int) -> dict[str, Any]:
+    """A synthetic delivery outcome for every letter mailed, up to today."""
+    import random
+
+    rng = random.Random(seed)
+    for batch_id in batches:
+        simulate_delivery(system.notify, batch_id, rng, until=utcnow())
     stats = system.notify.stats().to_dict()
     return {"overall": stats["overall"], "follow_up": {
         code: len(system.notify.follow_up(code)) for code in system.municipalities}}
@@ -186,13 +233,14 @@ def _life_events(
     families = [r for r in main.search(clerk, purpose, address=main.municipality.name, limit=400)
                 if r.relationship == "世帯主" and r.nationality is None]
     # births into three households
-    for head in families[:3]:
+    babies = (("陽葵", "ヒマリ", "女"), ("蓮", "レン", "男"), ("結菜", "ユイナ", "女"))
+    for head, (given, given_kana, sex) in zip(families, babies, strict=False):
         family = head.name.split("\u3000")[0]
         kana = head.furigana.split("\u3000")[0]
         baby = main.register_birth(
             clerk,
-            PersonDetails(f"{family}\u3000陽葵", f"{kana}\u3000ヒマリ",
-                          today - dt.timedelta(days=7), "女"),
+            PersonDetails(f"{family}\u3000{given}", f"{kana}\u3000{given_kana}",
+                          today - dt.timedelta(days=7), sex),
             HouseholdPlacement("子", household_number=head.household_number),
         )
         note("出生", baby.name, f"個人番号 {individual.mask(baby.individual_number or '')}")

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from myna.errors import MynaError
+from myna.errors import Unavailable
 from myna.linkage.messages import LinkAnswer, LinkRequest, ProvideAnswer, ProvideRequest
 
 
-class NodeUnavailable(MynaError):
+class NodeUnavailable(Unavailable):
     """The other node cannot be reached; the caller may retry later."""
-
-    code = "unavailable"
 
 
 class IntermediateApi(Protocol):

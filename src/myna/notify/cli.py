@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from myna.db import make_engine, node_url
+from myna.cli_support import output_file, require_installation
 from myna.errors import MynaError
 from myna.notify.domain import STATS_STATES, DeliveryStats, ReturnReason
 from myna.notify.service import NotificationService
@@ -27,8 +27,11 @@ def open_service(data_dir: Path, database_url: str | None = None) -> Notificatio
     """The notification node of an installation (its ``system.json`` gives the database)."""
     from myna.system import MynaSystem
 
-    url = node_url(data_dir, NODE, database_url or MynaSystem.read_config(data_dir).database_url)
-    service = NotificationService(make_engine(url, NODE))
+    require_installation(data_dir)
+    config = MynaSystem.read_config(data_dir)
+    if database_url:
+        config.database_url = database_url
+    service = NotificationService(config.engine(data_dir, NODE))
     service.create_schema()
     return service
 
@@ -68,7 +71,8 @@ def stats(
     municipality: Annotated[
         str | None, typer.Option("--municipality", help="市区町村コード（省略時は全体）")
     ] = None,
-    chart: Annotated[Path | None, typer.Option("--chart", help="グラフをPNGで書き出す")] = None,
+    chart: Annotated[Path | None, typer.Option("--chart", help="グラフをPNGで書き出す",
+                                                             callback=output_file)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSONで出力")] = False,
     data_dir: DataDir = Path("myna-data"),
 ) -> None:
@@ -141,7 +145,8 @@ def follow_up(
 @app.command()
 def letter(
     letter_id: Annotated[int, typer.Option("--id", help="通知番号")],
-    out_file: Annotated[Path, typer.Option("--out", help="書き出すPDFファイル")],
+    out_file: Annotated[Path, typer.Option("--out", help="書き出すPDFファイル",
+                                                     callback=output_file)],
     data_dir: DataDir = Path("myna-data"),
 ) -> None:
     """通知書（交付申請書つき）をPDFで書き出す。"""

@@ -14,7 +14,6 @@ characters it lacks (e.g. 𠮷) use a system fallback font when one is installed
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 from collections.abc import Iterable
 from functools import lru_cache
@@ -24,9 +23,9 @@ import segno
 from fpdf import FPDF
 from fpdf.enums import Align, MethodReturnValue, WrapMode
 
+from myna.clock import to_jst
 from myna.fonts import FontFace, cjk_fallback_font, japanese_font_path
 from myna.notify.domain import (
-    JST,
     Letter,
     LetterKind,
     LetterMember,
@@ -100,15 +99,13 @@ def _postcode(code: str) -> str:
     return f"〒{code[:3]}-{code[3:]}"
 
 
-def _jst(at: dt.datetime) -> dt.datetime:
-    return (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).astimezone(JST)
 
 
 class _LetterPDF(FPDF):
     def __init__(self, letter: Letter) -> None:
         super().__init__(orientation="portrait", unit="mm", format="A4")
         self.letter = letter
-        self.issued = _jst(letter.prepared_at)
+        self.issued = to_jst(letter.prepared_at)
         self.set_margins(_MARGIN, _MARGIN, _MARGIN)
         self.set_auto_page_break(False)
         self.c_margin = 0

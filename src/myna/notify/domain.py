@@ -26,6 +26,7 @@ from enum import StrEnum
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from myna.clock import jst_date
 from myna.errors import ValidationError
 from myna.numbers import individual
 from myna.registry.domain import (
@@ -40,7 +41,6 @@ from myna.registry.domain import (
 APPLICATION_ID_LENGTH = 23
 DEFAULT_APPLY_URL = "https://myna.example/apply"
 DEFAULT_HOLDING_MONTHS = 3
-JST = dt.timezone(dt.timedelta(hours=9), "JST")
 
 
 class LetterState(StrEnum):
@@ -454,12 +454,6 @@ def add_months(day: dt.date, months: int) -> dt.date:
         except ValueError:
             continue
     raise AssertionError("unreachable")
-
-
-def jst_date(at: dt.datetime) -> dt.date:
-    """The calendar day in Japan of a timestamp (naive ones are taken as UTC)."""
-    aware = at if at.tzinfo else at.replace(tzinfo=dt.UTC)
-    return aware.astimezone(JST).date()
 
 
 def holding_deadline(held_at: dt.datetime, months: int) -> dt.date:

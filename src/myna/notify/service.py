@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, and_, func, insert, select, update
 
-from myna.clock import utcnow
+from myna.clock import aware, jst_date, utcnow
 from myna.db import bulk_insert, inserted_id, migrate
 from myna.errors import Conflict, NotFound, ValidationError
 from myna.notify import storage as t
@@ -54,7 +54,6 @@ from myna.notify.domain import (
     check_transition,
     combine_stats,
     holding_deadline,
-    jst_date,
     new_application_id,
     parse_alternative_reason,
     parse_reason,
@@ -70,9 +69,6 @@ _CHUNK = 500
 
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    """Timestamps are stored in UTC; SQLite hands them back without the zone."""
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _check_code(code: str) -> str:
@@ -165,7 +161,7 @@ class NotificationService:
                     mailed_at = conn.execute(
                         select(t.batches.c.mailed_at).where(t.batches.c.batch_id == batch_id)
                     ).scalar_one()
-                    day = jst_date(_aware(mailed_at)) if mailed_at else None
+                    day = jst_date(aware(mailed_at)) if mailed_at else None
                     raise Conflict(
                         f"住民ID {resident_id} の方への通知は既に発送済みです（{day}、通知番号 "
                         f"{letter_id}）。今からの居所登録は発送済みの通知には反映できず、"
@@ -217,7 +213,7 @@ class NotificationService:
             AlternativeRegistration(
                 r.alternative_id, r.municipality_code, r.resident_id,
                 AlternativeReason(r.reason), Destination(r.postcode, r.address, r.care_of),
-                r.note, bool(r.for_remailing), _aware(r.registered_at),
+                r.note, bool(r.for_remailing), aware(r.registered_at),
             )
             for r in rows
         ]
@@ -376,7 +372,7 @@ class NotificationService:
             batch = self._batch(conn, batch_id)
             if batch.mailed_at is not None:
                 raise Conflict(
-                    f"一括 {batch_id} は既に発送済みです（{jst_date(_aware(batch.mailed_at))}）",
+                    f"一括 {batch_id} は既に発送済みです（{jst_date(aware(batch.mailed_at))}）",
                     f"batch {batch_id} was already mailed",
                 )
             states = dict(self._states_of_batch(conn, batch_id))
@@ -430,7 +426,7 @@ class NotificationService:
         alternative = sum(kinds[i] == LetterKind.ALTERNATIVE.value for i in live)
         return BatchSummary(
             int(batch.batch_id), batch.municipality_code, batch.municipality_name,
-            _aware(batch.prepared_at), _aware(batch.mailed_at) if batch.mailed_at else None,
+            aware(batch.prepared_at), aware(batch.mailed_at) if batch.mailed_at else None,
             tuple(live), len(live) - alternative, alternative, int(people),
         )
 
@@ -511,7 +507,7 @@ class NotificationService:
                 t.letter_events.c.state == LetterState.HELD.value,
             )
         ).scalar_one()
-        until = holding_deadline(_aware(held_at), self.holding_months)
+        until = holding_deadline(aware(held_at), self.holding_months)
         if jst_date(now) <= until:
             raise ValidationError(
                 f"保管期限（{until}）が過ぎるまで廃棄できません"
@@ -545,7 +541,7 @@ class NotificationService:
         )
         if municipality_code is not None:
             query = query.where(b.c.municipality_code == _check_code(municipality_code))
-        return [(int(i), _aware(at)) for i, at in conn.execute(query).all()]
+        return [(int(i), aware(at)) for i, at in conn.execute(query).all()]
 
     def letter(self, letter_id: int) -> Letter:
         """A letter with its contents and history."""
@@ -580,9 +576,9 @@ class NotificationService:
                              m.birth_date, m.sex, m.individual_number, m.used_at is not None)
                 for m in members
             ),
-            apply_url=row.apply_url, prepared_at=_aware(row.prepared_at),
+            apply_url=row.apply_url, prepared_at=aware(row.prepared_at),
             history=tuple(
-                LetterEvent(LetterState(e.state), _aware(e.at),
+                LetterEvent(LetterState(e.state), aware(e.at),
                             ReturnReason(e.reason) if e.reason else None,
                             e.identity_document, e.note)
                 for e in events
@@ -706,7 +702,7 @@ class NotificationService:
             municipality_name=row.municipality_name, resident_id=int(row.resident_id),
             name=row.name, letter_id=int(row.letter_id),
             letter_state=self._state(conn, int(row.letter_id)),
-            used_at=_aware(row.used_at) if row.used_at else None,
+            used_at=aware(row.used_at) if row.used_at else None,
         )
 
     def use_application(self, application_id: str) -> ApplicationInfo:

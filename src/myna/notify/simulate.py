@@ -64,22 +64,36 @@ class SimulationResult:
         return self.disposed / self.mailed if self.mailed else 0.0
 
 
+def simulation_days(holding_months: int) -> int:
+    """How many days after mailing the simulated fate of every letter is complete."""
+    return 31 * holding_months + 21
+
+
 def simulate_delivery(
     service: NotificationService, batch_id: int, rng: random.Random,
-    rates: SyntheticRates = SYNTHETIC_RATES,
+    rates: SyntheticRates = SYNTHETIC_RATES, until: dt.datetime | None = None,
 ) -> SimulationResult:
     """SYNTHETIC: mail a batch (if not yet) and record an invented fate for every letter.
 
     The service's clock is moved forward for the run (returns after about ten
-    days, disposal after the holding period) and put back afterwards.
+    days, disposal after the holding period) and put back afterwards.  With
+    ``until`` (the demo passes the present), nothing is recorded after it: what would
+    happen later has not happened yet, and the letter stays in the state it reached —
+    so a batch mailed :func:`simulation_days` ago or earlier gets its whole story.
     """
     summary = service.batch(batch_id)
     if summary.mailed_at is None:
         summary = service.mark_mailed(batch_id)
     real_now = service.now
+    end = until or dt.datetime.max.replace(tzinfo=dt.UTC)
     start = summary.mailed_at or real_now()
     clock = [start]
     service.now = lambda: clock[0]
+
+    def happened(at: dt.datetime) -> bool:
+        clock[0] = at
+        return at <= end
+
     delivered, handed_over, disposed = 0, 0, 0
     returned: Counter[ReturnReason] = Counter()
     late: list[int] = []
@@ -89,25 +103,35 @@ def simulate_delivery(
         for letter_id in summary.letter_ids:
             if service.letter(letter_id).state is not LetterState.MAILED:
                 continue
-            clock[0] = start + dt.timedelta(days=rng.randint(2, 12))
-            if rng.random() >= rates.returned:
-                service.record(letter_id, LetterState.DELIVERED, note="合成データ")
-                delivered += 1
+            # every draw is made whether or not the event has happened yet, so that one
+            # seed gives the same fates whatever day the simulation runs
+            first = start + dt.timedelta(days=rng.randint(2, 12))
+            is_returned = rng.random() < rates.returned
+            if not is_returned:
+                if happened(first):
+                    service.record(letter_id, LetterState.DELIVERED, note="合成データ")
+                    delivered += 1
                 continue
             reason = rng.choices(reasons, weights)[0]
+            collected = rng.random() < rates.collected[reason]
+            wait = dt.timedelta(days=rng.randint(1, 60))
+            document = rng.choice(_DOCUMENTS)
+            if not happened(first):
+                continue
             returned[reason] += 1
             service.record(letter_id, LetterState.RETURNED, reason, note="合成データ")
-            clock[0] += dt.timedelta(days=2)
+            if not happened(first + dt.timedelta(days=2)):
+                continue
             service.record(letter_id, LetterState.HELD, note="合成データ")
-            if rng.random() < rates.collected[reason]:
-                clock[0] += dt.timedelta(days=rng.randint(1, 60))
-                service.record(letter_id, LetterState.HANDED_OVER, note="合成データ",
-                               identity_document=rng.choice(_DOCUMENTS))
-                handed_over += 1
+            if collected:
+                if happened(first + dt.timedelta(days=2) + wait):
+                    service.record(letter_id, LetterState.HANDED_OVER, note="合成データ",
+                                   identity_document=document)
+                    handed_over += 1
             else:
                 late.append(letter_id)
-        if late:
-            clock[0] = start + dt.timedelta(days=31 * service.holding_months + 20)
+        if late and happened(start + dt.timedelta(days=simulation_days(service.holding_months)
+                                                  - 1)):
             disposed = len(set(service.dispose_expired(summary.municipality_code)) & set(late))
     finally:
         service.now = real_now

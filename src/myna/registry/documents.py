@@ -29,6 +29,7 @@ import jinja2
 from fpdf import FPDF
 from fpdf.enums import Align, MethodReturnValue, WrapMode
 
+from myna.clock import JST
 from myna.fonts import FontFace, cjk_fallback_font, japanese_font_path
 
 __all__ = [
@@ -51,7 +52,6 @@ CERTIFICATION = "この写しは、住民票の原本と相違ないことを証
 CERTIFICATION_REMOVED = "この写しは、住民票の除票の原本と相違ないことを証明する。"
 
 _NOT_APPLICABLE = "―"
-_JST = datetime.timezone(datetime.timedelta(hours=9), "JST")
 
 
 # --------------------------------------------------------------------------- data
@@ -228,8 +228,8 @@ def _date_text(d: datetime.date) -> _DateText:
 def _issued_at_jst(issued_at: datetime.datetime) -> datetime.datetime:
     """Naive times are taken as Japan time; aware ones are converted to it."""
     if issued_at.tzinfo is None:
-        return issued_at.replace(tzinfo=_JST)
-    return issued_at.astimezone(_JST)
+        return issued_at.replace(tzinfo=JST)
+    return issued_at.astimezone(JST)
 
 
 def _number(value: str | None, includes_number: bool) -> str:

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, bindparam, event, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from myna.clock import utcnow
+from myna.clock import show_time, utcnow
 from myna.db import bulk_insert, migrate
 from myna.errors import Conflict, NotFound, ValidationError
 from myna.keys import KeyStore
@@ -608,7 +608,7 @@ class TransparencyLog:
         if cutoff > limit:
             raise ValidationError(
                 f"保存期間（{self.retention_years}年）内の記録は消去できません"
-                f"（{limit:%Y-%m-%d %H:%M} UTC より前の記録のみ消去できます）",
+                f"（{show_time(limit)} より前の記録のみ消去できます）",
                 f"entries younger than {self.retention_years} years cannot be expired "
                 f"(only those appended before {limit.isoformat()})",
             )

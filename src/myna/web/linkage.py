@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from myna.clock import aware
 from myna.errors import NotFound, ValidationError
 from myna.hub.service import Institution, ProvisionRecord
 from myna.hub.table2 import Row
@@ -260,14 +261,12 @@ class RecordLine:
     leaf_index: int | None
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
 def records_of(system: MynaSystem, institution: str) -> list[ProvisionRecord]:
     """The hub's records in which ``institution`` took part, newest first."""
     mine = system.hub.records_for_institution(institution)
-    mine.sort(key=lambda r: (_utc(r.provided_at or r.requested_at), r.attempt), reverse=True)
+    mine.sort(key=lambda r: (aware(r.provided_at or r.requested_at), r.attempt), reverse=True)
     return mine
 
 

@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from myna.clock import jst_date
 from myna.errors import Conflict, NotFound, PermissionDenied
 from myna.notify.domain import (
     AFTER_MAILING,
@@ -26,7 +27,6 @@ from myna.notify.domain import (
     ReturnReason,
     holding_deadline,
     household_notices,
-    jst_date,
 )
 from myna.notify.service import RECORDABLE, NotificationService
 from myna.registry.domain import Resident, Staff

@@ -7,13 +7,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from myna.clock import show_time
 from myna.errors import MynaError, NotFound
 from myna.numbers import individual, resident_code
 from myna.registry.documents import to_wareki
 from myna.registry.domain import HistoryEntry, Resident, Staff
 from myna.registry.service import AccessLogEntry, MunicipalityRegistry
 
-JST = dt.timezone(dt.timedelta(hours=9), "JST")
 #: Shown instead of details that a clerk may not see (支援措置).
 HIDDEN = "（支援措置により非表示）"
 NOT_ASSIGNED = "（未指定）"
@@ -36,16 +36,12 @@ def jdate(value: dt.date | None) -> str:
 
 
 def jst(value: dt.datetime | None) -> str:
-    """A timestamp in Japan time; naive values are UTC as stored by the services.
+    """A timestamp in Japan time, labelled; naive values are UTC as stored by the services.
 
     >>> jst(dt.datetime(2024, 1, 4, 15, 30))
-    '2024-01-05 00:30'
+    '2024-01-05 00:30 JST'
     """
-    if value is None:
-        return "―"
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(JST).strftime("%Y-%m-%d %H:%M")
+    return show_time(value)
 
 
 def percent(value: float) -> str:
@@ -123,6 +119,12 @@ ACTIONS = {
     "view_number": "閲覧（個人番号を表示）",
     "view_copy": "交付済みの写しの表示",
     "view_certificate": "転出証明書の表示・照合",
+    "reprint_certificate": "転出証明書の再交付",
+    "reprint_certificate_denied": "転出証明書の再交付（拒否）",
+    "sign_out": "サインアウト",
+    "staff_role": "職員の役割の変更",
+    "staff_suspend": "職員アカウントの利用停止",
+    "staff_reinstate": "職員アカウントの利用再開",
 }
 
 DETAIL_LABELS = {
