@@ -116,7 +116,7 @@ class MunicipalityRegistry:
                 )
 
     def today(self) -> dt.date:
-        return self.now().astimezone(dt.timezone(dt.timedelta(hours=9))).date()
+        return jst_date(self.now())
 
     # -- staff --------------------------------------------------------------------
 
