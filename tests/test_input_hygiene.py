@@ -217,3 +217,16 @@ def test_a_second_identical_birth_is_refused_unless_confirmed(web: Web) -> None:
         web.town.head.household_number))
     (event,) = [e for e in web.town.registry.history(twin_id) if e.kind == "出生"]
     assert event.detail["confirmed_not_duplicate_of"] == [first.json()["resident_id"]]
+
+
+def test_search_terms_are_checked_like_everything_else(web: Web) -> None:
+    url = f"/api/v1/municipalities/{KUNITACHI}/residents"
+    for name, words in (("髙橋\x00", "U+0000"), ("髙" * 101, "100文字まで"),
+                        ("髙\u202e", "U+202E")):
+        answer = web.client.get(url, params={"purpose": "確認のため", "name": name},
+                                headers=web.bearer)
+        assert answer.status_code == 422, answer.text
+        assert words in answer.json()["message"]
+    found = web.client.get(url, params={"purpose": "確認のため", "name": "　髙橋 "},
+                           headers=web.bearer)
+    assert found.status_code == 200 and found.json()["count"] >= 2

@@ -30,6 +30,7 @@ from myna.registry.documents import (
     to_wareki,
 )
 from myna.registry.domain import (
+    LIMITS,
     MOVE_OUT_AHEAD,
     EventKind,
     HistoryEntry,
@@ -48,6 +49,7 @@ from myna.registry.domain import (
 )
 from myna.registry.staff import StaffAccounts
 from myna.relationships import HEAD, check_relationship
+from myna.text import clean_text
 
 CODE_BATCH = 1000
 PROTECTED = "（支援措置により非表示）"
@@ -658,8 +660,12 @@ class MunicipalityRegistry:
             number = individual.validate(number)
             clauses.append(t.residents.c.individual_number == number)
             criteria["number"] = individual.mask(number)
-        if name and name.strip():
-            pattern = "%" + _escape_like(name.strip(" \u3000")) + "%"
+        name = clean_text(name or "", "検索する氏名", max_length=LIMITS["search"],
+                          required=False, label_en="name searched")
+        address = clean_text(address or "", "検索する住所", max_length=LIMITS["search"],
+                             required=False, label_en="address searched")
+        if name:
+            pattern = "%" + _escape_like(name) + "%"
             clauses.append(or_(t.residents.c.name.like(pattern, escape="\\"),
                                t.residents.c.furigana.like(pattern, escape="\\")))
             criteria["name"] = name
@@ -669,9 +675,9 @@ class MunicipalityRegistry:
         if sex:
             clauses.append(t.residents.c.sex == sex)
             criteria["sex"] = sex
-        if address and address.strip():
+        if address:
             clauses.append(
-                t.residents.c.address.like("%" + _escape_like(address.strip()) + "%", escape="\\")
+                t.residents.c.address.like("%" + _escape_like(address) + "%", escape="\\")
             )
             criteria["address"] = address
         if not clauses:
