@@ -221,12 +221,26 @@ def test_a_second_identical_birth_is_refused_unless_confirmed(web: Web) -> None:
 
 def test_search_terms_are_checked_like_everything_else(web: Web) -> None:
     url = f"/api/v1/municipalities/{KUNITACHI}/residents"
-    for name, words in (("髙橋\x00", "U+0000"), ("髙" * 101, "100文字まで"),
-                        ("髙\u202e", "U+202E")):
+    for name, status, words in (("髙橋\x00", 400, "U+0000"), ("髙" * 101, 422, "100文字まで"),
+                                ("髙\u202e", 422, "U+202E")):
         answer = web.client.get(url, params={"purpose": "確認のため", "name": name},
                                 headers=web.bearer)
-        assert answer.status_code == 422, answer.text
+        assert answer.status_code == status, answer.text
         assert words in answer.json()["message"]
     found = web.client.get(url, params={"purpose": "確認のため", "name": "　髙橋 "},
                            headers=web.bearer)
     assert found.status_code == 200 and found.json()["count"] >= 2
+
+
+@pytest.mark.parametrize("url", [
+    pytest.param(f"/api/v1/municipalities/{KUNITACHI}/copies/%00/pdf", id="nul-in-path"),
+    pytest.param(f"/m/{KUNITACHI}/residents/1/certificates/x%00?purpose=ab", id="nul-in-page"),
+    pytest.param(f"/api/v1/municipalities/{KUNITACHI}/residents?purpose=ab&name=%FF",
+                 id="invalid-utf8-in-query"),
+])
+def test_urls_with_control_characters_are_refused_before_any_handler(
+    web: Web, url: str,
+) -> None:
+    answer = web.client.get(url, headers=web.bearer)
+    assert answer.status_code == 400, answer.text
+    assert "URL" in answer.json()["message"] and "U+" in answer.json()["message_en"]

@@ -42,7 +42,7 @@ from myna.linkage.messages import (
 from myna.linkage.network import HubApi, IntermediateApi, NodeUnavailable
 from myna.netca import check_certificate
 from myna.transport.guard import ErrorGuard
-from myna.transport.limits import BodyLimit
+from myna.transport.limits import BodyLimit, UrlHygiene
 
 Now = Callable[[], dt.datetime]
 
@@ -246,5 +246,6 @@ def node_app(title: str, ca: x509.Certificate, routes: dict[str, tuple[Handler, 
         make(path, handler, may_call)
     app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=64 * 1024 * 1024)  # bulk deliveries of 符号
+    app.add_middleware(UrlHygiene)
     app.add_middleware(ErrorGuard)
     return app

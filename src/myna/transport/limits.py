@@ -8,8 +8,12 @@ gets 413 with a message in Japanese and English, whether it announces its size
 
 from __future__ import annotations
 
+from urllib.parse import unquote_plus
+
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from myna.text import forbidden_kind
 
 #: A face photo for the card may be 10 MiB (see ``myna.card.lifecycle.domain``) plus the form.
 DEFAULT_MAX_BODY = 11 * 1024 * 1024
@@ -72,3 +76,35 @@ class BodyLimit:
         except _TooLarge:
             if not started:
                 await too_large(self.max_bytes)(scope, receive, send)
+
+
+def _bad_url(scope: Scope) -> str | None:
+    """The first character of the path or query no identifier or search term contains."""
+    path = str(scope.get("path", ""))
+    query = unquote_plus(bytes(scope.get("query_string", b"")).decode("utf-8", "replace"))
+    for ch in path + query:
+        if ch in "\t\r\n" or forbidden_kind(ch) in ("control", "surrogate", "replacement",
+                                                    "noncharacter"):
+            return f"U+{ord(ch):04X}"
+    return None
+
+
+class UrlHygiene:
+    """ASGI middleware: a path or query with control characters (NUL …), lone surrogates
+    or undecodable bytes is refused with 400 before any handler or database sees it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            bad = _bad_url(scope)
+            if bad is not None:
+                await JSONResponse(
+                    {"error": "bad_request", "kind": "bad_request",
+                     "message": f"アドレス（URL）に使えない文字があります（{bad}）",
+                     "message_en": f"the URL contains a forbidden character ({bad})"},
+                    status_code=400,
+                )(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

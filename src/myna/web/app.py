@@ -28,7 +28,7 @@ from myna.transport.guard import (
     log_unexpected,
     request_id,
 )
-from myna.transport.limits import BodyLimit
+from myna.transport.limits import BodyLimit, UrlHygiene
 from myna.web import api, cards_pages, linkage_pages, notify_pages, pages
 from myna.web.errors import (
     SignInRequired,
@@ -219,6 +219,7 @@ def create_app(system: MynaSystem, session_secret: bytes) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.add_middleware(BodyLimit)
+    app.add_middleware(UrlHygiene)
     app.add_middleware(ErrorGuard, render=_server_error_page)  # outermost: sees every error
     return app
 
