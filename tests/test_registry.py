@@ -569,3 +569,37 @@ def test_a_duplicate_birth_is_refused_and_a_confirmed_twin_recorded(
     (event,) = [e for e in town.history(twin.resident_id) if e.kind == "出生"]
     assert event.detail["confirmed_not_duplicate_of"] == [first.resident_id]
     assert twin.individual_number != first.individual_number
+
+
+def test_births_registered_at_the_same_moment_all_succeed(
+    town: MunicipalityRegistry, clerk: Staff,
+) -> None:
+    import threading
+
+    heads = [town.register_birth(clerk, born(f"世帯 {i}", f"せたい {chr(0x3042 + i)}",
+                                              days_ago=15000 + i),
+                                 HouseholdPlacement("世帯主", postcode="1860001",
+                                                    address=f"東京都国立市北1-{i}"))
+             for i in range(12)]
+    outcomes: list[str] = []
+
+    def register(i: int) -> None:
+        try:
+            child = HouseholdPlacement("子", household_number=heads[i].household_number)
+            town.register_birth(clerk, born(f"子 {i}", f"こ {chr(0x3042 + i)}", days_ago=i + 1),
+                                child)
+            outcomes.append("ok")
+        except MynaError as exc:
+            outcomes.append(exc.code)
+        except Exception as exc:  # noqa: BLE001 - what the test looks for
+            outcomes.append(f"crash {type(exc).__name__}")
+
+    threads = [threading.Thread(target=register, args=(i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("ok") == 12, outcomes
+    codes = [r.resident_code for r in town.current_residents()]
+    numbers = [r.individual_number for r in town.current_residents()]
+    assert len(set(codes)) == len(codes) == 24 and len(set(numbers)) == 24

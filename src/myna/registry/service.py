@@ -8,12 +8,15 @@ reached only through :class:`myna.jlis.service.JlisApi`.
 from __future__ import annotations
 
 import datetime as dt
+import random
 import secrets
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, Engine, RowMapping, and_, func, insert, or_, select, update
+from sqlalchemy.exc import OperationalError
 
 from myna.clock import aware, jst_date, utcnow
 from myna.db import bulk_insert, inserted_id, migrate, reserve, sync_sequence
@@ -151,19 +154,26 @@ class MunicipalityRegistry:
                         ["code", "used", "received_at"])
 
     def _take_codes(self, conn: Connection, count: int) -> list[str]:
+        """Take unused 住民票コード from the pool; concurrent takers never get the same one
+        (PostgreSQL skips rows another transaction has locked; elsewhere the conditional
+        update tells, and the caller tries again)."""
         codes = list(
             conn.execute(
                 select(t.code_pool.c.code)
                 .where(t.code_pool.c.used.is_(False))
                 .order_by(t.code_pool.c.code)
                 .limit(count)
+                .with_for_update(skip_locked=True)
             ).scalars()
         )
         if len(codes) < count:
             raise Conflict("住民票コードの在庫が足りません", "resident-code pool exhausted")
-        conn.execute(
-            update(t.code_pool).where(t.code_pool.c.code.in_(codes)).values(used=True)
+        taken = conn.execute(
+            update(t.code_pool).where(t.code_pool.c.code.in_(codes),
+                                      t.code_pool.c.used.is_(False)).values(used=True)
         )
+        if taken.rowcount != len(codes):
+            raise _TakenMeanwhile
         return codes
 
     # -- households -------------------------------------------------------------------
@@ -378,8 +388,29 @@ class MunicipalityRegistry:
         placement: HouseholdPlacement, since: dt.date, detail: dict[str, Any],
         check_duplicate: bool = False,
     ) -> Resident:
-        """A first 住民票: a 住民票コード from the pool and its number from J-LIS."""
-        self.ensure_codes(1)
+        """A first 住民票: a 住民票コード from the pool and its number from J-LIS.
+
+        Two 届出 at the same moment may reach for the same 住民票コード; the one that
+        loses tries again with the next (a few times, then asks the clerk to resend).
+        """
+        for attempt in range(ATTEMPTS):
+            self.ensure_codes(1)
+            try:
+                return self._new_resident_once(staff, kind, person, placement, since, detail,
+                                               check_duplicate)
+            except (_TakenMeanwhile, OperationalError):  # OperationalError: SQLite busy
+                time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+        raise Conflict(
+            "同時に受け付けた届出と重なりました。もう一度送信してください（何も記録されていません）",
+            "the notification collided with others at the same moment; nothing was recorded, "
+            "send it again",
+        )
+
+    def _new_resident_once(
+        self, staff: Staff, kind: EventKind, person: PersonDetails,
+        placement: HouseholdPlacement, since: dt.date, detail: dict[str, Any],
+        check_duplicate: bool,
+    ) -> Resident:
         with self.engine.begin() as conn:
             household = self._place(conn, placement)
             twins = self._same_birth(conn, person, household[0])
@@ -1123,6 +1154,14 @@ def _foreign(resident: Resident) -> Any:
     return ForeignResidence(
         resident.nationality, resident.residence_status or "", resident.period_of_stay_until
     )
+
+
+class _TakenMeanwhile(Exception):
+    """Another transaction took the 住民票コード this one chose (try again)."""
+
+
+#: How often a new 住民票 is tried when concurrent 届出 collide.
+ATTEMPTS = 5
 
 
 def _probable_duplicate(existing: Resident) -> Conflict:

@@ -15,11 +15,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import Scope
 
-from myna.errors import MynaError
+from myna.errors import MynaError, Unavailable
 from myna.system import MynaSystem
 from myna.transport.guard import (
     SERVER_ERROR_JA,
@@ -143,6 +144,17 @@ def _http_error(request: Request, exc: Exception) -> Response:
     return _error_page(request, error, exc.status_code)
 
 
+def _database_busy(request: Request, exc: Exception) -> Response:
+    """A database that is locked by another writer or cannot be reached: nothing was
+    recorded, and sending the same request again later is the remedy (503)."""
+    log_unexpected(exc, request.scope)
+    return _myna_error(request, Unavailable(
+        "データベースが混み合っているか、接続できません。何も記録されていません。"
+        "しばらくしてからもう一度送信してください",
+        "the database is busy or unreachable; nothing was recorded, try again later",
+    ))
+
+
 def _sign_in_required(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SignInRequired)
     flash(request, exc.message or "サインインしてください")
@@ -218,6 +230,7 @@ def create_app(system: MynaSystem, session_secret: bytes) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(SignInRequired, _sign_in_required)
+    app.add_exception_handler(OperationalError, _database_busy)
     app.add_middleware(BodyLimit)
     app.add_middleware(UrlHygiene)
     app.add_middleware(ErrorGuard, render=_server_error_page)  # outermost: sees every error
