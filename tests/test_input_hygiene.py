@@ -244,3 +244,34 @@ def test_urls_with_control_characters_are_refused_before_any_handler(
     answer = web.client.get(url, headers=web.bearer)
     assert answer.status_code == 400, answer.text
     assert "URL" in answer.json()["message"] and "U+" in answer.json()["message_en"]
+
+
+def test_raw_bytes_that_are_not_utf8_are_refused_not_read_as_latin1(web: Web) -> None:
+    before = web.written()
+    body = (f"csrf_token={web.form_token}&name=".encode() + b"\xff\xfe"
+            + "&furigana=あ&birth_date=2020-01-01&sex=男&relationship=子&household_number="
+            f"{web.town.head.household_number}".encode())
+    page = web.client.post(f"/m/{KUNITACHI}/births", content=body,
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert page.status_code == 422 and "UTF-8" in page.text
+    assert web.written() == before
+
+
+@pytest.mark.parametrize("pasted", [
+    pytest.param("9" * 5000, id="a-5000-digit-number"),
+    pytest.param('{"certificate_id": ' + "1" * 4400 + "}", id="a-4400-digit-field"),
+    pytest.param("[" * 9000, id="nested-9000-deep"),
+    pytest.param('{"certificate_id": 1}', id="a-number-for-a-string"),
+    pytest.param(json.dumps({"certificate_id": "x", "issued_at": "hoge"}), id="not-a-time"),
+])
+def test_a_pasted_certificate_that_is_not_one_is_refused_with_a_message(
+    web: Web, pasted: str,
+) -> None:
+    before = web.written()
+    page = web.client.post(f"/m/{KUNITACHI}/move-ins", data={
+        "csrf_token": web.form_token, "mode": "json", "certificate_json": pasted,
+        "relationship": "世帯主", "postcode": "1860001", "address": "東京都国立市北9-9",
+        "moved_on": dt.date.today().isoformat()})
+    assert page.status_code == 422, page.text[:300]
+    assert "転出証明書" in page.text
+    assert web.written() == before

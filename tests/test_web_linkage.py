@@ -178,8 +178,14 @@ def test_request_form_offers_rows_providers_and_items(world: World, browser: Any
     assert f'value="municipality-{NEW}"' not in step2.text and 'value="nenkin"' not in step2.text
     assert ">地方税関係情報</option>" in step2.text
     assert "住民票関係情報" in step2.text and 'value="児童手当の認定"' in step2.text
-    pension = me.get(f"/m/{NEW}/residents/{world.new_id}/linkage", row="T2-0002")
+    unstated = me.get(f"/m/{NEW}/residents/{world.new_id}/linkage", row="T2-0002")
+    assert "閲覧の目的" in unstated.text and 'value="nenkin"' not in unstated.text
+    assert 'name="row" value="T2-0002"' in unstated.text  # kept through the purpose page
+    pension = me.get(f"/m/{NEW}/residents/{world.new_id}/linkage", row="T2-0002",
+                     purpose="児童手当の認定")
     assert 'value="nenkin"' in pension.text and f'value="municipality-{OLD}"' not in pension.text
+    views = [(e.action, e.purpose) for e in world.new.registry.access_log(world.new_id)]
+    assert ("view", "児童手当の認定（情報照会の準備）") in views
 
 
 def test_provided_shows_the_received_fields(world: World, browser: Any) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from myna.clock import JST
 from myna.errors import ValidationError
 from myna.text import clean_text
 
@@ -197,11 +198,27 @@ class MoveOutCertificate:
     def from_json(cls, data: dict[str, object]) -> MoveOutCertificate:
         def s(key: str) -> str:
             value = data.get(key)
-            if not isinstance(value, str) or not value:
+            if value is None or value == "":
                 raise ValidationError(
                     f"転出証明書の項目「{key}」がありません", f"move-out certificate lacks {key}"
                 )
+            if not isinstance(value, str):
+                raise ValidationError(
+                    f"転出証明書の項目「{key}」は文字列で記載してください",
+                    f"move-out certificate field {key} must be a string",
+                )
             return value
+
+        def moment(key: str) -> dt.datetime:
+            try:
+                value = dt.datetime.fromisoformat(s(key))
+            except ValueError:
+                raise ValidationError(
+                    f"転出証明書の項目「{key}」が日時ではありません"
+                    "（例: 2026-12-01T10:00:00+09:00）",
+                    f"move-out certificate field {key} is not an ISO date and time",
+                ) from None
+            return value if value.tzinfo else value.replace(tzinfo=JST)
 
         foreign = data.get("foreign")
         fr = None
@@ -227,7 +244,7 @@ class MoveOutCertificate:
             relationship=s("relationship"),
             destination=s("destination"),
             moving_on=parse_date(s("moving_on"), "転出予定日"),
-            issued_at=dt.datetime.fromisoformat(s("issued_at")),
+            issued_at=moment("issued_at"),
             foreign=fr,
         )
 

@@ -144,6 +144,15 @@ async def read_form(request: Request) -> Form:
     The parser's own per-field ceiling is lifted to the body limit, so that an
     over-long field reaches :class:`Form`, which names the field and its limit.
     """
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        try:  # the parser would read undecodable bytes as Latin-1 and store mojibake
+            (await request.body()).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValidationError(
+                "送信された内容が UTF-8 ではありません（文字化けしています）。"
+                "ブラウザの文字コードを確認して、もう一度送信してください",
+                "the form is not UTF-8",
+            ) from None
     data = await request.form(max_fields=300, max_part_size=DEFAULT_MAX_BODY)
     token = data.get("csrf_token")
     expected = request.session.get("csrf")
@@ -203,6 +212,11 @@ def certificate_from_json(text: str) -> MoveOutCertificate:
         raise ValidationError(
             f"転出証明書のJSONを読み取れません（{exc.lineno}行目 {exc.colno}文字目）",
             f"move-out certificate is not JSON: {exc}",
+        ) from None
+    except (ValueError, RecursionError):  # a 5,000-digit number, nesting thousands deep
+        raise ValidationError(
+            "転出証明書のJSONを読み取れません（桁数の多すぎる数や深すぎる入れ子があります）",
+            "move-out certificate JSON has an over-long number or too deep nesting",
         ) from None
     if not isinstance(data, dict):
         raise ValidationError(

@@ -58,7 +58,10 @@ def _request_page(
     state = get_state(request)
     system = state.system
     town = town_of(request, clerk)
-    subject = clerk.registry.view(clerk.staff, resident_id, PREPARE)
+    stated = values.get("purpose", "").strip()
+    subject = clerk.registry.view(
+        clerk.staff, resident_id,
+        f"{stated[:150]}（{PREPARE}）" if len(stated) >= 2 else PREPARE)
     row = linkage.row_of(system, row_id) if row_id else None
     if row is not None and row.requester != ROLE:
         row = None
@@ -77,7 +80,16 @@ def request_page(
     request: Request, clerk: ClerkDep, resident_id: ResidentId, row: str = "",
     purpose: str = "",
 ) -> Response:
-    """Choose the Table 2 row, then the provider, the item and the purpose."""
+    """Choose the Table 2 row, then the provider, the item and the purpose.
+
+    The page shows the person, so like the 住民票 it opens only for a stated purpose,
+    which the view's log entry keeps."""
+    if len(purpose.strip()) < 2:
+        return render(request, "purpose.html", {
+            "clerk": clerk, "resident_id": resident_id, "values": {"purpose": purpose},
+            "action": f"/m/{clerk.code}/residents/{resident_id}/linkage",
+            "keep": {"row": row.strip()} if row.strip() else {},
+        })
     return _request_page(request, clerk, resident_id, row.strip(),
                          {"row": row.strip(), "purpose": purpose.strip()})
 
