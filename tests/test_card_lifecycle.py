@@ -331,7 +331,7 @@ def test_foreign_resident_card_ends_with_the_period_of_stay(world: World) -> Non
                             resident_id=rid, staff_id="clerk")
     assert world.cards.produce(app.receipt_no).expires_on == stay
     permanent = world.person("LEE MIN", years_ago(today, 30), "女",
-                             ForeignResidence("韓国", "永住者", stay))
+                             ForeignResidence("韓国", "永住者", None))  # no period by law
     app = world.cards.apply(portrait(), channel="counter", municipality_code=KUNITACHI,
                             resident_id=permanent, staff_id="clerk")
     assert world.cards.produce(app.receipt_no).expires_on > stay

@@ -603,3 +603,47 @@ def test_births_registered_at_the_same_moment_all_succeed(
     codes = [r.resident_code for r in town.current_residents()]
     numbers = [r.individual_number for r in town.current_residents()]
     assert len(set(codes)) == len(codes) == 24 and len(set(numbers)) == 24
+
+
+def test_impossible_people_and_moves_are_refused(
+    town: MunicipalityRegistry, clerk: Staff, supervisor: Staff, unchanged: Any,
+) -> None:
+    head = town.register_birth(clerk, born("国立 一郎", "くにたち いちろう", days_ago=16000),
+                               HOME)
+    into = head.household_number
+    unchanged(lambda: town.register_birth(clerk, born("国立 次郎", "くにたち じろう",
+                                                       days_ago=20000),
+                                          HouseholdPlacement("子", household_number=into)),
+              ValidationError, "世帯主より後に生まれて")
+    unchanged(lambda: town.register_birth(clerk, born("国立 祖父", "くにたち そふ", days_ago=3),
+                                          HouseholdPlacement("祖父", household_number=into)),
+              ValidationError, "世帯主より前に生まれて")
+    unchanged(lambda: town.register_birth(clerk, born("\u0301" * 50, "あ"), HOME),
+              ValidationError, "結合文字")
+    foreigner = PersonDetails("NGUYEN AN", "グエン アン", dt.date.today() - dt.timedelta(days=4),
+                              "男", ForeignResidence("ベトナム", "宇宙人", None))
+    unchanged(lambda: town.register_birth(clerk, foreigner, HOME), ValidationError,
+              "在留資格「宇宙人」")
+    for status, until, words in (("家族滞在", dt.date(2020, 1, 1), "生年月日"),
+                                 ("留学", dt.date(2025, 1, 1), "今日"),
+                                 ("永住者", dt.date(2030, 1, 1), "在留期間がありません"),
+                                 ("短期滞在", None, "住民票の対象ではありません")):
+        visitor = PersonDetails("NGUYEN AN", "グエン アン", dt.date(2021, 1, 1), "男",
+                                ForeignResidence("ベトナム", status, until))
+        unchanged(lambda v=visitor: town.ex_officio_entry(  # type: ignore[misc]
+            supervisor, v, HOME, "実態調査による記載", dt.date(2020, 1, 1)),
+            ValidationError, words)
+    unchanged(lambda: town.move_out(clerk, head.resident_id, "東京都国立市東1-1",
+                                    dt.date.today()), ValidationError, "転居届")
+
+
+def test_a_duplicate_birth_written_with_other_spacing_or_kana_is_still_caught(
+    town: MunicipalityRegistry, clerk: Staff, unchanged: Any,
+) -> None:
+    first = town.register_birth(clerk, born("国立　太郎", "くにたち　たろう", days_ago=5), HOME)
+    elsewhere = HouseholdPlacement("世帯主", postcode="1860002", address="東京都国立市東2-2")
+    for name, kana in (("国立太郎", "くにたちたろう"), ("国立 太郎", "クニタチ タロウ"),
+                       ("国立　太郎", "ｸﾆﾀﾁ ﾀﾛｳ")):
+        error = unchanged(lambda n=name, k=kana: town.register_birth(  # type: ignore[misc]
+            clerk, born(n, k, days_ago=5), elsewhere), Conflict, "二重の出生届")
+        assert str(first.resident_id) in error.message_ja

@@ -19,6 +19,8 @@ myna.errors.ValidationError: 続柄「ほげ」は使えません。...
 
 from __future__ import annotations
 
+import datetime as dt
+
 from myna.errors import ValidationError
 from myna.text import clean_text
 
@@ -39,6 +41,35 @@ RELATIONSHIPS: tuple[str, ...] = (
 )
 
 _KNOWN = frozenset(RELATIONSHIPS)
+
+#: Relationships of someone necessarily born before the head (a twin 兄 or 姉 on the same day).
+OLDER_THAN_HEAD = frozenset({"父", "母", "祖父", "祖母", "曾祖父", "曾祖母"})
+OLDER_OR_TWIN = frozenset({"兄", "姉"})
+#: … and necessarily after.
+YOUNGER_THAN_HEAD = frozenset({"子", "孫", "曾孫"})
+YOUNGER_OR_TWIN = frozenset({"弟", "妹"})
+
+
+def check_generation(relationship: str, born: dt.date, head_born: dt.date) -> None:
+    """Refuse a relationship the two birth dates make impossible (a 子 older than the head).
+
+    >>> check_generation("子", dt.date(1950, 1, 1), dt.date(1980, 1, 1))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    myna.errors.ValidationError: 続柄「子」の方は世帯主より後に生まれています...
+    """
+    later = (relationship in YOUNGER_THAN_HEAD and born <= head_born) or (
+        relationship in YOUNGER_OR_TWIN and born < head_born)
+    earlier = (relationship in OLDER_THAN_HEAD and born >= head_born) or (
+        relationship in OLDER_OR_TWIN and born > head_born)
+    if later or earlier:
+        order = "後" if later else "前"
+        raise ValidationError(
+            f"続柄「{relationship}」の方は世帯主より{order}に生まれています。生年月日"
+            f"（{born}、世帯主は{head_born}）か続柄を確認してください",
+            f"a {relationship} must be born {'after' if later else 'before'} the head "
+            f"({born} vs {head_born})",
+        )
 
 
 def check_relationship(value: str) -> str:

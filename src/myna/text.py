@@ -161,4 +161,11 @@ def clean_text(
     if required and not stripped:
         raise ValidationError(f"{label}を入力してください", f"{label_en or label} is empty")
     check_length(stripped, label, max_length, label_en=label_en)
-    return check_characters(stripped, label, multiline=multiline, label_en=label_en)
+    check_characters(stripped, label, multiline=multiline, label_en=label_en)
+    if stripped and unicodedata.category(stripped[0]).startswith("M"):
+        where = _describe(stripped[0])
+        raise ValidationError(
+            f"{label}が結合文字（{where}）で始まっています。前の文字と組み合わせて使う文字です",
+            f"{label_en or label} starts with a combining mark ({where})",
+        )
+    return stripped

@@ -261,7 +261,9 @@ class HistoryEntry:
 
 # -- validation of what people type ------------------------------------------------
 
-_KANA = re.compile(r"^[\u3041-\u3096\u30a1-\u30fa\u30fc\u309b\u309c\u30fb\u3000 ・ー]+$")
+#: Hiragana, katakana (half-width too, as older systems type it), 長音, 中黒 and spaces.
+_KANA = re.compile(r"^[\u3041-\u3096\u30a1-\u30fa\u30fc\u309b\u309c\u30fb\uff66-\uff9f"
+                   r"\u3000 ・ー]+$")
 
 
 def check_name(name: str, label: str = "氏名", limit: str = "name") -> str:
@@ -283,6 +285,24 @@ def check_furigana(value: str) -> str:
             f"furigana must be kana; found {bad!r}",
         )
     return stripped
+
+
+_SPACES = dict.fromkeys(map(ord, " \u3000\t・･"), None)
+_KATAKANA = {code: code - 0x60 for code in range(0x30A1, 0x30F7)}
+
+
+def same_name_key(value: str) -> str:
+    """How two writings of one name compare for finding duplicates (never stored):
+    without spaces or 中黒, half-width kana made full-width, katakana read as hiragana.
+
+    >>> same_name_key("国立　太郎") == same_name_key("国立太郎")
+    True
+    >>> same_name_key("クニタチ タロウ") == same_name_key("くにたち　たろう")
+    True
+    """
+    kana = unicodedata.normalize("NFKC", value) if any(
+        "\uff61" <= ch <= "\uff9f" for ch in value) else value
+    return kana.translate(_SPACES).translate(_KATAKANA)
 
 
 def check_sex(value: str) -> str:
@@ -393,20 +413,65 @@ def check_event_date(
     return day
 
 
-def check_person(details: PersonDetails, today: dt.date) -> PersonDetails:
-    foreign = details.foreign
-    if foreign is not None:
-        foreign = ForeignResidence(
-            check_name(foreign.nationality, "国籍・地域", "nationality"),
-            check_name(foreign.residence_status, "在留資格", "residence_status"),
-            foreign.period_of_stay_until,
+#: 外国人住民 (住基法30条の45): the 在留資格 of 入管法別表第一・第二 a 中長期在留者 may hold,
+#: and the other statuses that make a foreign national a resident.
+RESIDENCE_STATUSES: tuple[str, ...] = (
+    "教授", "芸術", "宗教", "報道", "高度専門職", "高度専門職1号", "高度専門職2号",
+    "経営・管理", "法律・会計業務", "医療", "研究", "教育", "技術・人文知識・国際業務",
+    "企業内転勤", "介護", "興行", "技能", "特定技能", "特定技能1号", "特定技能2号",
+    "技能実習", "技能実習1号", "技能実習2号", "技能実習3号", "文化活動", "留学", "研修",
+    "家族滞在", "特定活動", "永住者", "日本人の配偶者等", "永住者の配偶者等", "定住者",
+    "特別永住者", "一時庇護許可者", "仮滞在許可者", "出生による経過滞在者",
+    "国籍喪失による経過滞在者",
+)
+#: Statuses that never make a 住民票 (3か月以下の在留・短期滞在・外交・公用: 住基法30条の45).
+NOT_RESIDENT_STATUSES = ("短期滞在", "外交", "公用")
+#: Statuses without a period of stay.
+WITHOUT_PERIOD = ("永住者", "特別永住者")
+
+
+def check_foreign(foreign: ForeignResidence, birth_date: dt.date,
+                  today: dt.date) -> ForeignResidence:
+    """国籍・地域, a 在留資格 the law knows, and a period of stay that fits the person.
+
+    >>> check_foreign(ForeignResidence("ベトナム", "宇宙人", None), dt.date(2000, 1, 1),
+    ...               dt.date(2026, 12, 1))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    myna.errors.ValidationError: 在留資格「宇宙人」は使えません。...
+    """
+    status = check_name(foreign.residence_status, "在留資格", "residence_status")
+    if status in NOT_RESIDENT_STATUSES:
+        raise ValidationError(
+            f"在留資格「{status}」の方は住民票の対象ではありません（住民基本台帳法30条の45）",
+            f"holders of {status} are not registered residents",
         )
+    if status not in RESIDENCE_STATUSES:
+        raise ValidationError(
+            f"在留資格「{status}」は使えません。出入国管理及び難民認定法の在留資格"
+            "（技術・人文知識・国際業務、留学、永住者など）または特別永住者等を入力してください",
+            f"unknown status of residence {status!r}",
+        )
+    until = foreign.period_of_stay_until
+    if until is not None:
+        if status in WITHOUT_PERIOD:
+            raise ValidationError(f"{status}には在留期間がありません",
+                                  f"{status} has no period of stay")
+        check_event_date(until, dt.date.max, "在留期間の満了日",
+                         not_before=[(birth_date, "生年月日"), (today, "今日")])
+    return ForeignResidence(check_name(foreign.nationality, "国籍・地域", "nationality"),
+                            status, until)
+
+
+def check_person(details: PersonDetails, today: dt.date) -> PersonDetails:
+    birth_date = check_not_future(details.birth_date, today, "生年月日")
     return PersonDetails(
         name=check_name(details.name),
         furigana=check_furigana(details.furigana),
-        birth_date=check_not_future(details.birth_date, today, "生年月日"),
+        birth_date=birth_date,
         sex=check_sex(details.sex),
-        foreign=foreign,
+        foreign=None if details.foreign is None else check_foreign(details.foreign, birth_date,
+                                                                  today),
     )
 
 

@@ -49,9 +49,10 @@ from myna.registry.domain import (
     check_person,
     check_postcode,
     check_purpose,
+    same_name_key,
 )
 from myna.registry.staff import StaffAccounts
-from myna.relationships import HEAD, check_relationship
+from myna.relationships import HEAD, check_generation, check_relationship
 from myna.text import clean_text
 
 CODE_BATCH = 1000
@@ -182,8 +183,13 @@ class MunicipalityRegistry:
         first = reserve(conn, t.counters, "household", count) + 1
         return [f"{n:010d}" for n in range(first, first + count)]
 
-    def _place(self, conn: Connection, placement: HouseholdPlacement) -> tuple[str, str, str]:
-        """(household number, postcode, address) for a placement; creates a household."""
+    def _place(self, conn: Connection, placement: HouseholdPlacement,
+               born: dt.date | None = None) -> tuple[str, str, str]:
+        """(household number, postcode, address) for a placement; creates a household.
+
+        Joining a household, the relationship must fit the two birth dates (``born``
+        and the head's): no 子 older than the head, no 父 younger.
+        """
         check_relationship(placement.relationship)
         if placement.household_number:
             row = conn.execute(
@@ -212,6 +218,12 @@ class MunicipalityRegistry:
                     "既存の世帯に「世帯主」として入ることはできません",
                     "an existing household already has a head",
                 )
+            head_born = conn.execute(select(t.residents.c.birth_date).where(
+                t.residents.c.household_number == placement.household_number,
+                t.residents.c.status == Status.RESIDENT,
+                t.residents.c.relationship == HEAD)).scalar()
+            if born is not None and head_born is not None:
+                check_generation(placement.relationship, born, head_born)
             return row.household_number, row.postcode, row.address
         if not placement.address or not placement.postcode:
             raise ValidationError(
@@ -412,7 +424,7 @@ class MunicipalityRegistry:
         check_duplicate: bool,
     ) -> Resident:
         with self.engine.begin() as conn:
-            household = self._place(conn, placement)
+            household = self._place(conn, placement, person.birth_date)
             twins = self._same_birth(conn, person, household[0])
             if twins and check_duplicate:
                 raise _probable_duplicate(twins[0])
@@ -431,17 +443,19 @@ class MunicipalityRegistry:
     def _same_birth(
         self, conn: Connection, person: PersonDetails, household_number: str,
     ) -> list[Resident]:
-        """Current residents born the same day in the household, or with the same name."""
+        """Current residents born the same day in the household, or with the same name —
+        compared without spaces and with katakana read as hiragana, so that typing the
+        name differently does not make a second child of the same one."""
         rows = conn.execute(
             select(t.residents).where(
                 t.residents.c.birth_date == person.birth_date,
                 t.residents.c.status == Status.RESIDENT,
-                or_(t.residents.c.household_number == household_number,
-                    and_(t.residents.c.name == person.name,
-                         t.residents.c.furigana == person.furigana)),
             ).order_by(t.residents.c.resident_id)
         ).all()
-        return [_to_resident(r._mapping) for r in rows]
+        same = [_to_resident(r._mapping) for r in rows]
+        name, kana = same_name_key(person.name), same_name_key(person.furigana)
+        return [r for r in same if r.household_number == household_number
+                or (same_name_key(r.name) == name and same_name_key(r.furigana) == kana)]
 
     def move_in(
         self, staff: Staff, certificate: MoveOutCertificate, placement: HouseholdPlacement,
@@ -471,7 +485,7 @@ class MunicipalityRegistry:
                          not_before=[(person.birth_date, "生年月日"), earliest])
         with self.engine.begin() as conn:
             self._check_not_resident(conn, code, number)
-            household = self._place(conn, placement)
+            household = self._place(conn, placement, person.birth_date)
             rid = self._insert_resident(
                 conn, staff, EventKind.MOVE_IN, person, code, number, household,
                 placement.relationship, moved_on, certificate.address,
@@ -486,6 +500,11 @@ class MunicipalityRegistry:
     ) -> MoveOutCertificate:
         """転出届: the 住民票 becomes a 除票 and a 転出証明書 is issued."""
         destination = check_address(destination, "転出先の住所")
+        if destination.startswith((self.title, self.municipality.name)):
+            raise ValidationError(
+                f"転出先が{self.title}の区域内です。同じ市区町村内の移動は転居届で受け付けます",
+                "the destination is inside this municipality: that is a 転居届",
+            )
         with self.engine.begin() as conn:
             resident = self._get_current(conn, resident_id)
             check_event_date(moving_on, self.today(), "転出予定日", ahead=MOVE_OUT_AHEAD,
@@ -533,7 +552,7 @@ class MunicipalityRegistry:
             resident = self._get_current(conn, resident_id)
             check_event_date(moved_on, self.today(), "転居日",
                              not_before=[(resident.address_since, "現住所に住み始めた日")])
-            number, postcode, address = self._place(conn, placement)
+            number, postcode, address = self._place(conn, placement, resident.birth_date)
             if address == resident.address and number == resident.household_number:
                 raise ValidationError("転居先が現住所と同じです", "same address as now")
             self._change(
