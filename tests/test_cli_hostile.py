@@ -9,6 +9,7 @@ refuses, a message in Japanese and English.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import typing
@@ -176,3 +177,29 @@ def test_named_refusals_say_what_was_wrong(installation: Path) -> None:
     nowhere = _run("staff", "list", "--municipality", "132152", "--data-dir", "/nonexistent/x")
     assert nowhere.exit_code == 2 and "Mynaのデータがありません" in "".join(nowhere.output.split())
     assert not Path("/nonexistent/x").exists()
+
+
+def test_more_refusals_found_by_trying(installation: Path) -> None:
+    import socket
+
+    data = str(installation)
+    cards = json.loads(_run("card", "list", "--json", "--status", "active",
+                            "--data-dir", data).stdout)
+    number = cards[0]["card_number"]
+    hidden = _run("card", "suspend", number, "--note", "xy\u202e", "--data-dir", data)
+    assert hidden.exit_code == 2 and "U+202E" in " ".join(hidden.output.split())
+    holiday = _run("card", "book", number, "--at", "2027-01-11T10:00", "--data-dir", data)
+    said = " ".join(holiday.output.split())
+    assert holiday.exit_code == 2 and "成人の日" in said, said
+    garbage = _run("card", "book", number, "--at", "2026-13-45T10:00", "--data-dir", data)
+    said = " ".join(garbage.output.split())
+    assert garbage.exit_code == 2 and "日時の形式が不正です" in said and "not a date" in said
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = _run("serve", "--port", str(port), "--data-dir", data)
+    said = " ".join(busy.output.split())
+    assert busy.exit_code == 2 and "既に他のプログラムが使っています" in said
+    too_high = _run("serve", "--port", "99999", "--data-dir", data)
+    assert too_high.exit_code == 2 and "65535 以下" in too_high.output

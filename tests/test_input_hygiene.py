@@ -275,3 +275,11 @@ def test_a_pasted_certificate_that_is_not_one_is_refused_with_a_message(
     assert page.status_code == 422, page.text[:300]
     assert "転出証明書" in page.text
     assert web.written() == before
+
+
+def test_unknown_fields_in_a_request_are_refused(web: Web) -> None:
+    before = web.written()
+    answer = web.birth_api(person={"evil": "x"})
+    assert answer.status_code == 422 and "という項目はありません" in answer.json()["message"]
+    assert web.birth_api(extra="x").status_code == 422
+    assert web.written() == before

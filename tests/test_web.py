@@ -141,7 +141,7 @@ def test_search_needs_a_purpose(client: TestClient, town: Town) -> None:
     before = len(town.registry.access_log())
     response = post(client, "/m/132152/residents", token, name="たかはし", purpose="")
     assert response.status_code == 422
-    assert "閲覧・検索の目的（事務の名称）を入力してください" in response.text
+    assert "閲覧・検索の目的（事務の名称）を2文字以上で入力してください" in response.text
     assert 'value="たかはし"' in response.text  # what was typed stays
     assert "髙橋 太郎" not in response.text
     assert len(town.registry.access_log()) == before

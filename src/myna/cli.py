@@ -18,6 +18,7 @@ from myna.card.cli import app as card_app
 from myna.cli_support import (
     DataDir,
     GuardedGroup,
+    ensure_port_free,
     err,
     fail,
     opened_system,
@@ -186,7 +187,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
 def serve(
     data_dir: DataDir = Path("myna-data"),
     host: Annotated[str, typer.Option(help="待ち受けアドレス")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="ポート")] = 8000,
+    port: Annotated[int, typer.Option(help="ポート", min=1, max=65535)] = 8000,
     database_url: Annotated[str | None, typer.Option(help="PostgreSQL URL")] = None,
     node: Annotated[
         str | None,
@@ -208,6 +209,7 @@ def serve(
         except MynaError as exc:
             fail(exc)
             return
+        ensure_port_free(host, port)
         err.print(f"{node} を http://{host}:{port}/ で起動します")
         uvicorn.run(node_app, host=host, port=port, log_level="warning")
         return
@@ -223,6 +225,7 @@ def serve(
             "[yellow]市区町村が登録されていません。先に myna demo を実行してください。[/yellow]"
         )
     application = create_app(system, system.keys.secret("web/session-secret", 32))
+    ensure_port_free(host, port)
     err.print(f"http://{host}:{port}/ で待ち受けます（Ctrl+C で終了）")
     uvicorn.run(application, host=host, port=port, log_level="warning")
 

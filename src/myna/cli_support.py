@@ -105,6 +105,7 @@ _USAGE_JA: tuple[tuple[re.Pattern[str], str], ...] = tuple(
          "{0} の値が正しくありません"),
         (r"^Invalid value for ([^:]+): (.*)", "{0} の値が正しくありません: {1}"),
         (r"^Option '([^']+)' requires an argument", "オプション {0} には値が必要です"),
+        (r"^Invalid value: (.*)", "{0}"),
     )
 )
 
@@ -165,6 +166,23 @@ class GuardedGroup(TyperGroup):
             if os.environ.get("MYNA_DEBUG"):
                 raise
             unexpected(exc)
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Say plainly, before starting a server, that the address is taken or not ours."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        reason = _ERRNO_JA.get(exc.errno or -1, exc.strerror or "")
+        if exc.errno == errno.EADDRINUSE:
+            reason = "既に他のプログラムが使っています"
+        fail(Unavailable(f"{host}:{port} で待ち受けられません（{reason}）。--port で別のポートを"
+                         "指定してください",
+                         f"cannot listen on {host}:{port}: {exc.strerror}"))
 
 
 def output_folder(value: Path) -> Path:

@@ -36,6 +36,7 @@ from myna.registry.domain import (
     check_postcode,
     check_sex,
 )
+from myna.text import clean_text
 
 #: 申請書ID: 23 random digits (the first never 0, so no tool drops a leading zero).
 APPLICATION_ID_LENGTH = 23
@@ -252,12 +253,7 @@ def check_destination(destination: Destination) -> Destination:
 def check_note(note: str | None, label: str = "備考", limit: int = 500) -> str | None:
     if note is None:
         return None
-    text = note.strip(" \u3000")
-    if not text:
-        return None
-    if len(text) > limit or re.search(r"[\x00-\x08\x0b-\x1f\x7f]", text):
-        raise ValidationError(f"{label}が不正です（{limit}文字まで）", f"invalid {label}")
-    return text
+    return clean_text(note, label, max_length=limit, required=False, multiline=True) or None
 
 
 def parse_state(value: LetterState | str) -> LetterState:

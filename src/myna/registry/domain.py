@@ -480,8 +480,8 @@ def check_purpose(purpose: str, label: str = "目的") -> str:
     purpose = clean_text(purpose, label, max_length=LIMITS["purpose"], required=False)
     if len(purpose) < 2:
         raise ValidationError(
-            "閲覧・検索の目的（事務の名称）を入力してください" if label == "目的"
+            "閲覧・検索の目的（事務の名称）を2文字以上で入力してください" if label == "目的"
             else f"{label}を入力してください（2文字以上）",
-            f"a {'purpose' if label == '目的' else label} is required",
+            f"a {'purpose' if label == '目的' else label} of at least 2 characters is required",
         )
     return purpose

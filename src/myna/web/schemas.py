@@ -101,6 +101,8 @@ class TokenResponse(BaseModel):
 class Foreign(BaseModel):
     """外国人住民の国籍・在留資格・在留期間の満了日."""
 
+    model_config = ConfigDict(extra="forbid")
+
     nationality: Nationality
     residence_status: ResidenceStatus
     period_of_stay_until: WarekiDate | None = None
@@ -111,6 +113,8 @@ class Foreign(BaseModel):
 
 class Person(BaseModel):
     """届出に記載された本人の事項."""
+
+    model_config = ConfigDict(extra="forbid")
 
     name: Name
     furigana: Furigana
@@ -128,6 +132,8 @@ class Person(BaseModel):
 class Placement(BaseModel):
     """既存世帯（世帯番号）に入るか、新しい世帯（郵便番号・住所）を作るか."""
 
+    model_config = ConfigDict(extra="forbid")
+
     relationship: Relationship
     household_number: Code | None = None
     postcode: Postcode | None = None
@@ -144,6 +150,8 @@ class Placement(BaseModel):
 
 class BirthRequest(BaseModel):
     """出生届."""
+
+    model_config = ConfigDict(extra="forbid")
 
     person: Person
     placement: Placement
@@ -187,6 +195,8 @@ class Certificate(BaseModel):
 class MoveInRequest(BaseModel):
     """転入届."""
 
+    model_config = ConfigDict(extra="forbid")
+
     certificate: Certificate
     placement: Placement
     moved_on: WarekiDate
@@ -195,12 +205,17 @@ class MoveInRequest(BaseModel):
 class MoveOutRequest(BaseModel):
     """転出届."""
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"destination": "東京都千代田区千代田1-1", "moving_on": dt.date.today().isoformat()}]})
+
     destination: Address
     moving_on: WarekiDate
 
 
 class CopyRequest(BaseModel):
     """住民票の写しの交付請求."""
+
+    model_config = ConfigDict(extra="forbid")
 
     purpose: Purpose
     whole_household: bool = Field(default=True, description="世帯全員（false なら本人のみ）")
@@ -290,6 +305,8 @@ class CopyResponse(BaseModel):
 
 class NumberToCheck(BaseModel):
     """An individual number as typed (full-width digits, spaces and hyphens accepted)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     number: Annotated[str, _text(40, examples=["1234 5678 9018"]), CLEAN]
 

@@ -33,8 +33,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from myna.clock import JST
 from myna.errors import InvalidFormat, InvalidLength, ValidationError
+from myna.holidays import office_closed
 from myna.jpki.domain import age_on, nth_birthday_after
 from myna.numbers import individual
+from myna.text import clean_text
 
 # -- validity -------------------------------------------------------------------------
 
@@ -457,7 +459,7 @@ SLOT_CAPACITY = 3
 
 
 def check_slot(start: dt.datetime, now: dt.datetime) -> dt.datetime:
-    """An appointment slot: a weekday, on the half hour, 9:00–16:30 JST, in the future.
+    """An appointment slot: an office day, on the half hour, 9:00–16:30 JST, in the future.
 
     >>> check_slot(dt.datetime(2026, 11, 24, 10, 30, tzinfo=JST),
     ...            dt.datetime(2026, 11, 22, tzinfo=JST)).isoformat()
@@ -468,8 +470,10 @@ def check_slot(start: dt.datetime, now: dt.datetime) -> dt.datetime:
     local = start.astimezone(JST)
     if local <= now.astimezone(JST):
         raise ValidationError("予約日時が過去です", "the appointment slot is in the past")
-    if local.weekday() >= 5:
-        raise ValidationError("土曜・日曜は予約できません", "no appointments at weekends")
+    closed = office_closed(local.date())
+    if closed:
+        raise ValidationError(f"{local:%Y-%m-%d}は{closed}で窓口が休みのため予約できません",
+                              f"offices are closed on {local:%Y-%m-%d} ({closed})")
     if local.minute % SLOT_MINUTES or local.second or local.microsecond or \
             not FIRST_SLOT <= local.time() <= LAST_SLOT:
         raise ValidationError(
@@ -489,8 +493,5 @@ def check_staff(staff_id: str | None) -> str:
 
 
 def check_note(note: str | None, limit: int = 200) -> str:
-    text = (note or "").strip(" \u3000")
-    if len(text) > limit or re.search(r"[\x00-\x1f\x7f]", text):
-        raise ValidationError(f"備考は{limit}文字までで、制御文字は使えません",
-                              f"note longer than {limit} or with control characters")
-    return text
+    """A note as written: up to ``limit`` characters, none hidden (:mod:`myna.text`)."""
+    return clean_text(note or "", "備考", max_length=limit, required=False, label_en="note")
