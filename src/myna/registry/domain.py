@@ -368,11 +368,6 @@ MEIJI_START = dt.date(1868, 1, 25)
 MOVE_OUT_AHEAD = dt.timedelta(days=14)
 
 
-def check_not_future(day: dt.date, today: dt.date, label: str) -> dt.date:
-    """A date not after ``today`` and not before the Meiji era (it must print in 和暦)."""
-    return check_event_date(day, today, label)
-
-
 def check_event_date(
     day: dt.date, today: dt.date, label: str, *,
     not_before: Sequence[tuple[dt.date | None, str]] = (),
@@ -464,7 +459,7 @@ def check_foreign(foreign: ForeignResidence, birth_date: dt.date,
 
 
 def check_person(details: PersonDetails, today: dt.date) -> PersonDetails:
-    birth_date = check_not_future(details.birth_date, today, "生年月日")
+    birth_date = check_event_date(details.birth_date, today, "生年月日")
     return PersonDetails(
         name=check_name(details.name),
         furigana=check_furigana(details.furigana),

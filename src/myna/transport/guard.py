@@ -89,14 +89,18 @@ def log_unexpected(exc: BaseException, scope: Scope) -> None:
               request_id(scope), scope.get("method", "-"), path, where(exc))
 
 
+def error_json(status: int, code: str, message_ja: str, message_en: str,
+               **extra: str) -> JSONResponse:
+    """An error answer as the API and the nodes give them (``error`` and ``kind`` alike)."""
+    return JSONResponse({"error": code, "kind": code, "message": message_ja,
+                         "message_en": message_en, **extra}, status_code=status)
+
+
 def default_error_response(scope: Scope) -> Response:
     """A JSON 500 answer quoting the request id (nodes speak JSON)."""
     rid = request_id(scope)
-    return JSONResponse(
-        {"error": "internal", "kind": "internal", "message": f"{SERVER_ERROR_JA}（受付番号 {rid}）",
-         "message_en": f"{SERVER_ERROR_EN} (request {rid})", "request_id": rid},
-        status_code=500,
-    )
+    return error_json(500, "internal", f"{SERVER_ERROR_JA}（受付番号 {rid}）",
+                      f"{SERVER_ERROR_EN} (request {rid})", request_id=rid)
 
 
 class ErrorGuard:

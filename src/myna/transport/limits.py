@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from myna.text import forbidden_kind
+from myna.transport.guard import error_json
 
 #: A face photo for the card may be 10 MiB (see ``myna.card.lifecycle.domain``) plus the form.
 DEFAULT_MAX_BODY = 11 * 1024 * 1024
@@ -24,13 +25,9 @@ class _TooLarge(Exception):
 
 
 def too_large(limit: int) -> JSONResponse:
-    mib = limit / (1024 * 1024)
-    return JSONResponse(
-        {"error": "too_large", "kind": "too_large",
-         "message": f"送信された内容が大きすぎます（{mib:.0f} MiB まで）",
-         "message_en": f"request body larger than {limit} bytes"},
-        status_code=413,
-    )
+    return error_json(413, "too_large",
+                      f"送信された内容が大きすぎます（{limit / (1024 * 1024):.0f} MiB まで）",
+                      f"request body larger than {limit} bytes")
 
 
 class BodyLimit:
@@ -100,11 +97,9 @@ class UrlHygiene:
         if scope["type"] == "http":
             bad = _bad_url(scope)
             if bad is not None:
-                await JSONResponse(
-                    {"error": "bad_request", "kind": "bad_request",
-                     "message": f"アドレス（URL）に使えない文字があります（{bad}）",
-                     "message_en": f"the URL contains a forbidden character ({bad})"},
-                    status_code=400,
-                )(scope, receive, send)
+                await error_json(400, "bad_request",
+                                 f"アドレス（URL）に使えない文字があります（{bad}）",
+                                 f"the URL contains a forbidden character ({bad})",
+                                 )(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -30,8 +30,6 @@ from myna.web.errors import FIELD_LABELS
 
 _SECRET_FIELDS = {"password", "csrf_token"}
 
-#: The first day of 明治: the earliest date a 住民票 (written in 和暦) can show.
-FIRST_WAREKI_DAY = MEIJI_START
 
 
 def check_wareki(day: dt.date, label: str) -> dt.date:
@@ -42,10 +40,10 @@ def check_wareki(day: dt.date, label: str) -> dt.date:
     ...
     myna.errors.ValidationError: 転出予定日が古すぎます（明治以降の日付を入力してください）: ...
     """
-    if day < FIRST_WAREKI_DAY:
+    if day < MEIJI_START:
         raise ValidationError(
             f"{label}が古すぎます（明治以降の日付を入力してください）: {day}",
-            f"{label} is before {FIRST_WAREKI_DAY} (the Meiji era)",
+            f"{label} is before {MEIJI_START} (the Meiji era)",
         )
     return day
 

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from myna.registry.domain import (
     LIMITS,
+    MEIJI_START,
     ForeignResidence,
     HouseholdPlacement,
     MoveOutCertificate,
@@ -19,7 +20,7 @@ from myna.registry.domain import (
 )
 from myna.relationships import RELATIONSHIPS, check_relationship
 from myna.text import check_characters
-from myna.web.forms import FIRST_WAREKI_DAY, household_number
+from myna.web.forms import household_number
 from myna.web.presenters import HIDDEN, hidden_from, mask_number
 
 
@@ -31,7 +32,7 @@ def _typed_date(value: Any) -> Any:
 #: A date given to the registry: 明治 or later, since every 住民票 is printed in 和暦.
 WarekiDate = Annotated[
     dt.date, BeforeValidator(_typed_date),
-    Field(ge=FIRST_WAREKI_DAY,
+    Field(ge=MEIJI_START,
           description="YYYY-MM-DD（明治以降。全角数字や「2024年4月1日」も受け付けます）"),
 ]
 

@@ -90,13 +90,9 @@ def _card_status(value: CardStatus | str) -> CardStatus:
     """A card state by its Japanese label (交付済 …) or English name (active …)."""
     if isinstance(value, CardStatus):
         return value
-    names = {"produced": CardStatus.PRODUCED, "active": CardStatus.ACTIVE,
-             "suspended": CardStatus.SUSPENDED, "ended": CardStatus.ENDED}
     for status in CardStatus:
         if value in (status.value, status.name.lower()):
             return status
-    if value in names:
-        return names[value]
     raise ValidationError(
         f"カードの状態が不正です: {value}（交付前・交付済・一時停止・廃止、または "
         "produced / active / suspended / ended）",
