@@ -119,7 +119,9 @@ def migrate(engine: Engine, package: str) -> None:
     """Bring the node's database to the newest Alembic revision.
 
     ``package`` is the dotted name of the node package whose ``migrations``
-    folder holds the revisions, e.g. ``"myna.registry"``.
+    folder holds the revisions, e.g. ``"myna.registry"``; a kernel package
+    whose tables live in every node (``"myna.events"``) keeps its own version
+    table, named in its ``env.py``.
     """
     import importlib.util
 
@@ -135,7 +137,8 @@ def migrate(engine: Engine, package: str) -> None:
         command.upgrade(cfg, "head")
 
 
-def run_migrations_env(target_metadata: MetaData) -> None:
+def run_migrations_env(target_metadata: MetaData,
+                       version_table: str = "alembic_version") -> None:
     """Body of every node's ``migrations/env.py`` (online mode only)."""
     from alembic import context
 
@@ -144,16 +147,18 @@ def run_migrations_env(target_metadata: MetaData) -> None:
         engine = create_engine(context.config.get_main_option("sqlalchemy.url") or "",
                                hide_parameters=True)
         with engine.begin() as new_conn:
-            _configure_and_run(context, new_conn, target_metadata)
+            _configure_and_run(context, new_conn, target_metadata, version_table)
         return
-    _configure_and_run(context, conn, target_metadata)
+    _configure_and_run(context, conn, target_metadata, version_table)
 
 
-def _configure_and_run(context: Any, conn: Connection, target_metadata: MetaData) -> None:
+def _configure_and_run(context: Any, conn: Connection, target_metadata: MetaData,
+                       version_table: str) -> None:
     context.configure(
         connection=conn,
         target_metadata=target_metadata,
         render_as_batch=conn.dialect.name == "sqlite",
+        version_table=version_table,
     )
     with context.begin_transaction():
         context.run_migrations()

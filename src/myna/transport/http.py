@@ -16,7 +16,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -31,6 +31,8 @@ from starlette.concurrency import run_in_threadpool
 
 from myna.clock import utcnow
 from myna.errors import MynaError, NotFound, PermissionDenied, ValidationError
+from myna.events.inbox import Inbox, Receipt
+from myna.events.model import Event
 from myna.linkage.messages import (
     MAX_SKEW,
     LinkAnswer,
@@ -45,6 +47,8 @@ from myna.transport.guard import ErrorGuard
 from myna.transport.limits import BodyLimit, UrlHygiene
 
 Now = Callable[[], dt.datetime]
+#: a node route: handler(caller node id, JSON payload) -> JSON answer
+Handler = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 
 def _to_sign(method: str, path: str, date: str, body: bytes) -> bytes:
@@ -175,6 +179,32 @@ class IntermediateClient(_Client):
                                                  request.as_json()))
 
 
+EVENTS_PATH = "/node/v1/events"
+
+
+class HttpEventSink(_Client):
+    """A receiver's inbox over HTTP (:class:`myna.events.EventSink`)."""
+
+    def receive(self, events: Sequence[Event]) -> Receipt:
+        data = self.post(EVENTS_PATH, {"events": [e.as_json() for e in events]})
+        return Receipt([str(i) for i in data.get("applied", [])], data.get("error"),
+                       data.get("error_ja"))
+
+
+def events_route(inbox: Inbox, may_send: Callable[[str], bool]) -> dict[
+        str, tuple[Handler, Callable[[str], bool]]]:
+    """The route by which other nodes deliver events to ``inbox``; a caller may only
+    deliver events whose source is itself."""
+
+    def receive(caller: str, payload: dict[str, Any]) -> dict[str, Any]:
+        events = [Event.from_json(e) for e in payload["events"]]
+        receipt = inbox.receive(events, sender=caller)
+        return {"applied": receipt.applied, "error": receipt.error,
+                "error_ja": receipt.error_ja}
+
+    return {EVENTS_PATH: (receive, may_send)}
+
+
 class HttpNetwork:
     """The :class:`~myna.linkage.network.Network` interface over HTTP."""
 
@@ -200,10 +230,12 @@ class HttpNetwork:
     def the_hub(self) -> HubApi:
         return HubClient(self._url("hub"), self.identity, self.now, client=self._http)
 
+    def events(self, node: str) -> HttpEventSink:
+        """The event inbox of another node."""
+        return HttpEventSink(self._url(node), self.identity, self.now, client=self._http)
+
 
 # -- server side ---------------------------------------------------------------------------------
-
-Handler = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 
 def node_app(title: str, ca: x509.Certificate, routes: dict[str, tuple[Handler, Callable[[str],

@@ -1,0 +1,118 @@
+"""The receiver's side: each event applied exactly once, in order per sender."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from myna.clock import utcnow
+from myna.db import migrate
+from myna.errors import Conflict, MynaError, PermissionDenied, ValidationError
+from myna.events import storage as t
+from myna.events.model import Event
+
+#: applies one event inside the receiver's transaction (local writes only, never a call
+#: to another node; it may queue events of its own in the same transaction)
+Handler = Callable[[Connection, Event], None]
+#: an effect that keeps its own transactions (it is idempotent: a crash after it and
+#: before the inbox row makes it run again, and the second run changes nothing)
+Effect = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The answer to a delivery: the events now applied (or already applied before), and
+    the error that stopped the rest, if any (its code and class, no personal data)."""
+
+    applied: list[str]
+    error: str | None = None
+    error_ja: str | None = None
+
+
+class Inbox:
+    """``event_inbox`` of one node and the handlers of the kinds it accepts."""
+
+    def __init__(self, engine: Engine, node: str, handlers: Mapping[str, Handler],
+                 now: Callable[[], dt.datetime] = utcnow,
+                 effects: Mapping[str, Effect] | None = None) -> None:
+        self.engine = engine
+        self.node = node
+        self.handlers = dict(handlers)
+        self.effects = dict(effects or {})
+        self.now = now
+
+    def create_schema(self) -> None:
+        migrate(self.engine, "myna.events")
+
+    def receive(self, events: Sequence[Event], sender: str | None = None) -> Receipt:
+        """Apply ``events`` in order; stop at the first that cannot be applied.
+
+        ``sender`` is the authenticated caller when events arrive over a network:
+        a node may only deliver its own events.
+        """
+        applied: list[str] = []
+        for event in events:
+            try:
+                self._check(event, sender)
+                self._apply(event)
+            except MynaError as exc:
+                return Receipt(applied, f"{exc.code}: {type(exc).__name__}", exc.message_ja)
+            applied.append(event.event_id)
+        return Receipt(applied)
+
+    def _check(self, event: Event, sender: str | None) -> None:
+        if event.destination != self.node:
+            raise PermissionDenied(f"宛先の違うイベントです（{event.destination}）",
+                                   f"event is addressed to {event.destination}")
+        if sender is not None and event.source != sender:
+            raise PermissionDenied("他のノードのイベントは受け付けません",
+                                   "a node may only deliver its own events")
+        if event.kind not in self.handlers and event.kind not in self.effects:
+            raise ValidationError(f"受け付けない種類のイベントです: {event.kind}",
+                                  f"no handler for event kind {event.kind!r}")
+
+    def _seen(self, event_id: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.event_inbox.c.event_id).where(
+                t.event_inbox.c.event_id == event_id)).first() is not None
+
+    def _apply(self, event: Event) -> None:
+        effect = self.effects.get(event.kind)
+        if effect is not None:
+            if self._seen(event.event_id):
+                return
+            effect(event)
+        with self.engine.begin() as conn:
+            if conn.execute(select(t.event_inbox.c.event_id).where(
+                    t.event_inbox.c.event_id == event.event_id)).first():
+                return  # delivered again after a lost acknowledgement: already applied
+            last = conn.execute(select(t.event_positions.c.last_seq).where(
+                t.event_positions.c.source == event.source).with_for_update()).scalar()
+            if last is not None and event.seq <= last:
+                raise Conflict("イベントの順序が正しくありません（後のイベントが適用済み）",
+                               f"event {event.seq} from {event.source} arrived after {last}")
+            handler = self.handlers.get(event.kind)
+            if handler is not None:
+                handler(conn, event)
+            conn.execute(insert(t.event_inbox).values(
+                event_id=event.event_id, source=event.source, kind=event.kind,
+                subject=event.subject, source_seq=event.seq, received_at=self.now()))
+            if last is None:
+                conn.execute(insert(t.event_positions).values(source=event.source,
+                                                              last_seq=event.seq))
+            else:
+                conn.execute(update(t.event_positions)
+                             .where(t.event_positions.c.source == event.source)
+                             .values(last_seq=event.seq))
+
+    def applied_count(self, source: str | None = None) -> int:
+        from sqlalchemy import func
+
+        query = select(func.count()).select_from(t.event_inbox)
+        if source is not None:
+            query = query.where(t.event_inbox.c.source == source)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())

@@ -1,0 +1,133 @@
+"""Delivery: pending outbox events to their receivers, in order, at least once."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from myna.events.inbox import Inbox, Receipt
+from myna.events.model import Event
+from myna.events.outbox import Outbox
+from myna.transport.guard import describe
+
+log = logging.getLogger("myna.events")
+
+
+class EventSink(Protocol):
+    """Where a destination's events are handed over (in-process or over the network)."""
+
+    def receive(self, events: Sequence[Event]) -> Receipt: ...
+
+
+class InboxSink:
+    """The receiver's inbox in the same process."""
+
+    def __init__(self, inbox: Inbox) -> None:
+        self.inbox = inbox
+
+    def receive(self, events: Sequence[Event]) -> Receipt:
+        return self.inbox.receive(events)
+
+
+@dataclass
+class DeliveryReport:
+    delivered: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+class Relay:
+    """Delivers one node's outbox.
+
+    Events of a destination go in outbox order and the next batch is sent only
+    after the receiver acknowledged the previous one, so the receiver sees them
+    in order; a failure stops that destination until the next run (the others go
+    on).  An event is marked delivered only after its receipt: a crash in between
+    sends it again, and the receiver's inbox ignores the repeat.
+    """
+
+    def __init__(self, outbox: Outbox,
+                 sinks: Mapping[str, EventSink] | Callable[[str], EventSink | None],
+                 batch: int = 500) -> None:
+        self.outbox = outbox
+        self._sinks = sinks
+        self.batch = batch
+        self._lock = threading.Lock()
+
+    def sink(self, destination: str) -> EventSink | None:
+        if callable(self._sinks):
+            return self._sinks(destination)
+        return self._sinks.get(destination)
+
+    def deliver(self, destinations: Sequence[str] | None = None) -> DeliveryReport:
+        """Deliver everything pending now (for the given destinations, or all)."""
+        report = DeliveryReport()
+        with self._lock:
+            for destination in destinations or self.outbox.destinations():
+                self._deliver_to(destination, report)
+        return report
+
+    def _deliver_to(self, destination: str, report: DeliveryReport) -> None:
+        sink = self.sink(destination)
+        if sink is None:
+            report.failed[destination] = "no route"
+            return
+        while True:
+            events = self.outbox.pending(destination, self.batch)
+            if not events:
+                return
+            try:
+                receipt = sink.receive(events)
+            except Exception as exc:  # receiver down, network, a bug there: try again later
+                error = describe(exc)
+                self.outbox.record_failure(events[0].event_id, error)
+                report.failed[destination] = error
+                return
+            self.outbox.mark_delivered(receipt.applied)
+            report.delivered += len(receipt.applied)
+            if receipt.error or len(receipt.applied) < len(events):
+                stuck = events[len(receipt.applied)]
+                error = receipt.error or "not acknowledged"
+                self.outbox.record_failure(stuck.event_id, error)
+                report.failed[destination] = error
+                return
+
+
+class RelayWorker:
+    """Runs a relay in the background: at once when woken, else every ``interval`` s.
+
+    It never stops on an error; it logs counts and error classes only.
+    """
+
+    def __init__(self, relay: Relay, interval: float = 2.0, name: str = "relay") -> None:
+        self.relay = relay
+        self.interval = interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"myna-{name}", daemon=True)
+
+    def start(self) -> RelayWorker:
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                report = self.relay.deliver()
+                if report.failed:
+                    log.warning("event delivery: %d delivered, waiting: %s", report.delivered,
+                                ", ".join(f"{d} ({e})" for d, e in report.failed.items()))
+            except Exception as exc:  # the database of this node itself is unreachable
+                log.warning("event relay failed: %s", describe(exc))
+            self._wake.wait(self.interval)
+            self._wake.clear()

@@ -1,0 +1,57 @@
+"""Tables every node that sends or receives events has in its own database.
+
+They are migrated by their own Alembic history (version table
+``events_alembic_version``), next to the node's own tables.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
+
+metadata = MetaData()
+
+VERSION_TABLE = "events_alembic_version"
+
+event_outbox = Table(
+    "event_outbox",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(32), nullable=False, unique=True),
+    Column("destination", String(80), nullable=False),
+    Column("kind", String(60), nullable=False),
+    Column("subject", String(80), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", String(200)),
+    Index("ix_event_outbox_pending", "destination", "delivered_at", "seq"),
+)
+
+event_inbox = Table(
+    "event_inbox",
+    metadata,
+    Column("event_id", String(32), primary_key=True),
+    Column("source", String(80), nullable=False),
+    Column("kind", String(60), nullable=False),
+    Column("subject", String(80), nullable=False),
+    Column("source_seq", Integer, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+#: the highest outbox position applied per source: order is kept per sender
+event_positions = Table(
+    "event_positions",
+    metadata,
+    Column("source", String(80), primary_key=True),
+    Column("last_seq", Integer, nullable=False),
+)
