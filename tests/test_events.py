@@ -11,9 +11,9 @@ from starlette.testclient import TestClient
 
 from myna.clock import utcnow
 from myna.db import make_engine
+from myna.errors import PermissionDenied
 from myna.events import Event, Inbox, InboxSink, Outbox, Relay
 from myna.events import storage as et
-from myna.errors import PermissionDenied
 from myna.events.inbox import Receipt
 from myna.keys import MemoryKeyStore
 from myna.netca import NetworkCA
