@@ -47,6 +47,15 @@ def test_number_is_derived_from_the_code_and_idempotent(system: MynaSystem) -> N
     assert individual.is_valid(number)
     assert system.jlis.assign_number(KUNITACHI, code) == number
     assert system.jlis.generator.number_for(code) == number
+    # nothing is kept until the municipality confirms that a 住民票 carries it
+    assert _count(system, t.numbers) == 0
+    system.jlis.record_identity(KUNITACHI, _info(code), "出生", number=number)
+    assert _count(system, t.numbers) == 1
+    assert system.jlis.assign_number(KUNITACHI, code) == number
+    # a confirmation must carry the number J-LIS generated for that code
+    other = system.jlis.issue_resident_codes(KUNITACHI, 1)[0]
+    with pytest.raises(PermissionDenied, match="機構が生成した番号ではありません"):
+        system.jlis.record_identity(KUNITACHI, _info(other), "出生", number=number)
     assert _count(system, t.numbers) == 1
 
 
@@ -73,11 +82,17 @@ def test_bulk_assignment_numbers_everyone_once(system: MynaSystem) -> None:
     assert numbers[:5] == [system.jlis.generator.number_for(c) for c in codes[:5]]
 
 
-def test_bulk_assignment_is_all_or_nothing(system: MynaSystem) -> None:
+def test_bulk_assignment_answers_the_same_again_and_all_or_nothing(system: MynaSystem) -> None:
     codes = system.jlis.issue_resident_codes(KUNITACHI, 10)
-    system.jlis.assign_number(KUNITACHI, codes[3])
-    with pytest.raises(Conflict, match="既に番号が指定"):
-        system.jlis.assign_numbers_bulk(KUNITACHI, codes)
+    first = system.jlis.assign_numbers_bulk(KUNITACHI, codes)
+    system.jlis.record_identity(KUNITACHI, _info(codes[3]), "出生", number=first[3])
+    # asked again (a crashed 初期一斉指定 run again): the same numbers, no refusal
+    assert system.jlis.assign_numbers_bulk(KUNITACHI, codes) == first
+    with pytest.raises(PermissionDenied, match="別の市区町村"):
+        system.jlis.assign_numbers_bulk(KOKUBUNJI, codes)
+    with pytest.raises(Conflict, match="重複"):
+        system.jlis.assign_numbers_bulk(KUNITACHI, codes + codes[:1])
+    assert _count(system, t.numbers) == 1
     with pytest.raises(Conflict, match="重複"):
         system.jlis.assign_numbers_bulk(KUNITACHI, [codes[0], codes[0]])
     other = system.jlis.issue_resident_codes(KOKUBUNJI, 1)
@@ -106,7 +121,7 @@ def test_generator_is_keyed() -> None:
 def test_number_change_retires_the_old_number_forever(system: MynaSystem) -> None:
     code = system.jlis.issue_resident_codes(KUNITACHI, 1)[0]
     old = system.jlis.assign_number(KUNITACHI, code)
-    system.jlis.record_identity(KUNITACHI, _info(code), "出生")
+    system.jlis.record_identity(KUNITACHI, _info(code), "出生", number=old)
     with pytest.raises(ValidationError, match="理由"):
         system.jlis.change_number(KUNITACHI, code, "  ", ex_officio=False)
     with pytest.raises(PermissionDenied, match="住所地"):
@@ -129,7 +144,7 @@ def test_number_change_retires_the_old_number_forever(system: MynaSystem) -> Non
 def test_code_change_keeps_the_number(system: MynaSystem) -> None:
     code, new_code = system.jlis.issue_resident_codes(KUNITACHI, 2)
     number = system.jlis.assign_number(KUNITACHI, code)
-    system.jlis.record_identity(KUNITACHI, _info(code), "出生")
+    system.jlis.record_identity(KUNITACHI, _info(code), "出生", number=number)
     system.jlis.change_resident_code(KUNITACHI, code, new_code)
     system.jlis.register_caller("city", "市", ["住民基本台帳事務"])
     record = system.jlis.lookup_by_number("city", "住民基本台帳事務", number)
@@ -144,7 +159,7 @@ def test_code_change_keeps_the_number(system: MynaSystem) -> None:
 def test_lookups_need_authorisation_and_are_logged(system: MynaSystem) -> None:
     code = system.jlis.issue_resident_codes(KUNITACHI, 1)[0]
     number = system.jlis.assign_number(KUNITACHI, code)
-    system.jlis.record_identity(KUNITACHI, _info(code, "髙橋 𠮷太郎"), "出生")
+    system.jlis.record_identity(KUNITACHI, _info(code, "髙橋 𠮷太郎"), "出生", number=number)
     with pytest.raises(PermissionDenied, match="認められていません"):
         system.jlis.lookup_by_number("stranger", "興味本位", number)
     system.jlis.register_caller("nenkin", "日本年金機構", ["年金給付"])

@@ -19,6 +19,7 @@ def test_migrations_match_the_models(system: MynaSystem) -> None:
     """Every node's migrated schema is exactly what its tables declare."""
     from myna.atena import storage as atena_tables
     from myna.card import storage as card_tables
+    from myna.events.storage import with_event_tables
     from myna.hub import storage as hub_tables
     from myna.intermediate import storage as intermediate_tables
     from myna.jpki import storage as jpki_tables
@@ -27,14 +28,14 @@ def test_migrations_match_the_models(system: MynaSystem) -> None:
 
     town = system.add_municipality("132152")
     nodes = [
-        (system.jlis.engine, jlis_tables.metadata),
-        (town.engine, registry_tables.metadata),
-        (system.municipalities["132152"].atena.engine, atena_tables.metadata),
+        (system.jlis.engine, with_event_tables(jlis_tables.metadata)),
+        (town.engine, with_event_tables(registry_tables.metadata)),
+        (system.municipalities["132152"].atena.engine, with_event_tables(atena_tables.metadata)),
         (system.hub.engine, hub_tables.metadata),
         (system.municipalities["132152"].intermediate.engine, intermediate_tables.metadata),
         (system.provision_log.engine, log_tables.metadata),
         (system.witness.engine, log_tables.witness_metadata),
-        (system.jpki.engine, jpki_tables.metadata),
+        (system.jpki.engine, with_event_tables(jpki_tables.metadata)),
         (system.chips.engine, card_tables.metadata),
         (system.notify.engine, notify_tables.metadata),
     ]

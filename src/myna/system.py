@@ -23,6 +23,7 @@ from myna.card.lifecycle.directory import RegistryDirectory
 from myna.card.lifecycle.service import CardService
 from myna.db import make_engine, node_url
 from myna.errors import NotFound
+from myna.events import InboxSink, Relay
 from myna.hub.service import HubService
 from myna.intermediate.service import IntermediateServer
 from myna.jlis.service import CODE_PURPOSE, JlisService
@@ -33,6 +34,7 @@ from myna.municipality import ROLE, Municipality, institution_id
 from myna.netca import NetworkCA
 from myna.notify.service import NotificationService
 from myna.numbers import municipality_code
+from myna.registry.service import JLIS as JLIS_NODE
 from myna.registry.service import MunicipalityRegistry
 from myna.transparency.service import TransparencyLog
 from myna.transparency.witness import Witness, witness_log
@@ -114,14 +116,15 @@ class MynaSystem:
         self.chips.create_schema()
         self.notify = NotificationService(self._engine("notify"))
         self.notify.create_schema()
-        self.jlis.identity_listeners.append(self._identity_changed)
         self.registries: dict[str, MunicipalityRegistry] = {}
         self.municipalities: dict[str, Municipality] = {}
         self.intermediates: dict[str, IntermediateServer] = {}
         self.cards = CardService(self._engine("cards"), self.jpki, self.chips, self.notify,
                                  RegistryDirectory(self.registries, self.jlis))
         self.cards.create_schema()
-        self.jlis.identity_listeners.append(self.cards.on_identity_changed)
+        self.relays: list[Relay] = [Relay(self.jlis.outbox, {
+            "jpki": InboxSink(self.jpki.inbox), "cards": InboxSink(self.cards.inbox)})]
+        self.jlis.publish = self._publish
         for code in self.config.municipalities:
             self._open_municipality(code)
         for inst in self.config.institutions:
@@ -162,20 +165,32 @@ class MynaSystem:
         """Sign the provision log's checkpoint and have the protection commission cosign it."""
         return witness_log(self.provision_log, self.witness)
 
-    def _identity_changed(self, person_key: str, changed: set[str], status: str) -> None:
-        """J-LIS → JPKI: a changed basic item revokes the signing certificate; death or
-        leaving the registry ends both certificates (公的個人認証法)."""
-        if changed:
-            self.jpki.on_identity_changed(person_key, changed)
-        if status in ("死亡", "職権消除"):
-            for card_id in self.jpki.cards_of_holder(person_key):
-                self.jpki.revoke_card(card_id, "cessationOfOperation", status)
+    def deliver_events(self) -> int:
+        """Deliver every node's pending events, in-process, until none is left.
+
+        Each node's relay runs after its own transaction has committed; an event a
+        receiver refuses, or one for a receiver that is down, stays pending (see
+        ``myna check``) and goes with the next delivery.
+        """
+        total = 0
+        for _ in range(10):  # an event may cause events: registry → J-LIS → JPKI
+            delivered = sum(relay.deliver().delivered for relay in self.relays)
+            total += delivered
+            if not delivered:
+                break
+        return total
+
+    def _publish(self) -> None:
+        self.deliver_events()
 
     def _open_municipality(self, code: str) -> Municipality:
         registry = MunicipalityRegistry(self._engine(f"registry-{code}"), code, self.jlis)
         registry.create_schema()
-        atena = AtenaService(self._engine(f"atena-{code}"))
+        atena = AtenaService(self._engine(f"atena-{code}"), node=registry.atena_node)
         atena.create_schema()
+        self.relays.append(Relay(registry.outbox, {
+            JLIS_NODE: InboxSink(self.jlis.inbox), registry.atena_node: InboxSink(atena.inbox)}))
+        registry.publish = self._publish
         server = self._open_institution(institution_id(registry.code), registry.title, ROLE)
         town = Municipality(registry, atena, server, self.jlis)
         self.chips.trust_municipality(registry.code,

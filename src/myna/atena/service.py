@@ -5,24 +5,37 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from myna.atena import storage as t
 from myna.clock import utcnow
 from myna.db import bulk_insert, migrate, reserve
 from myna.errors import NotFound
+from myna.events import Event, Inbox
 from myna.numbers import individual
 
 
 class AtenaService:
     """The town's integrated address book (統合宛名システム)."""
 
-    def __init__(self, engine: Engine, now: Callable[[], dt.datetime] = utcnow) -> None:
+    def __init__(self, engine: Engine, now: Callable[[], dt.datetime] = utcnow,
+                 node: str = "atena") -> None:
         self.engine = engine
         self.now = now
+        #: the registry tells of number changes here (events, applied once)
+        self.inbox = Inbox(engine, node, {"number.changed": self._on_number_changed}, now)
 
     def create_schema(self) -> None:
         migrate(self.engine, "myna.atena")
+        self.inbox.create_schema()
+
+    def _on_number_changed(self, conn: Connection, event: Event) -> None:
+        """The registry changed a resident's number: the 宛名番号 (and so the 符号) stays,
+        the number it maps to follows."""
+        conn.execute(update(t.atena).where(
+            t.atena.c.resident_id == int(event.payload["resident_id"])).values(
+            individual_number=individual.validate(str(event.payload["number"])),
+            updated_at=self.now()))
 
     def assign(self, people: Sequence[tuple[int, str]]) -> list[str]:
         """宛名番号 for (resident id, individual number) pairs; existing ones are kept."""
@@ -38,6 +51,12 @@ class AtenaService:
                          "updated_at"])
             known.update({rid: no for no, _, rid, _, _ in rows})
         return [known[rid] for rid, _ in people]
+
+    def numbers(self) -> dict[int, str]:
+        """Resident id → the number the 統合宛名 maps them to (for ``myna check``)."""
+        with self.engine.connect() as conn:
+            return {int(r): str(n) for r, n in conn.execute(
+                select(t.atena.c.resident_id, t.atena.c.individual_number)).all()}
 
     def known_residents(self) -> set[int]:
         with self.engine.connect() as conn:

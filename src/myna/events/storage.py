@@ -55,3 +55,13 @@ event_positions = Table(
     Column("source", String(80), primary_key=True),
     Column("last_seq", Integer, nullable=False),
 )
+
+
+def with_event_tables(node_metadata: MetaData) -> MetaData:
+    """A node's own tables together with the event tables it also has, their migration
+    history's version table included (for schema checks)."""
+    combined = MetaData()
+    for table in [*node_metadata.tables.values(), *metadata.tables.values()]:
+        table.to_metadata(combined)
+    Table(VERSION_TABLE, combined, Column("version_num", String(32), primary_key=True))
+    return combined

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from myna.clock import utcnow
 from myna.db import bulk_insert, inserted_id, migrate, reserve
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from myna.events import Event, Inbox, Outbox
 from myna.jlis import storage as t
 from myna.jlis.domain import MAX_GENERATION, IdentityInfo, NumberGenerator
 from myna.keys import KeyStore
@@ -26,6 +27,8 @@ from myna.numbers import bulk, individual, resident_code
 
 Progress = Callable[[int], None]
 CODE_PURPOSE = "符号の取得"
+#: J-LIS's own services that follow a person's 本人確認情報 (公的個人認証, card centre)
+IDENTITY_SUBSCRIBERS = ("jpki", "cards")
 
 
 
@@ -44,8 +47,15 @@ class IdentityRecord:
     status: str
 
 
-class JlisApi(Protocol):
-    """The calls a municipality (or an authorised caller) may make to J-LIS."""
+class NumberingApi(Protocol):
+    """The calls a municipality makes to J-LIS (in-process, or :class:`JlisClient`).
+
+    What J-LIS must learn from a municipality — a confirmed number, changed
+    本人確認情報, a number or 住民票コード change — arrives as events in its
+    inbox (``identity.recorded``, ``numbering.initial``, ``number.changed``,
+    ``resident_code.changed``), never as a call inside the municipality's
+    transaction.
+    """
 
     def issue_resident_codes(self, municipality_code: str, count: int) -> list[str]: ...
 
@@ -55,19 +65,11 @@ class JlisApi(Protocol):
         self, municipality_code: str, codes: Sequence[str], progress: Progress | None = None
     ) -> list[str]: ...
 
-    def record_identity(
-        self, municipality_code: str, info: IdentityInfo, event: str, status: str = "住民"
-    ) -> None: ...
+    def next_number(self, municipality_code: str, code: str) -> tuple[str, int]: ...
 
-    def record_identities_bulk(
-        self, municipality_code: str, infos: Sequence[IdentityInfo]
-    ) -> None: ...
 
-    def change_number(
-        self, municipality_code: str, code: str, reason: str, ex_officio: bool
-    ) -> str: ...
-
-    def change_resident_code(self, municipality_code: str, old: str, new: str) -> None: ...
+class JlisApi(NumberingApi, Protocol):
+    """Every call J-LIS answers: a municipality's, and an authorised institution's."""
 
     def lookup_by_number(self, caller_id: str, purpose: str, number: str) -> IdentityRecord: ...
 
@@ -89,14 +91,22 @@ class JlisService:
         self.engine = engine
         self.now = now
         self.network: NetworkApi | None = None
-        #: called after a person's 本人確認情報 changed: (person key, changed items, status)
-        self.identity_listeners: list[Callable[[str, set[str], str], None]] = []
+        self.outbox = Outbox(engine, "jlis", now)
+        self.inbox = Inbox(engine, "jlis", {
+            "identity.recorded": self._on_identity,
+            "numbering.initial": self._on_initial,
+            "number.changed": self._on_number_change,
+            "resident_code.changed": self._on_code_change,
+        }, now)
+        #: delivers this node's outbox (set by the wiring; events wait until then)
+        self.publish: Callable[[], None] = lambda: None
         self.generator = NumberGenerator(
             keys.secret(self.NUMBER_KEY, 32), keys.secret(self.CODE_KEY, 32)
         )
 
     def create_schema(self) -> None:
         migrate(self.engine, "myna.jlis")
+        self.outbox.create_schema()
 
     # -- 住民票コード -------------------------------------------------------
 
@@ -163,32 +173,31 @@ class JlisService:
     # -- numbering ------------------------------------------------------------
 
     def assign_number(self, municipality_code: str, code: str) -> str:
-        """番号法8条: the number for a 住民票コード (idempotent call & response)."""
+        """番号法8条: the number for a 住民票コード (call & response, idempotent).
+
+        J-LIS generates the number from the code and answers it; it keeps the
+        number as assigned only when the municipality confirms that a 住民票
+        carries it (the ``identity.recorded`` event, :meth:`record_identity`), so a
+        municipality that fails or crashes before writing its 住民票 leaves no
+        number at J-LIS that nobody carries, and asking again gives the same answer.
+        """
         code = resident_code.validate(code)
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn:
             self._check_issued(conn, municipality_code, code)
             current = self._current_number_for_code(conn, code)
             if current is not None:
                 return current
-            if conn.execute(
-                select(t.numbers.c.number).where(t.numbers.c.resident_code == code)
-            ).first():
-                raise Conflict(
-                    f"住民票コード {code} の番号は既に廃止されています",
-                    f"resident code {code} only has retired numbers",
-                )
-            number = self.generator.number_for(code, 0)
-            conn.execute(
-                insert(t.numbers).values(
-                    number=number,
-                    resident_code=code,
-                    generation=0,
-                    person_key=secrets.token_hex(16),
-                    status="active",
-                    assigned_at=self.now(),
-                )
+            self._check_never_retired(conn, code)
+        return self.generator.number_for(code, 0)
+
+    def _check_never_retired(self, conn: Connection, code: str) -> None:
+        if conn.execute(
+            select(t.numbers.c.number).where(t.numbers.c.resident_code == code)
+        ).first():
+            raise Conflict(
+                f"住民票コード {code} の番号は既に廃止されています",
+                f"resident code {code} only has retired numbers",
             )
-        return number
 
     def _current_number_for_code(self, conn: Connection, code: str) -> str | None:
         key = self._person_key_for_code(conn, code)
@@ -216,23 +225,24 @@ class JlisService:
         self, municipality_code: str, codes: Sequence[str], progress: Progress | None = None,
         chunk: int = 100_000,
     ) -> list[str]:
-        """初期一斉指定: number every given code at once, in one transaction.
+        """初期一斉指定: the numbers of many codes at once (call & response).
 
-        All codes must be valid, issued to this municipality and not yet
-        numbered; otherwise nothing is written.
+        All codes must be valid and issued to this municipality; otherwise no
+        number is answered.  As with :meth:`assign_number`, nothing is kept until
+        the municipality confirms (:meth:`confirm_initial`), and asking again —
+        after a crash, say — answers the same numbers.
         """
         if not codes:
             return []
-        arr = np.array(codes, dtype="S11")
         if len(set(codes)) != len(codes):
             raise Conflict("同じ住民票コードが重複しています", "duplicate resident codes in batch")
+        arr = np.array(codes, dtype="S11")
         as_int = arr.astype(np.int64)
         bad = bulk.resident_code_check_digits(as_int // 10) != as_int % 10
         if bad.any():
             first = codes[int(np.flatnonzero(bad)[0])]
             resident_code.validate(first)  # raises with the precise reason
-        numbers: list[str] = []
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn:
             issued = set(
                 conn.execute(
                     select(t.resident_codes.c.code).where(
@@ -243,97 +253,138 @@ class JlisService:
             missing = [c for c in codes if c not in issued]
             if missing:
                 self._check_issued(conn, municipality_code, missing[0])
-            numbered = set(
-                conn.execute(
-                    select(t.numbers.c.resident_code)
-                    .join(t.resident_codes, t.resident_codes.c.code == t.numbers.c.resident_code)
-                    .where(t.resident_codes.c.municipality_code == municipality_code)
-                ).scalars()
-            )
-            again = [c for c in codes if c in numbered]
-            if again:
-                raise Conflict(
-                    f"住民票コード {again[0]} には既に番号が指定されています（{len(again)}件）",
-                    f"{len(again)} codes already numbered, e.g. {again[0]}",
-                )
-            now = self.now()
-            for start in range(0, len(codes), chunk):
-                part = as_int[start : start + chunk]
-                generated = self.generator.numbers_for(part)
-                chunk_numbers = [f"{v:012d}" for v in generated.tolist()]
-                keys = secrets.token_bytes(16 * len(part)).hex()
-                bulk_insert(
-                    conn,
-                    t.numbers,
-                    [
-                        (n, c, 0, keys[32 * i : 32 * i + 32], "active", now)
-                        for i, (n, c) in enumerate(
-                            zip(chunk_numbers, codes[start : start + chunk], strict=True)
-                        )
-                    ],
-                    ["number", "resident_code", "generation", "person_key", "status",
-                     "assigned_at"],
-                )
-                numbers.extend(chunk_numbers)
-                if progress:
-                    progress(len(part))
+            current = dict(conn.execute(
+                select(t.numbers.c.resident_code, t.numbers.c.number)
+                .join(t.resident_codes, t.resident_codes.c.code == t.numbers.c.resident_code)
+                .where(t.resident_codes.c.municipality_code == municipality_code,
+                       t.numbers.c.status == "active")
+            ).all())
+        numbers: list[str] = []
+        for start in range(0, len(codes), chunk):
+            part = as_int[start : start + chunk]
+            generated = self.generator.numbers_for(part)
+            numbers.extend(f"{v:012d}" for v in generated.tolist())
+            if progress:
+                progress(len(part))
+        if current:
+            numbers = [current.get(c, n) for c, n in zip(codes, numbers, strict=True)]
         return numbers
+
+    def _confirm_number(self, conn: Connection, code: str, number: str) -> None:
+        """The municipality's 住民票 carries ``number``: keep it as assigned."""
+        current = self._current_number_for_code(conn, code)
+        if current == number:
+            return
+        if current is not None:
+            raise Conflict(
+                f"住民票コード {code} には別の番号が指定されています",
+                f"resident code {code} already carries another number",
+            )
+        self._check_never_retired(conn, code)
+        if self.generator.number_for(code, 0) != number:
+            raise PermissionDenied(
+                "機構が生成した番号ではありません", "this number was not generated for the code"
+            )
+        conn.execute(
+            insert(t.numbers).values(
+                number=number, resident_code=code, generation=0,
+                person_key=secrets.token_hex(16), status="active", assigned_at=self.now(),
+            )
+        )
+
+    def confirm_initial(self, municipality_code: str, infos: Sequence[IdentityInfo],
+                        numbers: Sequence[str]) -> None:
+        """初期一斉指定, confirmed: numbers and 本人確認情報 of many residents at once."""
+        with self.engine.begin() as conn:
+            self._confirm_initial(conn, municipality_code, infos, numbers)
+
+    def _confirm_initial(self, conn: Connection, municipality_code: str,
+                         infos: Sequence[IdentityInfo], numbers: Sequence[str]) -> None:
+        codes = [i.resident_code for i in infos]
+        expected = self.generator.numbers_for(np.array(codes, dtype="S11").astype(np.int64))
+        if [f"{v:012d}" for v in expected.tolist()] != list(numbers):
+            raise PermissionDenied(
+                "機構が生成した番号ではありません", "numbers were not generated for these codes"
+            )
+        known = set(conn.execute(
+            select(t.numbers.c.resident_code).where(t.numbers.c.resident_code.in_(codes))
+        ).scalars()) if len(codes) <= 30_000 else set(conn.execute(
+            select(t.numbers.c.resident_code)
+            .join(t.resident_codes, t.resident_codes.c.code == t.numbers.c.resident_code)
+            .where(t.resident_codes.c.municipality_code == municipality_code)).scalars())
+        now = self.now()
+        keys = secrets.token_bytes(16 * len(codes)).hex()
+        fresh = [(i, info, n) for i, (info, n) in enumerate(zip(infos, numbers, strict=True))
+                 if info.resident_code not in known]
+        bulk_insert(
+            conn, t.numbers,
+            [(n, info.resident_code, 0, keys[32 * i: 32 * i + 32], "active", now)
+             for i, info, n in fresh],
+            ["number", "resident_code", "generation", "person_key", "status", "assigned_at"],
+        )
+        bulk_insert(
+            conn, t.persons,
+            [(keys[32 * i: 32 * i + 32], info.resident_code, municipality_code, info.name,
+              info.furigana, info.birth_date, info.sex, info.address, "住民", now)
+             for i, info, _ in fresh],
+            ["person_key", "resident_code", "municipality_code", "name", "furigana",
+             "birth_date", "sex", "address", "status", "updated_at"],
+        )
+        bulk_insert(
+            conn, t.identity_history,
+            [(keys[32 * i: 32 * i + 32], "初期一斉指定", _detail(info), municipality_code, now)
+             for i, info, _ in fresh],
+            ["person_key", "event", "detail", "municipality_code", "recorded_at"],
+        )
 
     # -- 本人確認情報 -----------------------------------------------------------
 
     def record_identity(
-        self, municipality_code: str, info: IdentityInfo, event: str, status: str = "住民"
+        self, municipality_code: str, info: IdentityInfo, event: str, status: str = "住民",
+        number: str | None = None,
     ) -> None:
-        """Store or update a person's 本人確認情報, keeping the change history."""
-        with self.engine.begin() as conn:
-            key, changed = self._record_identity(conn, municipality_code, info, event, status)
-        if changed or status != "住民":
-            for listener in self.identity_listeners:
-                listener(key, changed, status)
+        """Store or update a person's 本人確認情報, keeping the change history.
 
-    def record_identities_bulk(
-        self, municipality_code: str, infos: Sequence[IdentityInfo]
-    ) -> None:
-        """初期移行: 本人確認情報 for many numbered residents in one transaction."""
+        ``number``, on a first 住民票 (出生, 職権記載), confirms the number
+        :meth:`assign_number` answered.  Other nodes that must learn of the change
+        (JPKI, the card centre) are told through this node's outbox.
+        """
         with self.engine.begin() as conn:
-            keys: dict[str, str] = dict(
-                conn.execute(
-                    select(t.numbers.c.resident_code, t.numbers.c.person_key)
-                    .join(t.resident_codes, t.resident_codes.c.code == t.numbers.c.resident_code)
-                    .where(
-                        t.resident_codes.c.municipality_code == municipality_code,
-                        t.numbers.c.generation == 0,
-                    )
-                ).all()
-            )
-            now = self.now()
-            person_rows = []
-            history_rows = []
-            for info in infos:
-                key = keys.get(info.resident_code)
-                if key is None:
-                    raise NotFound(
-                        f"住民票コード {info.resident_code} には番号が指定されていません",
-                        f"resident code {info.resident_code} has no number",
-                    )
-                person_rows.append(
-                    (key, info.resident_code, municipality_code, info.name, info.furigana,
-                     info.birth_date, info.sex, info.address, "住民", now)
-                )
-                history_rows.append((key, "初期移行", _detail(info), municipality_code, now))
-            bulk_insert(
-                conn, t.persons, person_rows,
-                ["person_key", "resident_code", "municipality_code", "name", "furigana",
-                 "birth_date", "sex", "address", "status", "updated_at"],
-            )
-            conn.execute(
-                insert(t.identity_history),
-                [
-                    dict(zip(["person_key", "event", "detail", "municipality_code",
-                              "recorded_at"], r, strict=True))
-                    for r in history_rows
-                ],
-            )
+            self._apply_identity(conn, municipality_code, info, event, status, number)
+        self.publish()
+
+    def _apply_identity(
+        self, conn: Connection, municipality_code: str, info: IdentityInfo, event: str,
+        status: str, number: str | None,
+    ) -> None:
+        code = resident_code.validate(info.resident_code)
+        if number is not None:
+            self._check_issued(conn, municipality_code, code)
+            self._confirm_number(conn, code, individual.validate(number))
+        late = self._moved_on(conn, code, municipality_code, status)
+        if late:
+            key = self._person_key_for_code(conn, code)
+            conn.execute(insert(t.identity_history).values(
+                person_key=key, event=event, detail=_detail(info) | {"status": status,
+                                                                    "superseded": True},
+                municipality_code=municipality_code, recorded_at=self.now()))
+            return
+        key, changed = self._record_identity(conn, municipality_code, info, event, status)
+        if changed or status != "住民":
+            payload = {"changed": sorted(changed), "status": status}
+            for destination in IDENTITY_SUBSCRIBERS:
+                self.outbox.add(conn, destination, "identity.changed", key, payload)
+
+    def _moved_on(self, conn: Connection, code: str, municipality_code: str,
+                  status: str) -> bool:
+        """A 転出 from the old town that arrives after the new town's 転入 was recorded:
+        the person already lives elsewhere, so it goes into the history only."""
+        if status == "住民":
+            return False
+        row = conn.execute(select(t.persons.c.municipality_code, t.persons.c.status).where(
+            t.persons.c.resident_code == code)).first()
+        return row is not None and row.status == "住民" and row.municipality_code != \
+            municipality_code
 
     def _record_identity(
         self, conn: Connection, municipality_code: str, info: IdentityInfo, event: str,
@@ -381,91 +432,172 @@ class JlisService:
 
     # -- changes ----------------------------------------------------------------
 
+    def next_number(self, municipality_code: str, code: str) -> tuple[str, int]:
+        """番号法7条2項, the call: the new number a change would give (and its generation).
+
+        Nothing changes at J-LIS until the municipality confirms the change
+        (``number.changed``, :meth:`confirm_number_change`); asking again before
+        then answers the same number.
+        """
+        code = resident_code.validate(code)
+        with self.engine.connect() as conn:
+            key = self._person_key_for_code(conn, code)
+            if key is None:
+                raise NotFound(f"住民票コード {code} には番号がありません", f"{code} has no number")
+            self._check_current_municipality(conn, key, municipality_code)
+            used = conn.execute(
+                select(func.max(t.numbers.c.generation)).where(t.numbers.c.resident_code == code)
+            ).scalar()
+        generation = 0 if used is None else int(used) + 1
+        if generation > MAX_GENERATION:
+            raise Conflict(
+                "この住民票コードでは番号をこれ以上変更できません。住民票コードを変更してください",
+                "no generations left for this resident code",
+            )
+        return self.generator.number_for(code, generation), generation
+
     def change_number(
         self, municipality_code: str, code: str, reason: str, ex_officio: bool
     ) -> str:
         """番号法7条2項: a new number because the old one leaked and misuse is feared.
 
-        The old number is retired forever; the reason is recorded.
+        The old number is retired forever; the reason is recorded.  (The call
+        and its confirmation at once, for callers without a 住民票 of their own.)
         """
+        number, generation = self.next_number(municipality_code, code)
+        self.confirm_number_change(municipality_code, code, number, generation, reason,
+                                   ex_officio)
+        return number
+
+    def confirm_number_change(
+        self, municipality_code: str, code: str, number: str, generation: int, reason: str,
+        ex_officio: bool,
+    ) -> None:
+        with self.engine.begin() as conn:
+            self._apply_number_change(conn, municipality_code, code, number, generation,
+                                      reason, ex_officio)
+        self.publish()
+
+    def _apply_number_change(
+        self, conn: Connection, municipality_code: str, code: str, number: str,
+        generation: int, reason: str, ex_officio: bool,
+    ) -> None:
         code = resident_code.validate(code)
         if not reason.strip():
             raise ValidationError(
                 "番号変更の理由（漏えいの事実と不正利用のおそれ）を記載してください",
                 "a number change needs a reason",
             )
-        with self.engine.begin() as conn:
-            key = self._person_key_for_code(conn, code)
-            if key is None:
-                raise NotFound(f"住民票コード {code} には番号がありません", f"{code} has no number")
-            self._check_current_municipality(conn, key, municipality_code)
-            old = conn.execute(
-                select(t.numbers.c.number).where(
-                    t.numbers.c.person_key == key, t.numbers.c.status == "active"
-                )
-            ).scalar()
-            used = conn.execute(
-                select(func.max(t.numbers.c.generation)).where(t.numbers.c.resident_code == code)
-            ).scalar()
-            generation = 0 if used is None else int(used) + 1
-            if generation > MAX_GENERATION:
-                raise Conflict(
-                    "この住民票コードでは番号をこれ以上変更できません。住民票コードを変更してください",
-                    "no generations left for this resident code",
-                )
-            number = self.generator.number_for(code, generation)
-            now = self.now()
-            kind = "職権" if ex_officio else "請求"
-            conn.execute(
-                update(t.numbers)
-                .where(t.numbers.c.number == old)
-                .values(status="retired", retired_at=now, retire_reason=f"{kind}: {reason}")
+        key = self._person_key_for_code(conn, code)
+        if key is None:
+            raise NotFound(f"住民票コード {code} には番号がありません", f"{code} has no number")
+        self._check_current_municipality(conn, key, municipality_code)
+        if conn.execute(select(t.numbers.c.status).where(
+                t.numbers.c.number == number)).scalar() == "active":
+            return  # confirmed before
+        if self.generator.number_for(code, generation) != number:
+            raise PermissionDenied(
+                "機構が生成した番号ではありません", "this number was not generated for the code"
             )
-            conn.execute(
-                insert(t.numbers).values(
-                    number=number, resident_code=code, generation=generation,
-                    person_key=key, status="active", assigned_at=now,
-                )
+        old = conn.execute(
+            select(t.numbers.c.number).where(
+                t.numbers.c.person_key == key, t.numbers.c.status == "active"
             )
-            conn.execute(
-                insert(t.identity_history).values(
-                    person_key=key, event="個人番号変更",
-                    detail={"mode": kind, "reason": reason, "generation": generation},
-                    municipality_code=municipality_code, recorded_at=now,
-                )
+        ).scalar()
+        now = self.now()
+        kind = "職権" if ex_officio else "請求"
+        conn.execute(
+            update(t.numbers)
+            .where(t.numbers.c.number == old)
+            .values(status="retired", retired_at=now, retire_reason=f"{kind}: {reason}")
+        )
+        conn.execute(
+            insert(t.numbers).values(
+                number=number, resident_code=code, generation=generation,
+                person_key=key, status="active", assigned_at=now,
             )
-        return number
+        )
+        conn.execute(
+            insert(t.identity_history).values(
+                person_key=key, event="個人番号変更",
+                detail={"mode": kind, "reason": reason, "generation": generation},
+                municipality_code=municipality_code, recorded_at=now,
+            )
+        )
+        for destination in IDENTITY_SUBSCRIBERS:
+            self.outbox.add(conn, destination, "number.changed", key, {"mode": kind})
 
     def change_resident_code(self, municipality_code: str, old: str, new: str) -> None:
         """住民票コードの変更: the person keeps the individual number."""
+        with self.engine.begin() as conn:
+            self._apply_code_change(conn, municipality_code, old, new)
+
+    def _apply_code_change(self, conn: Connection, municipality_code: str, old: str,
+                           new: str) -> None:
         old = resident_code.validate(old)
         new = resident_code.validate(new)
-        with self.engine.begin() as conn:
-            self._check_issued(conn, municipality_code, new)
-            key = self._person_key_for_code(conn, old)
-            if key is None:
-                raise NotFound(f"住民票コード {old} の本人確認情報がありません", f"{old} unknown")
-            self._check_current_municipality(conn, key, municipality_code)
-            if self._person_key_for_code(conn, new) is not None or conn.execute(
-                select(t.numbers.c.number).where(t.numbers.c.resident_code == new)
-            ).first():
-                raise Conflict(f"住民票コード {new} は使用済みです", f"{new} already in use")
-            updated = conn.execute(
-                update(t.persons).where(t.persons.c.person_key == key).values(
-                    resident_code=new, updated_at=self.now()
-                )
+        if old == new:
+            raise Conflict(f"住民票コード {new} は使用済みです", f"{new} already in use")
+        key = self._person_key_for_code(conn, old)
+        if key is None:
+            raise NotFound(f"住民票コード {old} の本人確認情報がありません", f"{old} unknown")
+        if self._person_key_for_code(conn, new) == key:
+            return  # applied before
+        self._check_issued(conn, municipality_code, new)
+        self._check_current_municipality(conn, key, municipality_code)
+        if self._person_key_for_code(conn, new) is not None or conn.execute(
+            select(t.numbers.c.number).where(t.numbers.c.resident_code == new)
+        ).first():
+            raise Conflict(f"住民票コード {new} は使用済みです", f"{new} already in use")
+        updated = conn.execute(
+            update(t.persons).where(t.persons.c.person_key == key).values(
+                resident_code=new, updated_at=self.now()
             )
-            if updated.rowcount != 1:
-                raise NotFound(
-                    f"住民票コード {old} の本人確認情報がまだ登録されていません",
-                    f"no identity recorded for {old}",
-                )
-            conn.execute(
-                insert(t.identity_history).values(
-                    person_key=key, event="住民票コード変更", detail={"old": old, "new": new},
-                    municipality_code=municipality_code, recorded_at=self.now(),
-                )
+        )
+        if updated.rowcount != 1:
+            raise NotFound(
+                f"住民票コード {old} の本人確認情報がまだ登録されていません",
+                f"no identity recorded for {old}",
             )
+        conn.execute(
+            insert(t.identity_history).values(
+                person_key=key, event="住民票コード変更", detail={"old": old, "new": new},
+                municipality_code=municipality_code, recorded_at=self.now(),
+            )
+        )
+
+    # -- events from municipalities ------------------------------------------------
+
+    def _municipality_of(self, event: Event) -> str:
+        kind, _, code = event.source.partition(":")
+        if kind != "municipality" or not code:
+            raise PermissionDenied("市区町村以外からの住民票の通知です",
+                                   f"{event.source} is not a municipality")
+        return code
+
+    def _on_identity(self, conn: Connection, event: Event) -> None:
+        p = event.payload
+        info = IdentityInfo(p["resident_code"], p["name"], p["furigana"],
+                            dt.date.fromisoformat(p["birth_date"]), p["sex"], p["address"])
+        self._apply_identity(conn, self._municipality_of(event), info, p["event"],
+                             p["status"], p.get("number"))
+
+    def _on_initial(self, conn: Connection, event: Event) -> None:
+        people = event.payload["people"]
+        infos = [IdentityInfo(c, n, f, dt.date.fromisoformat(b), s, a)
+                 for c, _, n, f, b, s, a in people]
+        self._confirm_initial(conn, self._municipality_of(event), infos,
+                              [p[1] for p in people])
+
+    def _on_number_change(self, conn: Connection, event: Event) -> None:
+        p = event.payload
+        self._apply_number_change(conn, self._municipality_of(event), p["resident_code"],
+                                  p["number"], int(p["generation"]), p["reason"],
+                                  bool(p["ex_officio"]))
+
+    def _on_code_change(self, conn: Connection, event: Event) -> None:
+        p = event.payload
+        self._apply_code_change(conn, self._municipality_of(event), p["old"], p["new"])
 
     # -- look-ups ---------------------------------------------------------------
 
@@ -605,6 +737,27 @@ class JlisService:
                 "J-LIS holds no identity for this individual number",
             )
         return str(row.person_key), str(row.municipality_code)
+
+    # -- consistency (myna check) --------------------------------------------------
+
+    def carried_numbers(self, municipality_code: str) -> dict[str, str]:
+        """住民票コード → active number of everyone J-LIS holds as living in the town,
+        and of every code issued to the town that has a number but no 本人確認情報."""
+        with self.engine.connect() as conn:
+            living = dict(conn.execute(
+                select(t.persons.c.resident_code, t.numbers.c.number)
+                .join(t.numbers, t.numbers.c.person_key == t.persons.c.person_key)
+                .where(t.persons.c.municipality_code == municipality_code,
+                       t.persons.c.status == "住民", t.numbers.c.status == "active")
+            ).all())
+            orphans = dict(conn.execute(
+                select(t.numbers.c.resident_code, t.numbers.c.number)
+                .join(t.resident_codes, t.resident_codes.c.code == t.numbers.c.resident_code)
+                .outerjoin(t.persons, t.persons.c.person_key == t.numbers.c.person_key)
+                .where(t.resident_codes.c.municipality_code == municipality_code,
+                       t.numbers.c.status == "active", t.persons.c.person_key.is_(None))
+            ).all())
+        return {**living, **orphans}
 
     # -- statistics ---------------------------------------------------------------
 

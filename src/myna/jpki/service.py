@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from myna.clock import JST, aware, show_time, utcnow
 from myna.db import inserted_id, migrate
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from myna.events import Event, Inbox
 from myna.jpki import certs
 from myna.jpki import storage as t
 from myna.jpki.domain import (
@@ -152,6 +153,8 @@ class JpkiService:
         self.crl_validity = crl_validity
         self._passphrase = keys.secret(self.PASSPHRASE_KEY)
         self._keys: dict[int, rsa.RSAPrivateKey] = {}
+        self.inbox = Inbox(engine, "jpki", {"identity.changed": self._on_identity_changed},
+                           lambda: self._now())
 
     def _now(self) -> dt.datetime:
         return aware(self.now()).astimezone(dt.UTC).replace(microsecond=0)
@@ -163,6 +166,7 @@ class JpkiService:
     def create_schema(self) -> None:
         """Migrate the node's database and create the CA hierarchy when missing."""
         migrate(self.engine, "myna.jpki")
+        self.inbox.create_schema()
         self._root()
         self._issuing()
 
@@ -440,16 +444,35 @@ class JpkiService:
             x509.ReasonFlags.affiliation_changed, note,
         )
 
-    def _revoke_where(self, where: object, reason: x509.ReasonFlags, note: str) -> list[int]:
+    def _revoke_where(self, where: object, reason: x509.ReasonFlags, note: str,
+                      conn: Connection | None = None) -> list[int]:
+        if conn is None:
+            with self.engine.begin() as own:
+                return self._revoke_where(where, reason, note, own)
         now = self._now()
-        with self.engine.begin() as conn:
-            serials = conn.execute(
-                select(t.certificates.c.serial).where(
-                    where, t.certificates.c.status == "good"  # type: ignore[arg-type]
-                )
-            ).scalars().all()
-            done = [s for s in serials if self._mark_revoked(conn, s, reason, note, now)]
+        serials = conn.execute(
+            select(t.certificates.c.serial).where(
+                where, t.certificates.c.status == "good"  # type: ignore[arg-type]
+            )
+        ).scalars().all()
+        done = [s for s in serials if self._mark_revoked(conn, s, reason, note, now)]
         return [int(s, 16) for s in done]
+
+    def _on_identity_changed(self, conn: Connection, event: Event) -> None:
+        """J-LIS → JPKI (event): a changed basic item revokes the signing certificate;
+        death or leaving the registry ends both (公的個人認証法)."""
+        holder, status = event.subject, str(event.payload.get("status", "住民"))
+        items = basic_items(event.payload.get("changed", []))
+        if items:
+            labels = {"name": "氏名", "birth_date": "生年月日", "sex": "性別", "address": "住所"}
+            self._revoke_where(
+                (t.certificates.c.holder_ref == holder)
+                & (t.certificates.c.kind == CertKind.SIGNING.value),
+                x509.ReasonFlags.affiliation_changed,
+                "基本4情報の変更: " + "・".join(labels[i] for i in sorted(items)), conn)
+        if status in ("死亡", "職権消除"):
+            self._revoke_where(t.certificates.c.holder_ref == holder,
+                               x509.ReasonFlags.cessation_of_operation, status, conn)
 
     # -- CRL ---------------------------------------------------------------------------
 

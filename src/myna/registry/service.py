@@ -2,11 +2,12 @@
 
 Each public method is one transaction: it either completes, with its event,
 version snapshot and access-log row, or leaves nothing behind.  J-LIS is
-reached only through :class:`myna.jlis.service.JlisApi`.
+reached only through :class:`myna.jlis.service.NumberingApi` and events.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import random
 import secrets
@@ -21,8 +22,9 @@ from sqlalchemy.exc import OperationalError
 from myna.clock import aware, jst_date, utcnow
 from myna.db import bulk_insert, inserted_id, migrate, reserve, sync_sequence
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from myna.jlis.domain import IdentityInfo
-from myna.jlis.service import JlisApi, Progress
+from myna.events import Outbox
+from myna.faults import fault_point
+from myna.jlis.service import NumberingApi, Progress
 from myna.numbers import individual, municipality_code, resident_code
 from myna.registry import storage as t
 from myna.registry.documents import (
@@ -56,6 +58,10 @@ from myna.relationships import HEAD, check_generation, check_relationship
 from myna.text import clean_text
 
 CODE_BATCH = 1000
+#: J-LIS, the receiver of the 本人確認情報 events
+JLIS = "jlis"
+#: residents per ``numbering.initial`` event (one J-LIS transaction each)
+INITIAL_CHUNK = 5_000
 PROTECTED = "（支援措置により非表示）"
 SYSTEM = Staff("system", "システム", Role.ADMINISTRATOR)
 
@@ -89,7 +95,7 @@ class MunicipalityRegistry:
         self,
         engine: Engine,
         code: str,
-        jlis: JlisApi,
+        jlis: NumberingApi,
         now: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.municipality = municipality_code.lookup(code)
@@ -98,6 +104,12 @@ class MunicipalityRegistry:
         self.jlis = jlis
         self.now = now
         self.accounts = StaffAccounts(engine, lambda: self.now())
+        self.node_id = f"municipality:{self.code}"
+        #: the town's 統合宛名, told of number changes (its own database)
+        self.atena_node = f"atena:{self.code}"
+        self.outbox = Outbox(engine, self.node_id, lambda: self.now())
+        #: delivers the outbox after each 届出 (set by the wiring; until then events wait)
+        self.publish: Callable[[], None] = lambda: None
 
     @property
     def title(self) -> str:
@@ -105,6 +117,7 @@ class MunicipalityRegistry:
 
     def create_schema(self) -> None:
         migrate(self.engine, "myna.registry")
+        self.outbox.create_schema()
         with self.engine.begin() as conn:
             row = conn.execute(select(t.municipality.c.code)).scalar()
             if row is None:
@@ -337,16 +350,18 @@ class MunicipalityRegistry:
         self._log(conn, staff, rid, "write", kind.value, {"event_id": event_id})
         return rid
 
-    def _notify_jlis(self, resident: Resident, event: str, status: str = "住民") -> None:
-        self.jlis.record_identity(
-            self.code,
-            IdentityInfo(
-                resident.resident_code, resident.name, resident.furigana, resident.birth_date,
-                resident.sex, resident.address,
-            ),
-            event,
-            status,
-        )
+    def _notify_jlis(self, conn: Connection, resident: Resident, event: str,
+                     status: str = "住民", number: str | None = None) -> None:
+        """Tell J-LIS the 本人確認情報 (住基法30条の6), as an event in this transaction;
+        on a first 住民票 it also confirms the number J-LIS answered."""
+        payload: dict[str, Any] = {
+            "resident_code": resident.resident_code, "name": resident.name,
+            "furigana": resident.furigana, "birth_date": resident.birth_date.isoformat(),
+            "sex": resident.sex, "address": resident.address, "event": event,
+            "status": status}
+        if number is not None:
+            payload["number"] = number
+        self.outbox.add(conn, JLIS, "identity.recorded", resident.resident_code, payload)
 
     def _check_not_resident(self, conn: Connection, code: str | None, number: str | None) -> None:
         clauses = []
@@ -405,11 +420,29 @@ class MunicipalityRegistry:
         Two 届出 at the same moment may reach for the same 住民票コード; the one that
         loses tries again with the next (a few times, then asks the clerk to resend).
         """
+        code = self._reserve_code()
+        try:
+            number = self.jlis.assign_number(self.code, code)
+            fault_point("birth:after-number")
+            resident = self._write_new_resident(staff, kind, person, placement, since, detail,
+                                                check_duplicate, code, number)
+        except BaseException:
+            self._release_code(code)
+            raise
+        self.publish()
+        return resident
+
+    def _reserve_code(self) -> str:
+        """Take one 住民票コード from the pool in its own short transaction.
+
+        Two 届出 at the same moment may reach for the same code; the one that
+        loses tries again with the next (a few times, then asks the clerk to resend).
+        """
         for attempt in range(ATTEMPTS):
             self.ensure_codes(1)
             try:
-                return self._new_resident_once(staff, kind, person, placement, since, detail,
-                                               check_duplicate)
+                with self.engine.begin() as conn:
+                    return self._take_codes(conn, 1)[0]
             except (_TakenMeanwhile, OperationalError):  # OperationalError: SQLite busy
                 time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
         raise Conflict(
@@ -418,10 +451,16 @@ class MunicipalityRegistry:
             "send it again",
         )
 
-    def _new_resident_once(
+    def _release_code(self, code: str) -> None:
+        """A 届出 that failed gives its code back (J-LIS kept nothing for it)."""
+        with contextlib.suppress(Exception), self.engine.begin() as conn:
+            conn.execute(update(t.code_pool).where(t.code_pool.c.code == code)
+                         .values(used=False))
+
+    def _write_new_resident(
         self, staff: Staff, kind: EventKind, person: PersonDetails,
         placement: HouseholdPlacement, since: dt.date, detail: dict[str, Any],
-        check_duplicate: bool,
+        check_duplicate: bool, code: str, number: str,
     ) -> Resident:
         with self.engine.begin() as conn:
             household = self._place(conn, placement, person.birth_date)
@@ -430,14 +469,12 @@ class MunicipalityRegistry:
                 raise _probable_duplicate(twins[0])
             if twins:
                 detail = detail | {"confirmed_not_duplicate_of": [r.resident_id for r in twins]}
-            code = self._take_codes(conn, 1)[0]
-            number = self.jlis.assign_number(self.code, code)
             rid = self._insert_resident(
                 conn, staff, kind, person, code, number, household, placement.relationship,
                 since, None, detail,
             )
             resident = self._get(conn, rid)
-            self._notify_jlis(resident, kind.value)
+            self._notify_jlis(conn, resident, kind.value, number=number)
         return resident
 
     def _same_birth(
@@ -492,7 +529,8 @@ class MunicipalityRegistry:
                 {"from": origin.code, "certificate_id": certificate.certificate_id},
             )
             resident = self._get(conn, rid)
-            self._notify_jlis(resident, EventKind.MOVE_IN.value)
+            self._notify_jlis(conn, resident, EventKind.MOVE_IN.value)
+        self.publish()
         return resident
 
     def move_out(
@@ -541,7 +579,8 @@ class MunicipalityRegistry:
                     issued_at=certificate.issued_at, data=certificate.as_json(),
                 )
             )
-            self._notify_jlis(resident, EventKind.MOVE_OUT.value, status="転出")
+            self._notify_jlis(conn, resident, EventKind.MOVE_OUT.value, status="転出")
+        self.publish()
         return certificate
 
     def move_within(
@@ -563,7 +602,8 @@ class MunicipalityRegistry:
                 {"from": resident.address, "to": address},
             )
             updated = self._get(conn, resident_id)
-            self._notify_jlis(updated, EventKind.MOVE_WITHIN.value)
+            self._notify_jlis(conn, updated, EventKind.MOVE_WITHIN.value)
+        self.publish()
         return updated
 
     def record_death(self, staff: Staff, resident_id: int, died_on: dt.date) -> Resident:
@@ -578,8 +618,10 @@ class MunicipalityRegistry:
                 {"status": Status.REMOVED.value, "removal_reason": "死亡", "removed_on": died_on},
                 {},
             )
-            self._notify_jlis(resident, EventKind.DEATH.value, status="死亡")
-            return self._get(conn, resident_id)
+            self._notify_jlis(conn, resident, EventKind.DEATH.value, status="死亡")
+            dead = self._get(conn, resident_id)
+        self.publish()
+        return dead
 
     def ex_officio_removal(self, staff: Staff, resident_id: int, reason: str) -> Resident:
         """職権消除: e.g. the person is found not to live here (実態調査)."""
@@ -593,8 +635,11 @@ class MunicipalityRegistry:
                  "removed_on": self.today()},
                 {"reason": reason},
             )
-            self._notify_jlis(resident, EventKind.EX_OFFICIO_REMOVAL.value, status="職権消除")
-            return self._get(conn, resident_id)
+            self._notify_jlis(conn, resident, EventKind.EX_OFFICIO_REMOVAL.value,
+                              status="職権消除")
+            removed = self._get(conn, resident_id)
+        self.publish()
+        return removed
 
     def change_number(
         self, staff: Staff, resident_id: int, reason: str, ex_officio: bool = False,
@@ -603,15 +648,24 @@ class MunicipalityRegistry:
         reason = check_purpose(reason)
         if ex_officio:
             self._require_supervisor(staff, "職権による番号変更")
+        with self.engine.connect() as conn:
+            resident = self._get_current(conn, resident_id)
+        new, generation = self.jlis.next_number(self.code, resident.resident_code)
         with self.engine.begin() as conn:
             resident = self._get_current(conn, resident_id)
-            new = self.jlis.change_number(self.code, resident.resident_code, reason, ex_officio)
             self._change(
                 conn, staff, resident, EventKind.NUMBER_CHANGE, self.today(),
                 {"individual_number": new},
                 {"reason": reason, "mode": "職権" if ex_officio else "請求"},
             )
-            return self._get(conn, resident_id)
+            self.outbox.add(conn, JLIS, "number.changed", resident.resident_code, {
+                "resident_code": resident.resident_code, "number": new,
+                "generation": generation, "reason": reason, "ex_officio": ex_officio})
+            self.outbox.add(conn, self.atena_node, "number.changed", str(resident_id),
+                            {"resident_id": resident_id, "number": new})
+            changed = self._get(conn, resident_id)
+        self.publish()
+        return changed
 
     def change_resident_code(self, staff: Staff, resident_id: int) -> Resident:
         """住民票コードの変更請求: a new code; the individual number stays."""
@@ -619,12 +673,15 @@ class MunicipalityRegistry:
         with self.engine.begin() as conn:
             resident = self._get_current(conn, resident_id)
             new = self._take_codes(conn, 1)[0]
-            self.jlis.change_resident_code(self.code, resident.resident_code, new)
             self._change(
                 conn, staff, resident, EventKind.CODE_CHANGE, self.today(),
                 {"resident_code": new}, {},
             )
-            return self._get(conn, resident_id)
+            self.outbox.add(conn, JLIS, "resident_code.changed", resident.resident_code,
+                            {"old": resident.resident_code, "new": new})
+            recoded = self._get(conn, resident_id)
+        self.publish()
+        return recoded
 
     def set_support_measure(self, staff: Staff, resident_id: int, on: bool, reason: str) -> None:
         """支援措置 (DV etc.): restrict who may see the record."""
@@ -1081,46 +1138,68 @@ class MunicipalityRegistry:
         return ids
 
     def initial_numbering(self, progress: Progress | None = None) -> int:
-        """初期一斉指定: number every resident without a number, all at once."""
-        with self.engine.begin() as conn:
+        """初期一斉指定: number every resident without a number, all at once.
+
+        Resumable: it asks J-LIS for the numbers (J-LIS keeps nothing yet), writes
+        them on the 住民票 together with the events that confirm them to J-LIS, and
+        then delivers those events.  Killed at any point, running it again
+        completes it: residents still without a number are asked for again (J-LIS
+        answers the same numbers), and confirmations not yet delivered are sent.
+        """
+        self.publish()  # confirmations a crash left undelivered
+        with self.engine.connect() as conn:
             rows = conn.execute(
                 select(t.residents).where(
                     t.residents.c.individual_number.is_(None),
                     t.residents.c.status == Status.RESIDENT,
                 ).order_by(t.residents.c.resident_id)
             ).all()
-            if not rows:
-                return 0
-            codes = [r.resident_code for r in rows]
-            assigned = self.jlis.assign_numbers_bulk(self.code, codes, progress)
-            conn.execute(
+        if not rows:
+            return 0
+        codes = [r.resident_code for r in rows]
+        assigned = self.jlis.assign_numbers_bulk(self.code, codes, progress)
+        fault_point("numbering:after-call")
+        with self.engine.begin() as conn:
+            written = conn.execute(
                 update(t.residents)
-                .where(t.residents.c.resident_id == _bindparam("rid"))
+                .where(t.residents.c.resident_id == _bindparam("rid"),
+                       t.residents.c.individual_number.is_(None))
                 .values(individual_number=_bindparam("num"), version=2),
                 [{"rid": r.resident_id, "num": n} for r, n in zip(rows, assigned, strict=True)],
             )
+            if written.rowcount != len(rows):
+                raise Conflict("初期一斉指定が同時に実行されました。もう一度実行してください",
+                               "initial numbering ran twice at once; run it again")
             now = self.now()
-            event_ids = []
-            for r in rows:
-                event_ids.append(self._event(conn, EventKind.INITIAL, r.resident_id,
-                                             self.today(), SYSTEM, {"numbering": "初期一斉指定"}))
+            first = self._next_event_ids(conn, len(rows))
+            conn.execute(insert(t.events), [
+                dict(event_id=first + i, kind=EventKind.INITIAL.value, resident_id=r.resident_id,
+                     occurred_on=self.today(), recorded_at=now, staff_id=SYSTEM.staff_id,
+                     detail={"numbering": "初期一斉指定"}) for i, r in enumerate(rows)])
+            sync_sequence(conn, t.events, "event_id")
             snapshots = []
-            for r, n, eid in zip(rows, assigned, event_ids, strict=True):
+            for i, (r, n) in enumerate(zip(rows, assigned, strict=True)):
                 snap = _jsonable(dict(r._mapping))
                 snap["individual_number"] = n
                 snap["version"] = 2
-                snapshots.append((r.resident_id, 2, eid, snap, now))
-            conn.execute(
-                insert(t.resident_versions),
-                [dict(zip(["resident_id", "version", "event_id", "snapshot", "recorded_at"], s,
-                          strict=True)) for s in snapshots],
-            )
-            self.jlis.record_identities_bulk(
-                self.code,
-                [IdentityInfo(r.resident_code, r.name, r.furigana, r.birth_date, r.sex,
-                              r.address) for r in rows],
-            )
+                snapshots.append((r.resident_id, 2, first + i, snap, now))
+            bulk_insert(conn, t.resident_versions, snapshots,
+                        ["resident_id", "version", "event_id", "snapshot", "recorded_at"])
+            people = [(r.resident_code, n, r.name, r.furigana, r.birth_date.isoformat(), r.sex,
+                       r.address) for r, n in zip(rows, assigned, strict=True)]
+            self.outbox.add_many(conn, JLIS, "numbering.initial", [
+                (f"{self.code}/{start}", {"people": people[start:start + INITIAL_CHUNK]})
+                for start in range(0, len(people), INITIAL_CHUNK)])
+            fault_point("numbering:before-commit")
+        fault_point("numbering:after-commit")
+        self.publish()
         return len(rows)
+
+    def _next_event_ids(self, conn: Connection, count: int) -> int:
+        """The first of ``count`` fresh ids for the events table (a bulk write)."""
+        start = int(conn.execute(
+            select(func.coalesce(func.max(t.events.c.event_id), 0))).scalar_one()) + 1
+        return start
 
     def current_residents(self) -> list[Resident]:
         """Current residents, for J-LIS's 番号通知 (a system interface, not a staff view)."""
@@ -1141,6 +1220,16 @@ class MunicipalityRegistry:
             query = query.where(t.residents.c.resident_id.in_(list(resident_ids)))
         with self.engine.connect() as conn:
             return [(int(r), str(n)) for r, n in conn.execute(query).all()]
+
+    def carried_numbers(self) -> list[tuple[int, str, str | None]]:
+        """(resident id, 住民票コード, number or None) of every current resident, for
+        comparing with J-LIS and the 統合宛名 (``myna check``)."""
+        with self.engine.connect() as conn:
+            return [(int(r), str(c), n) for r, c, n in conn.execute(
+                select(t.residents.c.resident_id, t.residents.c.resident_code,
+                       t.residents.c.individual_number)
+                .where(t.residents.c.status == Status.RESIDENT)
+                .order_by(t.residents.c.resident_id)).all()]
 
     def export_rows(self) -> Iterable[tuple[Any, ...]]:
         """Current residents as rows for the synthetic test-data CSV."""

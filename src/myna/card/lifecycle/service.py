@@ -70,6 +70,7 @@ from myna.card.pins import Slot, validate_pin
 from myna.clock import aware, jst_date, show_time, utcnow
 from myna.db import inserted_id, migrate
 from myna.errors import Conflict, MynaError, NotFound, PermissionDenied, ValidationError
+from myna.events import Event, Inbox
 from myna.jpki import certs
 from myna.jpki.domain import MIN_SIGNING_AGE, CertKind, SigningSubject, age_on
 from myna.jpki.service import JpkiService
@@ -229,6 +230,9 @@ class Suspension:
     resumed_by: str | None
 
 
+#: the card event that says the card must be reissued (its back shows a retired number)
+REISSUE_NEEDED = "再交付要（番号変更）"
+
 class CardService:
     """個人番号カード: application, production, issuance, loss, reissue, end, rendering."""
 
@@ -248,9 +252,26 @@ class CardService:
         self.now = now
         self.holding_months = holding_months
         self.slot_capacity = slot_capacity
+        self.inbox = Inbox(engine, "cards", {"number.changed": self._on_number_changed},
+                           self._now, effects={"identity.changed": self._on_identity_event})
 
     def create_schema(self) -> None:
         migrate(self.engine, "myna.card.lifecycle")
+        self.inbox.create_schema()
+
+    def _on_identity_event(self, event: Event) -> None:
+        """J-LIS → card centre (event, idempotent): death or 職権消除 ends the cards."""
+        self.on_identity_changed(event.subject, set(event.payload.get("changed", [])),
+                                 str(event.payload.get("status", "住民")))
+
+    def _on_number_changed(self, conn: Connection, event: Event) -> None:
+        """J-LIS → card centre (event): the back of every live card carries the retired
+        number, so each is marked for reissue (番号法7条2項; the card stays usable)."""
+        c = t.cards.c
+        for number in conn.execute(select(c.card_number).where(
+                c.holder_ref == event.subject, c.status != CardStatus.ENDED.value)).scalars():
+            self._event(conn, number, None, REISSUE_NEEDED, "J-LIS",
+                        {"reason": "個人番号の変更", "mode": event.payload.get("mode", "")})
 
     def _now(self) -> dt.datetime:
         return aware(self.now()).astimezone(dt.UTC)
