@@ -31,7 +31,7 @@ from myna.errors import MynaError
 from myna.jpki.cli import app as jpki_app
 from myna.link_cli import app as link_app
 from myna.notify.cli import app as notify_app
-from myna.numbers import individual
+from myna.numbers import individual, municipality_code
 
 if TYPE_CHECKING:
     from myna.system import MynaSystem
@@ -381,6 +381,42 @@ def number_generate(
         base = f"{rng.randrange(10**11):011d}"
         lines.append(base + individual.calc_check_digit(base))
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+@number_app.command("assign-all")
+def number_assign_all(
+    municipality: Annotated[str, typer.Option(help="全国地方公共団体コード（6桁）")],
+    data_dir: DataDir = Path("myna-data"),
+) -> None:
+    """初期一斉指定: 番号のない住民全員に個人番号を指定する（中断しても再実行で完了する）。"""
+    with opened_system(data_dir) as system:
+        registry = system.registry(municipality_code.lookup(municipality).code)
+        waiting = sum(1 for _, _, n in registry.carried_numbers() if n is None)
+        with progress_bars() as bars:
+            done = registry.initial_numbering(bars(f"{registry.title}: 初期一斉指定", waiting))
+        out.print(f"{registry.title}: {done:,}人に個人番号を指定しました"
+                  f"（{done:,} residents numbered）")
+
+
+@app.command("check")
+def check(data_dir: DataDir = Path("myna-data")) -> None:
+    """ノード間の整合性を検査する（住基 ↔ J-LIS、住基 ↔ 統合宛名、未配送イベント）。"""
+    from myna.check import check_installation
+
+    with opened_system(data_dir) as system:
+        report = check_installation(system)
+    compared = "、".join(f"{k} {v:,}件" for k, v in report.compared.items())
+    if report.ok:
+        out.print(f"[green]不一致なし[/green]（no disagreements; {compared}）")
+        return
+    table = Table("ノード", "不一致", "件数", "例")
+    for d in report.disagreements:
+        table.add_row(d.nodes, f"{d.what_ja}\n[dim]{d.what_en}[/dim]", f"{d.count:,}",
+                      "\n".join(d.examples))
+    out.print(table)
+    out.print(f"[red]{len(report.disagreements)}種類の不一致があります[/red]"
+              f"（{len(report.disagreements)} kinds of disagreement）")
+    raise typer.Exit(1)
 
 
 @bench_app.command("linkage")
