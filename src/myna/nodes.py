@@ -14,15 +14,27 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI
 
+from myna.card.chip import ChipStore
+from myna.card.lifecycle.directory import RegistryDirectory
+from myna.card.lifecycle.service import CardService
 from myna.errors import NotFound, PermissionDenied, ValidationError
+from myna.events import InboxSink, Relay, RelayWorker
 from myna.hub.service import HubService
 from myna.intermediate.service import IntermediateServer
 from myna.jlis.service import JlisService
+from myna.jpki.service import JpkiService
 from myna.keys import FileKeyStore, KeyStore
 from myna.linkage.messages import LinkRequest, ProvideAnswer, ProvideRequest
 from myna.netca import NetworkCA, check_certificate
+from myna.notify.service import NotificationService
 from myna.system import MynaSystem, open_provision_log
-from myna.transport.http import HttpNetwork, NodeIdentity, answer_to_json, node_app
+from myna.transport.http import (
+    HttpNetwork,
+    NodeIdentity,
+    answer_to_json,
+    events_route,
+    node_app,
+)
 
 
 def identity(ca: NetworkCA, node_id: str) -> NodeIdentity:
@@ -52,6 +64,8 @@ class NodeHost:
         self.config = MynaSystem.read_config(self.data_dir)
         self.keys = keys or FileKeyStore(self.data_dir / "keys")
         self.ca = NetworkCA(self.keys, self.data_dir / "netca")
+        #: background relays of the node built here (stopped when the server stops)
+        self.workers: list[RelayWorker] = []
 
     def _engine(self, node: str) -> Any:
         return self.config.engine(self.data_dir, node)
@@ -113,17 +127,63 @@ class NodeHost:
         })
 
     def jlis_app(self) -> FastAPI:
+        """J-LIS with its own services (JPKI, card centre, notification mailing), which
+        follow 本人確認情報 through J-LIS's outbox, delivered in this process."""
         jlis = JlisService(self._engine("jlis"), self.keys)
         jlis.create_schema()
         jlis.network = self.network("jlis")
+        jpki = JpkiService(self._engine("jpki"), self.keys)
+        jpki.create_schema()
+        chips = ChipStore(self._engine("card-chips"), self.keys)
+        chips.create_schema()
+        notify = NotificationService(self._engine("notify"))
+        notify.create_schema()
+        cards = CardService(self._engine("cards"), jpki, chips, notify,
+                            RegistryDirectory({}, jlis))
+        cards.create_schema()
+        worker = RelayWorker(Relay(jlis.outbox, {"jpki": InboxSink(jpki.inbox),
+                                                 "cards": InboxSink(cards.inbox)}), name="jlis")
+        jlis.publish = worker.wake
+        self.workers.append(worker.start())
 
         def request_codes(caller: str, p: dict[str, Any]) -> dict[str, Any]:
             institution = caller.split(":", 1)[1]
             jlis.request_codes(institution, [(a, b) for a, b in p["requests"]])
             return {"ok": True}
 
+        def town(caller: str) -> str:
+            return caller.split(":", 1)[1]
+
+        def resident_codes(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+            return {"codes": jlis.issue_resident_codes(town(caller), int(p["count"]))}
+
+        def assign(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+            return {"number": jlis.assign_number(town(caller), str(p["code"]))}
+
+        def assign_all(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+            return {"numbers": jlis.assign_numbers_bulk(town(caller),
+                                                        [str(c) for c in p["codes"]])}
+
+        def next_number(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+            number, generation = jlis.next_number(town(caller), str(p["code"]))
+            return {"number": number, "generation": generation}
+
+        def is_town(caller: str) -> bool:
+            return caller.startswith("municipality:")
+
+        def applied_then_relayed(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+            answer = receive(caller, p)
+            worker.wake()
+            return answer
+
+        [(path, (receive, _))] = events_route(jlis.inbox, is_town).items()
         return node_app("Myna J-LIS", self.ca.certificate, {
             "/node/v1/jlis/request-codes": (request_codes, lambda c: c.startswith("business:")),
+            "/node/v1/jlis/resident-codes": (resident_codes, is_town),
+            "/node/v1/jlis/assign-number": (assign, is_town),
+            "/node/v1/jlis/assign-numbers": (assign_all, is_town),
+            "/node/v1/jlis/next-number": (next_number, is_town),
+            path: (applied_then_relayed, is_town),
         })
 
     def intermediate_app(self, institution: str) -> FastAPI:

@@ -179,6 +179,36 @@ class IntermediateClient(_Client):
                                                  request.as_json()))
 
 
+class JlisClient(_Client):
+    """:class:`myna.jlis.service.NumberingApi` over HTTP (what a municipality calls).
+
+    J-LIS takes the municipality from the caller's certificate, not from the
+    arguments: a town can only ask for its own codes and numbers.
+    """
+
+    BULK = 50_000
+
+    def issue_resident_codes(self, municipality_code: str, count: int) -> list[str]:
+        return list(self.post("/node/v1/jlis/resident-codes", {"count": count})["codes"])
+
+    def assign_number(self, municipality_code: str, code: str) -> str:
+        return str(self.post("/node/v1/jlis/assign-number", {"code": code})["number"])
+
+    def assign_numbers_bulk(self, municipality_code: str, codes: Sequence[str],
+                            progress: Callable[[int], None] | None = None) -> list[str]:
+        numbers: list[str] = []
+        for start in range(0, len(codes), self.BULK):
+            part = list(codes[start:start + self.BULK])
+            numbers += self.post("/node/v1/jlis/assign-numbers", {"codes": part})["numbers"]
+            if progress:
+                progress(len(part))
+        return numbers
+
+    def next_number(self, municipality_code: str, code: str) -> tuple[str, int]:
+        data = self.post("/node/v1/jlis/next-number", {"code": code})
+        return str(data["number"]), int(data["generation"])
+
+
 EVENTS_PATH = "/node/v1/events"
 
 
@@ -229,6 +259,9 @@ class HttpNetwork:
 
     def the_hub(self) -> HubApi:
         return HubClient(self._url("hub"), self.identity, self.now, client=self._http)
+
+    def jlis(self) -> JlisClient:
+        return JlisClient(self._url("jlis"), self.identity, self.now, client=self._http)
 
     def events(self, node: str) -> HttpEventSink:
         """The event inbox of another node."""
