@@ -251,7 +251,7 @@ def _serve_logging(expiry: Expiry | None) -> None:
     if expiry is not None and expiry.last is not None:
         hours = expiry.interval.total_seconds() / 3600
         err.print(f"保存期間を過ぎた情報提供等記録の消去（起動時）: {expiry.last.line()}"
-                  f"（以後 {hours:g} 時間ごと）", highlight=False)
+                  f"（以後 {hours:g} 時間ごと）", highlight=False, soft_wrap=True)
     logger = logging.getLogger("myna")
     if not logger.handlers:
         handler = logging.StreamHandler()
