@@ -18,6 +18,13 @@ still pass the freshness check:
 * another message under an id already answered: refused
   (:class:`RequestReused`), nothing provided.
 
+The key is the request id alone: the hub forwards every attempt at a request
+under its id with the same content, so the id says what was asked.  Once no copy
+of the last message could pass the freshness check the memory goes (a replay is
+refused as stale from then on); a retry the hub sends later than that is a new
+message and is answered afresh — journalled here and recorded by the hub as its
+next attempt.
+
 Every refusal on this path is logged with its kind, the requester's institution
 and the request id — never a 符号, an item's content or anything about a person.
 These and the server's own provision records (the journal, 番号法23条1項) are
