@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import sqlite3
+import threading
+import uuid
 from collections.abc import Iterator
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -11,7 +17,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from myna.errors import PermissionDenied
-from myna.netca import NetworkCA
+from myna.linkage.messages import ProvideRequest
+from myna.netca import NetworkCA, node_key_name
 from myna.registry.domain import PersonDetails
 from myna.registry.service import InitialResident
 from myna.system import MynaSystem
@@ -41,13 +48,56 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     nodes = ["hub", "jlis", f"intermediate:{OLD_INST}", f"intermediate:{NEW_INST}"]
     ports = {node: free_port() for node in nodes}
     system.config.endpoints = {node: f"http://127.0.0.1:{port}" for node, port in ports.items()}
+    # the hub reaches the old town's intermediate server through a wiretap
+    provider = system.config.endpoints[f"intermediate:{OLD_INST}"]
+    tap = Wiretap(provider)
+    system.config.endpoints[f"intermediate:{OLD_INST}"] = tap.url
     system.save_config()
     atena = {code: system.municipalities[code].atena for code in (OLD, NEW)}
     system.dispose()
-    with running_nodes(data, ports):
+    with tap, running_nodes(data, ports):
         ca = NetworkCA(system.keys, data / "netca")
         yield {"data": data, "endpoints": system.config.endpoints, "ca": ca, "people": people,
-               "atena": atena}
+               "atena": atena, "tap": tap, "provider": provider, "keys": system.keys}
+
+
+class Wiretap(ThreadingHTTPServer):
+    """Passes POSTs on to ``target`` unchanged and keeps a copy of each exchange: what
+    someone on the wire between the hub and a provider would see."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(("127.0.0.1", 0), _Pass)
+        self.target = target
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        self.seen: list[tuple[str, dict[str, str], bytes, int, bytes]] = []
+
+    def __enter__(self) -> Wiretap:
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class _Pass(BaseHTTPRequestHandler):
+    server: Wiretap
+
+    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        headers = {k: v for k, v in self.headers.items()
+                   if k.lower().startswith("x-myna-") or k.lower() == "content-type"}
+        answer = httpx.post(self.server.target + self.path, content=body, headers=headers,
+                            timeout=30)
+        self.server.seen.append((self.path, headers, body, answer.status_code, answer.content))
+        self.send_response(answer.status_code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer.content)))
+        self.end_headers()
+        self.wfile.write(answer.content)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
 
 
 def _business(cluster: dict[str, Any], inst: str, node: str) -> _Client:
@@ -90,6 +140,69 @@ def test_exchange_across_processes(cluster: dict[str, Any]) -> None:
         old_town.post("/node/v1/intermediate/request", {
             "local_ref": old_ref, "row_id": "T2-0017", "affair": "地方税の賦課徴収",
             "provider": OLD_INST, "item": "年金給付関係情報"})
+
+
+def _acquire(cluster: dict[str, Any], code: str, inst: str) -> str:
+    """The town's resident's 宛名番号, with a 符号 acquired for them (again)."""
+    [(rid, number)] = cluster["people"][code]
+    atena_no = str(cluster["atena"][code].atena_for_resident(rid))
+    own = _business(cluster, inst, f"intermediate:{inst}")
+    refs = own.post("/node/v1/intermediate/begin-acquisition", {"local_refs": [atena_no]})["refs"]
+    _business(cluster, inst, "jlis").post("/node/v1/jlis/request-codes",
+                                           {"requests": [[number, refs[0]]]})
+    return atena_no
+
+
+def test_a_request_replayed_on_the_wire_is_not_provided_twice(cluster: dict[str, Any]) -> None:
+    ref = _acquire(cluster, OLD, OLD_INST)
+    town = _business(cluster, OLD_INST, f"intermediate:{OLD_INST}")
+    town.post("/node/v1/intermediate/put-item", {
+        "local_ref": ref, "item": "地方税関係情報",
+        "payload": {"年度": 2025, "総所得金額": 2_345_678, "課税区分": "課税"}})
+    request_id = uuid.uuid4().hex.translate(str.maketrans("0123456789", "ghijklmnop"))
+    answer = town.post("/node/v1/intermediate/request", {
+        "local_ref": ref, "row_id": "T2-0017", "affair": "地方税の賦課徴収",
+        "provider": OLD_INST, "item": "地方税関係情報", "request_id": request_id})
+    assert answer["result"] == "provided"
+    # what crossed the wire from the hub to the provider, signed twice (HTTP and message)
+    [(path, headers, body, status, answered)] = [
+        x for x in cluster["tap"].seen
+        if x[0].endswith("/provide") and json.loads(x[2])["request_id"] == request_id]
+    assert status == 200
+    # sent again, byte for byte, within the freshness window: the same answer, no provision
+    replayed = httpx.post(cluster["provider"] + path, content=body, headers=headers)
+    assert replayed.status_code == 200
+    assert replayed.json() == json.loads(answered)
+    # the same request id with another content (signed with the hub's own key): refused
+    captured = ProvideRequest.from_json(json.loads(body))
+    hub_key = cluster["keys"].ed25519(node_key_name("hub"))
+    other = replace(captured, row_id="T2-0001", affair="児童手当の支給").signed(hub_key)
+    key, cert = cluster["ca"].identity("hub")
+    as_hub = _Client(cluster["provider"], NodeIdentity("hub", key, cert))
+    with pytest.raises(PermissionDenied, match="同じ照会番号"):
+        as_hub.post("/node/v1/intermediate/provide", other.as_json())
+    # one provision in the provider's own records
+    db = sqlite3.connect(cluster["data"] / f"intermediate-{OLD_INST}.sqlite3")
+    try:
+        rows = db.execute("SELECT direction FROM journal WHERE request_id = ?",
+                          (request_id,)).fetchall()
+    finally:
+        db.close()
+    assert sorted(rows) == [("in",), ("out",)]  # the town asked itself: one of each
+    # the provider's log says what it refused, and nothing about the person
+    log = (cluster["data"] / f"intermediate-{OLD_INST}.log").read_text(encoding="utf-8")
+    assert f"provision request {request_id} from {OLD_INST} answered with the stored" in log
+    assert f"provision request {request_id} from {OLD_INST} refused (request_reused)" in log
+    [(_, number)] = cluster["people"][OLD]
+    for secret in ("鰐淵", number, ref, captured.provider_code, "2345678"):
+        assert secret not in log, secret
+
+
+def test_the_nodes_erase_expired_records_when_they_start(cluster: dict[str, Any]) -> None:
+    said = {node: (cluster["data"] / f"{node}.log").read_text(encoding="utf-8")
+            for node in ("hub", f"intermediate-{OLD_INST}")}
+    assert "情報提供等記録の消去（起動時）: hub=0 log=0（以後 24 時間ごと）" in said["hub"]
+    assert f"消去（起動時）: intermediate:{OLD_INST}=0" in said[f"intermediate-{OLD_INST}"]
 
 
 def test_unauthenticated_and_misdirected_calls_are_refused(cluster: dict[str, Any]) -> None:

@@ -374,7 +374,13 @@ def test_records_are_retrievable_per_person_and_expire(world: World) -> None:
     assert [r.request_id for r in mine] == [answer.request_id]
     other_key = "0" * 32
     assert world.system.hub.records_for_person(other_key) == []
-    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=365 * 7 + 2)
+    # kept to the end of the last day of the seven years (民法143条), gone the day after
+    from myna.clock import aware
+    from myna.retention import erasable_from
+
+    later = erasable_from(mine[0].requested_at, 7)
+    assert later - aware(mine[0].requested_at) > dt.timedelta(days=365 * 7)
+    assert world.system.hub.expire_records(later - dt.timedelta(microseconds=1)) == 0
     assert world.system.hub.expire_records(later) == 1
     assert world.system.hub.records_for_person(person_key) == []
 

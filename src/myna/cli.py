@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import random
 import sys
@@ -34,6 +35,7 @@ from myna.notify.cli import app as notify_app
 from myna.numbers import individual, municipality_code
 
 if TYPE_CHECKING:
+    from myna.expiry import Expiry
     from myna.system import MynaSystem
 
 app = typer.Typer(
@@ -193,24 +195,35 @@ def serve(
         str | None,
         typer.Option(help="このプロセスで動かすノード: hub / jlis / intermediate:<機関ID>"),
     ] = None,
+    expire_every: Annotated[
+        float,
+        typer.Option(help="保存期間を過ぎた情報提供等記録を消去する間隔（時間）。起動時にも消去する",
+                     min=0.01, max=24 * 366),
+    ] = 24.0,
 ) -> None:
     """職員用の画面とAPIを起動する。--node で情報連携の1ノードだけを起動する。"""
+    import datetime as dt
+
     import uvicorn
 
+    from myna.expiry import Expiry
     from myna.system import MynaSystem
     from myna.web.app import create_app
 
+    interval = dt.timedelta(hours=expire_every)
     if node:
         from myna.nodes import NodeHost
 
         require_installation(data_dir)
         try:
-            node_app = NodeHost(data_dir).app(node)
+            nodes = NodeHost(data_dir, expiry_interval=interval)
+            node_app = nodes.app(node)
         except MynaError as exc:
             fail(exc)
             return
         ensure_port_free(host, port)
         err.print(f"{node} を http://{host}:{port}/ で起動します")
+        _serve_logging(nodes.expiry)
         uvicorn.run(node_app, host=host, port=port, log_level="warning")
         return
 
@@ -224,10 +237,27 @@ def serve(
         err.print(
             "[yellow]市区町村が登録されていません。先に myna demo を実行してください。[/yellow]"
         )
-    application = create_app(system, system.keys.secret("web/session-secret", 32))
+    expiry = Expiry(system.retention_tasks(), interval)
+    application = create_app(system, system.keys.secret("web/session-secret", 32), expiry)
     ensure_port_free(host, port)
     err.print(f"http://{host}:{port}/ で待ち受けます（Ctrl+C で終了）")
+    _serve_logging(expiry)
     uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+def _serve_logging(expiry: Expiry | None) -> None:
+    """A server's own log lines (errors, counts of expired records) go to stderr with
+    their time; what the start-up expiry did is said at once."""
+    if expiry is not None and expiry.last is not None:
+        hours = expiry.interval.total_seconds() / 3600
+        err.print(f"保存期間を過ぎた情報提供等記録の消去（起動時）: {expiry.last.line()}"
+                  f"（以後 {hours:g} 時間ごと）", highlight=False, soft_wrap=True)
+    logger = logging.getLogger("myna")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 staff_app = typer.Typer(help="職員アカウントの管理 (staff accounts)", no_args_is_help=True)
@@ -479,6 +509,38 @@ def log_verify(data_dir: DataDir = Path("myna-data")) -> None:
     for line in report.lines():
         out.print(line)
     raise typer.Exit(0 if report.ok else 1)
+
+
+@log_app.command("expire")
+def log_expire(
+    data_dir: DataDir = Path("myna-data"),
+    as_json: Annotated[bool, typer.Option("--json", help="件数をJSONで出力")] = False,
+) -> None:
+    """保存期間（7年、番号法23条・施行令30条）を過ぎた情報提供等記録を消去し、件数を示す。
+
+    ``myna serve`` も起動時と定期的（既定は1日ごと）に同じ消去を行う。
+    """
+    from myna.expiry import Expiry
+
+    with opened_system(data_dir) as system:
+        tasks = system.retention_tasks()
+        report = Expiry(tasks).tick()
+    if as_json:
+        sys.stdout.write(json.dumps({"counts": report.counts, "failed": report.failed},
+                                    ensure_ascii=False, indent=2) + "\n")
+    else:
+        table = Table(title="保存期間を過ぎた情報提供等記録の消去")
+        table.add_column("記録")
+        table.add_column("消去した件数", justify="right")
+        for task in tasks:
+            count = report.counts.get(task.name)
+            table.add_row(task.label, "失敗" if count is None else str(count))
+        out.print(table)
+    if report.failed:
+        err.print(f"[red]エラー:[/red] 消去できなかった記録があります: {', '.join(report.failed)}"
+                  "（もう一度実行してください）", highlight=False)
+        err.print(f"[dim]expiry failed for {', '.join(report.failed)}[/dim]", highlight=False)
+        raise typer.Exit(1)
 
 
 @log_app.command("checkpoint")

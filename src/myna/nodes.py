@@ -2,11 +2,15 @@
 
 Each process opens only its own database, reaches the other nodes through
 the endpoints listed in ``system.json`` and authenticates with its
-certificate from the network CA (see :mod:`myna.transport.http`).
+certificate from the network CA (see :mod:`myna.transport.http`).  The hub and
+the intermediate servers erase their provision records past the retention
+period when they are built and then every ``expiry_interval`` while they serve
+(:mod:`myna.expiry`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,7 @@ from myna.card.lifecycle.directory import RegistryDirectory
 from myna.card.lifecycle.service import CardService
 from myna.errors import NotFound, PermissionDenied, ValidationError
 from myna.events import InboxSink, Relay, RelayWorker
+from myna.expiry import DAILY, Expiry, hub_tasks, intermediate_task
 from myna.hub.service import HubService
 from myna.intermediate.service import IntermediateServer
 from myna.jlis.service import JlisService
@@ -44,8 +49,6 @@ def identity(ca: NetworkCA, node_id: str) -> NodeIdentity:
 
 def peer_key(ca: NetworkCA, node_id: str) -> Ed25519PublicKey:
     """A peer's public key from its certificate in the CA directory, checked."""
-    import datetime as dt
-
     path = ca.directory / (node_id.replace(":", ".").lower() + ".pem")
     if not path.exists():
         raise NotFound(f"{node_id} の証明書がありません", f"no certificate for {node_id}")
@@ -59,8 +62,11 @@ def peer_key(ca: NetworkCA, node_id: str) -> Ed25519PublicKey:
 class NodeHost:
     """Builds one node of an installation for a separate process."""
 
-    def __init__(self, data_dir: Path, keys: KeyStore | None = None) -> None:
+    def __init__(self, data_dir: Path, keys: KeyStore | None = None,
+                 expiry_interval: dt.timedelta = DAILY) -> None:
         self.data_dir = Path(data_dir)
+        self.expiry_interval = expiry_interval
+        self.expiry: Expiry | None = None
         self.config = MynaSystem.read_config(self.data_dir)
         self.keys = keys or FileKeyStore(self.data_dir / "keys")
         self.ca = NetworkCA(self.keys, self.data_dir / "netca")
@@ -85,11 +91,18 @@ class NodeHost:
             f"unknown node {node!r}",
         )
 
+    def _expiry(self, expiry: Expiry) -> Expiry:
+        """Erase what is past retention now, at the node's start; the schedule follows."""
+        expiry.tick()
+        self.expiry = expiry
+        return expiry
+
     def hub_app(self) -> FastAPI:
-        hub = HubService(self._engine("hub"), self.keys, self.network("hub"),
-                         log=open_provision_log(self._engine("transparency"), self.keys))
+        provision_log = open_provision_log(self._engine("transparency"), self.keys)
+        hub = HubService(self._engine("hub"), self.keys, self.network("hub"), log=provision_log)
         hub.create_schema()
         identity(self.ca, "hub")
+        expiry = self._expiry(Expiry(hub_tasks(hub, provision_log), self.expiry_interval))
 
         def institution_of(caller: str) -> str:
             return caller.split(":", 1)[1]
@@ -124,7 +137,7 @@ class NodeHost:
             "/node/v1/hub/request": (request, is_intermediate),
             "/node/v1/hub/complete": (complete, is_intermediate),
             "/node/v1/hub/poll": (poll, is_intermediate),
-        })
+        }, lifespan=expiry.lifespan)
 
     def jlis_app(self) -> FastAPI:
         """J-LIS with its own services (JPKI, card centre, notification mailing), which
@@ -194,6 +207,7 @@ class NodeHost:
         )
         server.create_schema()
         identity(self.ca, node_id)
+        expiry = self._expiry(Expiry([intermediate_task(server)], self.expiry_interval))
         own = f"business:{institution}"
 
         def deliver(caller: str, p: dict[str, Any]) -> dict[str, Any]:
@@ -246,4 +260,4 @@ class NodeHost:
             "/node/v1/intermediate/fetch": (fetch, is_own),
             "/node/v1/intermediate/pending": (pending, is_own),
             "/node/v1/intermediate/decide": (decide, is_own),
-        })
+        }, lifespan=expiry.lifespan)

@@ -24,6 +24,7 @@ from myna.card.lifecycle.service import CardService
 from myna.db import make_engine, node_url
 from myna.errors import NotFound
 from myna.events import InboxSink, Relay
+from myna.expiry import RetentionTask, hub_tasks, intermediate_task
 from myna.hub.service import HubService
 from myna.intermediate.service import IntermediateServer
 from myna.jlis.service import CODE_PURPOSE, JlisService
@@ -160,6 +161,11 @@ class MynaSystem:
         self.jlis.register_caller(inst, name, [CODE_PURPOSE])
         self.intermediates[inst] = server
         return server
+
+    def retention_tasks(self) -> list[RetentionTask]:
+        """Every store of provision records here, for :class:`~myna.expiry.Expiry`."""
+        return hub_tasks(self.hub, self.provision_log) + [
+            intermediate_task(server) for server in self.intermediates.values()]
 
     def publish_checkpoint(self) -> str:
         """Sign the provision log's checkpoint and have the protection commission cosign it."""

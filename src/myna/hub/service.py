@@ -34,6 +34,7 @@ from myna.linkage.messages import (
 )
 from myna.linkage.network import NetworkApi, NodeUnavailable
 from myna.netca import node_key_name
+from myna.retention import retention_cutoff
 
 COMMITTED_FIELDS = ("request_id", "attempt", "requester", "provider", "row_id", "affair",
                     "item", "requested_at", "provided_at", "result", "reason")
@@ -379,13 +380,14 @@ class HubService:
         return [self.institution(i) for i in ids]
 
     def expire_records(self, now: dt.datetime | None = None) -> int:
-        """Delete records past the retention period (番号法23条: 7 years by default).
+        """Delete records past the retention period (番号法23条, 施行令30条: 7 years by default),
+        counted from the day each request was made as 民法140〜143条 say
+        (:mod:`myna.retention`).
 
         The log keeps their leaves, so the count stays visible and proofs of
         later records still verify.
         """
-        now = now or self.now()
-        limit = now.replace(year=now.year - self.retention_years)
+        limit = retention_cutoff(now or self.now(), self.retention_years)
         with self.engine.begin() as conn:
             gone = conn.execute(t.records.delete().where(t.records.c.requested_at < limit))
         return int(gone.rowcount or 0)

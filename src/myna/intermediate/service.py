@@ -5,6 +5,31 @@ answers the hub's forwarded requests (automatically, after staff approval for
 items flagged 自動応答不可, or not at all where the person refused), and sends
 its own institution's requests.  Answers are sealed to the requester's key
 (NaCl sealed box), so the hub routes ciphertext it cannot read.
+
+A request the hub forwarded is answered once.  The server remembers each
+answered request by the hub's request id, with a digest of its content (every
+field but ``issued_at`` and the signature), for as long as a copy of it could
+still pass the freshness check:
+
+* the very same signed message again (a replay, or the hub resending it after a
+  lost answer), or the hub's own retry of that request with a new ``issued_at``
+  and signature: the stored, signed answer is returned as it was — nothing is
+  looked up, sealed or journalled again, so there is no second provision;
+* another message under an id already answered: refused
+  (:class:`RequestReused`), nothing provided.
+
+The key is the request id alone: the hub forwards every attempt at a request
+under its id with the same content, so the id says what was asked.  Once no copy
+of the last message could pass the freshness check the memory goes (a replay is
+refused as stale from then on); a retry the hub sends later than that is a new
+message and is answered afresh — journalled here and recorded by the hub as its
+next attempt.
+
+Every refusal on this path is logged with its kind, the requester's institution
+and the request id — never a 符号, an item's content or anything about a person.
+These and the server's own provision records (the journal, 番号法23条1項) are
+kept for ``retention_years`` (施行令30条: 7 years) and then expired
+(:meth:`IntermediateServer.expire_records`).
 """
 
 from __future__ import annotations
@@ -12,6 +37,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import logging
+import re
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
@@ -21,10 +48,11 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from nacl.public import PrivateKey, PublicKey, SealedBox
 from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
-from myna.clock import utcnow
+from myna.clock import aware, utcnow
 from myna.db import bulk_insert, migrate
-from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from myna.errors import Conflict, MynaError, NotFound, PermissionDenied, ValidationError
 from myna.hub import table2 as table2_module
 from myna.hub.table2 import NotInTable2, Table2
 from myna.intermediate import storage as t
@@ -42,6 +70,19 @@ from myna.linkage.messages import (
 )
 from myna.linkage.network import NetworkApi
 from myna.netca import node_key_name
+from myna.retention import retention_cutoff
+
+log = logging.getLogger(__name__)
+
+#: Runs of digits as long as a 住民票コード or longer never reach the log, even inside
+#: a request id chosen by a requester's business system.
+_LONG_DIGITS = re.compile(r"\d{8,}")
+
+
+class RequestReused(PermissionDenied):
+    """The hub's request id was already answered for a different request."""
+
+    code = "request_reused"
 
 
 @dataclass(frozen=True)
@@ -88,8 +129,11 @@ class IntermediateServer:
     def __init__(
         self, engine: Engine, keys: KeyStore, institution: str, network: NetworkApi,
         hub_key: Callable[[], Ed25519PublicKey], now: Callable[[], dt.datetime] = utcnow,
-        table2: Table2 | None = None,
+        table2: Table2 | None = None, retention_years: int = 7,
     ) -> None:
+        if not 1 <= retention_years <= 100:
+            raise ValidationError("保存期間は1〜100年です", "retention must be 1..100 years")
+        self.retention_years = retention_years
         self.engine = engine
         self.institution = institution
         self.network = network
@@ -249,9 +293,46 @@ class IntermediateServer:
     # -- answering ------------------------------------------------------------------------------
 
     def provide(self, request: ProvideRequest) -> ProvideAnswer:
-        """Answer a request the hub forwarded (signed by the hub)."""
+        """Answer a request the hub forwarded (signed by the hub), at most once.
+
+        A repeat of an answered request gets the stored answer; another request
+        under an answered id is refused (see the module's docstring).
+        """
+        try:
+            keep_until = self._admit(request)
+            digest = request.content_digest()
+            try:
+                return self._provide_once(request, digest, keep_until)
+            except IntegrityError:
+                # the same id was answered meanwhile by a concurrent call: a repeat
+                with self.engine.begin() as conn:
+                    stored = self._answered(conn, request, digest, keep_until)
+                if stored is None:  # pragma: no cover - the row that collided stays
+                    raise Conflict("照会を処理できませんでした。再送してください",
+                                   "concurrent answer lost; send again") from None
+                return stored
+        except MynaError as exc:
+            self._log_refusal(request, exc)
+            raise
+
+    def _provide_once(self, request: ProvideRequest, digest: str,
+                      keep_until: dt.datetime) -> ProvideAnswer:
+        """The stored answer of a repeat, or the one provision and its answer, stored."""
+        with self.engine.begin() as conn:
+            self._prune_answered(conn, self.now())
+            stored = self._answered(conn, request, digest, keep_until)
+            if stored is not None:
+                return stored
+            answer = self._provide(conn, request)
+            conn.execute(insert(t.answered).values(
+                request_id=request.request_id, digest=digest, answer=answer.as_json(),
+                keep_until=keep_until))
+        return answer
+
+    def _admit(self, request: ProvideRequest) -> dt.datetime:
+        """Signature, freshness, addressee and Table 2; until when a copy would be fresh."""
         request.verify(self.hub_key(), "情報提供ネットワークシステム")
-        check_fresh(request.issued_at, self.now())
+        fresh_until = check_fresh(request.issued_at, self.now())
         if request.provider != self.institution:
             raise PermissionDenied("宛先の異なる照会です", "request addressed to another node")
         row = self.table2.row(request.row_id)
@@ -260,35 +341,69 @@ class IntermediateServer:
                 f"別表第二 {row.id} はこの事務・特定個人情報の提供を認めていません",
                 f"Table 2 row {row.id} does not cover {request.affair}/{request.item}",
             )
-        with self.engine.begin() as conn:
-            copy = conn.execute(select(t.items).where(
-                t.items.c.code == request.provider_code, t.items.c.item == request.item)).first()
-            refused = conn.execute(select(t.refusals.c.code).where(
-                t.refusals.c.code == request.provider_code,
-                t.refusals.c.affair == request.affair)).first()
-            local_ref = conn.execute(select(t.codes.c.local_ref).where(
-                t.codes.c.code == request.provider_code)).scalar()
-            sealed = None
-            if refused is not None:
-                result, reason = Result.REFUSED, "本人が当該事務への情報提供を拒否しています"
-            elif copy is None:
-                result, reason = Result.NO_DATA, "該当する副本がありません"
-            elif copy.manual_approval:
-                result, reason = Result.PENDING, "自動応答不可: 職員の承認を待っています"
-                existing = conn.execute(select(t.queue.c.request_id).where(
-                    t.queue.c.request_id == request.request_id)).first()
-                if existing is None:
-                    conn.execute(insert(t.queue).values(
-                        request_id=request.request_id, code=request.provider_code,
-                        item=request.item, row_id=request.row_id, affair=request.affair,
-                        requester=request.requester,
-                        requester_box_key=request.requester_box_key, received_at=self.now(),
-                        status="pending"))
-            else:
-                result, reason = Result.PROVIDED, ""
-                sealed = _seal(request.requester_box_key, copy.payload)
-            self._journal(conn, "in", request.request_id, request.requester, request.row_id,
-                          request.affair, request.item, local_ref, result)
+        return fresh_until
+
+    def _answered(self, conn: Connection, request: ProvideRequest, digest: str,
+                  keep_until: dt.datetime) -> ProvideAnswer | None:
+        """The stored answer when ``request`` repeats one answered before, else None."""
+        seen = conn.execute(select(t.answered).where(
+            t.answered.c.request_id == request.request_id)).first()
+        if seen is None:
+            return None
+        if seen.digest != digest:
+            raise RequestReused(
+                "同じ照会番号で内容の異なる提供の求めが送られました（再送攻撃・偽造の疑い）。"
+                "提供していません",
+                "request id already answered for a different request; nothing provided",
+            )
+        # the hub's retry may carry a later issued_at: remember it until that one goes stale
+        if aware(seen.keep_until) < keep_until:
+            conn.execute(update(t.answered).where(
+                t.answered.c.request_id == request.request_id).values(keep_until=keep_until))
+        log.info("repeated provision request %s from %s answered with the stored answer",
+                 _loggable(request.request_id), _loggable(request.requester))
+        return ProvideAnswer.from_json(dict(seen.answer))
+
+    def _prune_answered(self, conn: Connection, now: dt.datetime) -> int:
+        """Forget answered requests no copy of which could pass the freshness check now."""
+        gone = conn.execute(t.answered.delete().where(t.answered.c.keep_until < now))
+        return int(gone.rowcount or 0)
+
+    def _log_refusal(self, request: ProvideRequest, exc: MynaError) -> None:
+        log.warning("provision request %s from %s refused (%s): %s",
+                    _loggable(request.request_id), _loggable(request.requester), exc.code,
+                    _loggable(exc.message_en))
+
+    def _provide(self, conn: Connection, request: ProvideRequest) -> ProvideAnswer:
+        """Look up the copy, the refusals and the flags; journal; the signed answer."""
+        copy = conn.execute(select(t.items).where(
+            t.items.c.code == request.provider_code, t.items.c.item == request.item)).first()
+        refused = conn.execute(select(t.refusals.c.code).where(
+            t.refusals.c.code == request.provider_code,
+            t.refusals.c.affair == request.affair)).first()
+        local_ref = conn.execute(select(t.codes.c.local_ref).where(
+            t.codes.c.code == request.provider_code)).scalar()
+        sealed = None
+        if refused is not None:
+            result, reason = Result.REFUSED, "本人が当該事務への情報提供を拒否しています"
+        elif copy is None:
+            result, reason = Result.NO_DATA, "該当する副本がありません"
+        elif copy.manual_approval:
+            result, reason = Result.PENDING, "自動応答不可: 職員の承認を待っています"
+            existing = conn.execute(select(t.queue.c.request_id).where(
+                t.queue.c.request_id == request.request_id)).first()
+            if existing is None:
+                conn.execute(insert(t.queue).values(
+                    request_id=request.request_id, code=request.provider_code,
+                    item=request.item, row_id=request.row_id, affair=request.affair,
+                    requester=request.requester,
+                    requester_box_key=request.requester_box_key, received_at=self.now(),
+                    status="pending"))
+        else:
+            result, reason = Result.PROVIDED, ""
+            sealed = _seal(request.requester_box_key, copy.payload)
+        self._journal(conn, "in", request.request_id, request.requester, request.row_id,
+                      request.affair, request.item, local_ref, result)
         return self._answer(request.request_id, result, sealed, reason)
 
     def _answer(self, request_id: str, result: Result, sealed: str | None,
@@ -303,6 +418,26 @@ class IntermediateServer:
         conn.execute(insert(t.journal).values(
             direction=direction, request_id=request_id, counterpart=counterpart, row_id=row_id,
             affair=affair, item=item, local_ref=local_ref, result=result.value, at=self.now()))
+
+    # -- retention ----------------------------------------------------------------------------
+
+    def expire_records(self, now: dt.datetime | None = None) -> int:
+        """Delete this server's provision records past the retention period.
+
+        番号法23条1項 has 情報照会者 and 情報提供者 keep their own records of each
+        request and provision (here: the journal) for the period of 施行令30条
+        (7 years), counted as 民法140〜143条 say (:mod:`myna.retention`).  Decided
+        approvals of 自動応答不可 items go with them; answered requests no longer
+        fresh are forgotten.  Returns how many journal entries were deleted.
+        """
+        now = now or self.now()
+        limit = retention_cutoff(now, self.retention_years)
+        with self.engine.begin() as conn:
+            gone = conn.execute(t.journal.delete().where(t.journal.c.at < limit))
+            conn.execute(t.queue.delete().where(t.queue.c.status != "pending",
+                                                t.queue.c.received_at < limit))
+            self._prune_answered(conn, now)
+        return int(gone.rowcount or 0)
 
     def pending(self) -> list[PendingRequest]:
         """The staff approval queue (自動応答不可 items)."""
@@ -372,6 +507,11 @@ class IntermediateServer:
     def fetch(self, request_id: str) -> Received:
         """Poll the hub for the current answer to one of our requests and open it."""
         return self.open(self.network.the_hub().poll(self.institution, request_id))
+
+
+def _loggable(value: object) -> str:
+    """Text for a log line: bounded, with long runs of digits taken out."""
+    return _LONG_DIGITS.sub("…", str(value)[:120])
 
 
 def _seal(box_key: str, payload: dict[str, Any]) -> str:

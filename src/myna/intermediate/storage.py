@@ -90,4 +90,19 @@ journal = Table(
     Column("local_ref", String(40)),
     Column("result", String(20), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_journal_at", "at"),
+)
+
+#: The hub's forwarded requests already answered, by the hub's request id: a replay
+#: of one, or the hub's own retry of it, gets the stored answer again; the same id
+#: with other content is refused.  Kept while a replay could still pass the
+#: freshness check (``keep_until``), then pruned.
+answered = Table(
+    "answered",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("digest", CHAR(64), nullable=False),
+    Column("answer", JSON, nullable=False),
+    Column("keep_until", DateTime(timezone=True), nullable=False),
+    Index("ix_answered_keep_until", "keep_until"),
 )

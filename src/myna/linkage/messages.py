@@ -2,8 +2,9 @@
 
 Every message is canonical JSON (sorted keys, UTF-8, no spaces) signed with
 the sender's Ed25519 key; the receiver checks the signature against the key
-registered for the sender, the freshness of ``issued_at`` and, at the hub, that
-a request id is never reused for different content.
+registered for the sender, the freshness of ``issued_at`` and — at the hub for
+requests, at the provider's intermediate server for forwarded ones — that a
+request id is never reused for different content.
 """
 
 from __future__ import annotations
@@ -101,8 +102,13 @@ class Signed:
         return cls(**{k: data[k] for k in names})
 
 
-def check_fresh(issued_at: str, now: dt.datetime) -> None:
-    """Refuse messages issued too long ago (replays) or in the future."""
+def check_fresh(issued_at: str, now: dt.datetime) -> dt.datetime:
+    """Refuse messages issued too long ago (replays) or in the future.
+
+    Returns the last moment at which the same message would still pass this check
+    (``issued_at`` + :data:`MAX_SKEW`, in UTC): whoever remembers messages to refuse their
+    replays must remember each one until then, and need not remember it longer.
+    """
     try:
         at = dt.datetime.fromisoformat(issued_at)
     except ValueError:
@@ -114,6 +120,7 @@ def check_fresh(issued_at: str, now: dt.datetime) -> None:
             "メッセージの発行時刻が古すぎるか未来です（再送攻撃の疑い）",
             f"message issued at {issued_at} is outside ±{MAX_SKEW}",
         )
+    return (at + MAX_SKEW).astimezone(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -151,6 +158,12 @@ class ProvideRequest(Signed):
     item: str
     issued_at: str
     signature: str = ""
+
+    def content_digest(self) -> str:
+        """What the hub repeats exactly when it forwards the same request again."""
+        body = self.body()
+        body.pop("issued_at")
+        return hashlib.sha256(canonical(body)).hexdigest()
 
 
 @dataclass(frozen=True)

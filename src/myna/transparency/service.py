@@ -37,6 +37,7 @@ from myna.clock import show_time, utcnow
 from myna.db import bulk_insert, migrate
 from myna.errors import Conflict, NotFound, ValidationError
 from myna.keys import KeyStore
+from myna.retention import retention_cutoff
 from myna.transparency import merkle
 from myna.transparency import storage as t
 from myna.transparency.errors import LogCorrupted, SignatureInvalid
@@ -75,14 +76,6 @@ def as_utc(value: dt.datetime) -> dt.datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC)
-
-
-def years_before(moment: dt.datetime, years: int) -> dt.datetime:
-    """The same calendar moment ``years`` earlier (29 Feb becomes 28 Feb)."""
-    try:
-        return moment.replace(year=moment.year - years)
-    except ValueError:
-        return moment.replace(year=moment.year - years, day=28)
 
 
 class _Tile:
@@ -590,20 +583,22 @@ class TransparencyLog:
 
     # -- retention ----------------------------------------------------------
 
-    def retention_limit(self) -> dt.datetime:
-        """Entries appended before this moment may be expired."""
-        return years_before(as_utc(self.now()), self.retention_years)
+    def retention_limit(self, now: dt.datetime | None = None) -> dt.datetime:
+        """Entries appended before this moment have outlived ``retention_years`` at ``now``
+        (counted as 民法140〜143条 say, see :mod:`myna.retention`)."""
+        return retention_cutoff(as_utc(now or self.now()), self.retention_years)
 
-    def expire(self, before: dt.datetime | None = None) -> int:
+    def expire(self, before: dt.datetime | None = None, *,
+               now: dt.datetime | None = None) -> int:
         """Erase the data of entries appended before ``before``; keep their leaf hashes.
 
-        ``before`` defaults to the retention limit (now minus ``retention_years``)
-        and may not be later than it.  The rows stay (data NULL) so the count and
+        ``before`` defaults to the retention limit at ``now`` (the log's clock
+        unless given) and may not be later than it.  The rows stay (data NULL) so the count and
         every proof still work.  SQLite: ``secure_delete`` zeroes the freed bytes
         and the WAL is truncated afterwards; PostgreSQL: the old row versions
         disappear at the next VACUUM.  Returns how many entries were erased.
         """
-        limit = self.retention_limit()
+        limit = self.retention_limit(now)
         cutoff = limit if before is None else as_utc(before)
         if cutoff > limit:
             raise ValidationError(
@@ -612,6 +607,12 @@ class TransparencyLog:
                 f"entries younger than {self.retention_years} years cannot be expired "
                 f"(only those appended before {limit.isoformat()})",
             )
+        with self.engine.connect() as conn:  # the daily run mostly finds nothing to do
+            due = conn.execute(select(t.batches.c.first_index).where(
+                t.batches.c.log_id == self._id(conn), t.batches.c.appended_at < cutoff,
+                t.batches.c.expired_at.is_(None)).limit(1)).first() is not None
+        if not due:
+            return 0
         sqlite = self.engine.dialect.name == "sqlite"
         erased = 0
         with self._lock, self.engine.connect() as conn:

@@ -272,12 +272,13 @@ class HttpNetwork:
 
 
 def node_app(title: str, ca: x509.Certificate, routes: dict[str, tuple[Handler, Callable[[str],
-             bool]]], now: Now = utcnow) -> FastAPI:
+             bool]]], now: Now = utcnow, lifespan: Any = None) -> FastAPI:
     """A FastAPI app serving signed node-to-node routes.
 
-    ``routes`` maps a path to (handler(caller, payload) -> JSON, may_call(caller)).
+    ``routes`` maps a path to (handler(caller, payload) -> JSON, may_call(caller));
+    ``lifespan`` runs alongside the server (e.g. :meth:`myna.expiry.Expiry.lifespan`).
     """
-    app = FastAPI(title=title, docs_url=None, redoc_url=None)
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, lifespan=lifespan)
     router = APIRouter()
 
     def make(path: str, handler: Handler, may_call: Callable[[str], bool]) -> None:

@@ -21,6 +21,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import Scope
 
 from myna.errors import MynaError, Unavailable
+from myna.expiry import Expiry
 from myna.system import MynaSystem
 from myna.transport.guard import (
     SERVER_ERROR_JA,
@@ -191,17 +192,23 @@ async def _security_headers(
     return response
 
 
-def create_app(system: MynaSystem, session_secret: bytes) -> FastAPI:
+def create_app(system: MynaSystem, session_secret: bytes,
+               expiry: Expiry | None = None) -> FastAPI:
     """The staff web app and API for every municipality of ``system``.
 
     ``session_secret`` signs the session cookies and the API tokens (separate
     keys are derived from it); keep it secret and stable across restarts.
+    Provision records past their retention period are erased now and then while
+    the app serves (``expiry``: by default every store of ``system``, daily).
     """
     if len(session_secret) < 16:
         raise ValueError("session_secret must be at least 16 random bytes")
+    expiry = expiry or Expiry(system.retention_tasks())
+    expiry.tick()
     app = FastAPI(
         title="Myna", description=DESCRIPTION, version="1",
         openapi_url="/openapi.json", docs_url=None, redoc_url=None,  # no CDN assets offline
+        lifespan=expiry.lifespan,
     )
     app.state.myna = WebState(
         system=system,
