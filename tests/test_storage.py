@@ -31,13 +31,14 @@ def test_migrations_match_the_models(system: MynaSystem) -> None:
         (system.jlis.engine, with_event_tables(jlis_tables.metadata)),
         (town.engine, with_event_tables(registry_tables.metadata)),
         (system.municipalities["132152"].atena.engine, with_event_tables(atena_tables.metadata)),
-        (system.hub.engine, hub_tables.metadata),
-        (system.municipalities["132152"].intermediate.engine, intermediate_tables.metadata),
+        (system.hub.engine, with_event_tables(hub_tables.metadata)),
+        (system.municipalities["132152"].intermediate.engine,
+         with_event_tables(intermediate_tables.metadata)),
         (system.provision_log.engine, log_tables.metadata),
         (system.witness.engine, log_tables.witness_metadata),
         (system.jpki.engine, with_event_tables(jpki_tables.metadata)),
         (system.chips.engine, card_tables.metadata),
-        (system.notify.engine, notify_tables.metadata),
+        (system.notify.engine, with_event_tables(notify_tables.metadata)),
     ]
     for engine, metadata in nodes:
         with engine.connect() as conn:

@@ -23,7 +23,7 @@ from myna.card.lifecycle.directory import RegistryDirectory
 from myna.card.lifecycle.service import CardService
 from myna.db import make_engine, node_url
 from myna.errors import NotFound
-from myna.events import InboxSink, Relay
+from myna.events import Inbox, InboxSink, Outbox, Relay
 from myna.expiry import RetentionTask, hub_tasks, intermediate_task
 from myna.hub.service import HubService
 from myna.intermediate.service import IntermediateServer
@@ -35,7 +35,6 @@ from myna.municipality import ROLE, Municipality, institution_id
 from myna.netca import NetworkCA
 from myna.notify.service import NotificationService
 from myna.numbers import municipality_code
-from myna.registry.service import JLIS as JLIS_NODE
 from myna.registry.service import MunicipalityRegistry
 from myna.transparency.service import TransparencyLog
 from myna.transparency.witness import Witness, witness_log
@@ -123,8 +122,15 @@ class MynaSystem:
         self.cards = CardService(self._engine("cards"), self.jpki, self.chips, self.notify,
                                  RegistryDirectory(self.registries, self.jlis))
         self.cards.create_schema()
-        self.relays: list[Relay] = [Relay(self.jlis.outbox, {
-            "jpki": InboxSink(self.jpki.inbox), "cards": InboxSink(self.cards.inbox)})]
+        #: every node's inbox by node id, and a relay per outbox: in one process events
+        #: are delivered right after the sender's transaction (see :meth:`deliver_events`)
+        self.inboxes: dict[str, Inbox] = {}
+        self.relays: list[Relay] = []
+        for inbox in (self.jlis.inbox, self.jpki.inbox, self.cards.inbox, self.notify.inbox,
+                      self.hub.inbox):
+            self.inboxes[inbox.node] = inbox
+        self._relay(self.jlis.outbox)
+        self._relay(self.hub.outbox)
         self.jlis.publish = self._publish
         for code in self.config.municipalities:
             self._open_municipality(code)
@@ -157,6 +163,8 @@ class MynaSystem:
         self.ca.identity(f"intermediate:{inst}")
         self.ca.identity(f"business:{inst}")
         self.network.add_intermediate(inst, server)
+        self.inboxes[server.inbox.node] = server.inbox
+        self._relay(server.outbox)
         self.hub.register_institution(inst, name, role, server.signing_key, server.box_key)
         self.jlis.register_caller(inst, name, [CODE_PURPOSE])
         self.intermediates[inst] = server
@@ -186,16 +194,25 @@ class MynaSystem:
                 break
         return total
 
+    def _relay(self, outbox: Outbox) -> None:
+        self.relays.append(Relay(outbox, self._sink))
+
+    def _sink(self, destination: str) -> InboxSink | None:
+        inbox = self.inboxes.get(destination)
+        return None if inbox is None else InboxSink(inbox)
+
     def _publish(self) -> None:
         self.deliver_events()
 
     def _open_municipality(self, code: str) -> Municipality:
         registry = MunicipalityRegistry(self._engine(f"registry-{code}"), code, self.jlis)
         registry.create_schema()
-        atena = AtenaService(self._engine(f"atena-{code}"), node=registry.atena_node)
+        atena = AtenaService(self._engine(f"atena-{code}"), node=registry.atena_node,
+                             intermediate=f"intermediate:{institution_id(registry.code)}")
         atena.create_schema()
-        self.relays.append(Relay(registry.outbox, {
-            JLIS_NODE: InboxSink(self.jlis.inbox), registry.atena_node: InboxSink(atena.inbox)}))
+        self.inboxes[atena.inbox.node] = atena.inbox
+        self._relay(registry.outbox)
+        self._relay(atena.outbox)
         registry.publish = self._publish
         server = self._open_institution(institution_id(registry.code), registry.title, ROLE)
         town = Municipality(registry, atena, server, self.jlis)

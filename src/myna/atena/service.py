@@ -11,7 +11,7 @@ from myna.atena import storage as t
 from myna.clock import utcnow
 from myna.db import bulk_insert, migrate, reserve
 from myna.errors import NotFound
-from myna.events import Event, Inbox
+from myna.events import Event, Inbox, Outbox
 from myna.numbers import individual
 
 
@@ -19,15 +19,29 @@ class AtenaService:
     """The town's integrated address book (統合宛名システム)."""
 
     def __init__(self, engine: Engine, now: Callable[[], dt.datetime] = utcnow,
-                 node: str = "atena") -> None:
+                 node: str = "atena", intermediate: str | None = None) -> None:
         self.engine = engine
         self.now = now
-        #: the registry tells of number changes here (events, applied once)
-        self.inbox = Inbox(engine, node, {"number.changed": self._on_number_changed}, now)
+        #: the registry tells of number changes and 支援措置 here (events, applied once)
+        self.inbox = Inbox(engine, node, {
+            "number.changed": self._on_number_changed,
+            "support_measure.changed": self._on_support_measure}, now)
+        #: the town's intermediate server learns of 支援措置 by 宛名番号 from here
+        self.outbox = Outbox(engine, node, now)
+        self.intermediate = intermediate
 
     def create_schema(self) -> None:
         migrate(self.engine, "myna.atena")
         self.inbox.create_schema()
+
+    def _on_support_measure(self, conn: Connection, event: Event) -> None:
+        """支援措置 at the registry → the town's intermediate server, by 宛名番号 (the
+        reference it knows the person by); nothing to tell before a 宛名番号 exists."""
+        atena_no = conn.execute(select(t.atena.c.atena_no).where(
+            t.atena.c.resident_id == int(event.payload["resident_id"]))).scalar()
+        if atena_no is not None and self.intermediate is not None:
+            self.outbox.add(conn, self.intermediate, "protection.requested", str(atena_no),
+                            {"local_ref": str(atena_no), "on": bool(event.payload["on"])})
 
     def _on_number_changed(self, conn: Connection, event: Event) -> None:
         """The registry changed a resident's number: the 宛名番号 (and so the 符号) stays,
@@ -76,9 +90,3 @@ class AtenaService:
             rid = conn.execute(select(t.atena.c.resident_id).where(
                 t.atena.c.atena_no == atena_no)).scalar()
         return None if rid is None else int(rid)
-
-    def number_changed(self, resident_id: int, new_number: str) -> None:
-        """Follow a number change; the 宛名番号 (and so the 符号) stays."""
-        with self.engine.begin() as conn:
-            conn.execute(update(t.atena).where(t.atena.c.resident_id == resident_id).values(
-                individual_number=individual.validate(new_number), updated_at=self.now()))

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from myna.clock import utcnow
 from myna.db import bulk_insert, migrate
 from myna.errors import MynaError, NotFound, PermissionDenied, ValidationError
+from myna.events import Event, Inbox, Outbox
 from myna.hub import storage as t
 from myna.hub import table2 as table2_module
 from myna.hub.domain import CodeDeriver
@@ -108,9 +109,33 @@ class HubService:
         self.codes = CodeDeriver(
             keys.secret("hub/link"), keys.secret("hub/code"), keys.secret("hub/commit")
         )
+        #: an intermediate server asks, by its own 符号, that every holder of the person's
+        #: data protect them (支援措置); each is told by its own 符号
+        self.inbox = Inbox(engine, "hub", {"protection.requested": self._on_protection}, now)
+        self.outbox = Outbox(engine, "hub", now)
 
     def create_schema(self) -> None:
         migrate(self.engine, "myna.hub")
+        self.outbox.create_schema()
+
+    def _on_protection(self, conn: Connection, event: Event) -> None:
+        """支援措置 set or lifted for the person behind the sender's 符号: every
+        institution holding a 符号 for that person is told, each by its own 符号 only
+        (the hub converts; no institution learns another's 符号)."""
+        kind, _, institution = event.source.partition(":")
+        if kind != "intermediate":
+            raise PermissionDenied("中間サーバー以外からの保護の依頼です",
+                                   f"{event.source} is not an intermediate server")
+        link = conn.execute(select(t.codes.c.link).where(
+            t.codes.c.institution_id == institution,
+            t.codes.c.code == str(event.payload["code"]))).scalar()
+        if link is None:
+            raise NotFound("この符号は発行されていません", "no such 符号 for the sender")
+        for holder, code in conn.execute(
+                select(t.codes.c.institution_id, t.codes.c.code)
+                .where(t.codes.c.link == link).order_by(t.codes.c.institution_id)).all():
+            self.outbox.add(conn, f"intermediate:{holder}", "protection.changed", str(code),
+                            {"code": str(code), "on": bool(event.payload["on"])})
 
     def public_key(self) -> Ed25519PublicKey:
         return self._signing.public_key()

@@ -53,6 +53,7 @@ from sqlalchemy.exc import IntegrityError
 from myna.clock import aware, utcnow
 from myna.db import bulk_insert, migrate
 from myna.errors import Conflict, MynaError, NotFound, PermissionDenied, ValidationError
+from myna.events import Event, Inbox, Outbox
 from myna.hub import table2 as table2_module
 from myna.hub.table2 import NotInTable2, Table2
 from myna.intermediate import storage as t
@@ -144,9 +145,55 @@ class IntermediateServer:
         # row itself too (defence in depth: the hub is not the only gate)
         self.table2 = table2 or table2_module.load()
         self._box = PrivateKey(keys.secret(f"intermediate/{institution}/box"))
+        self.node_id = f"intermediate:{institution}"
+        self.inbox = Inbox(engine, self.node_id, {
+            "protection.requested": self._on_protection_requested,
+            "protection.changed": self._on_protection_changed}, now)
+        self.outbox = Outbox(engine, self.node_id, now)
 
     def create_schema(self) -> None:
         migrate(self.engine, "myna.intermediate")
+        self.outbox.create_schema()
+
+    # -- 支援措置 ---------------------------------------------------------------------------
+
+    def _on_protection_requested(self, conn: Connection, event: Event) -> None:
+        """Our own institution set or lifted 支援措置 (by its 宛名番号): protect here at
+        once, and ask the hub to tell every other holder, by our 符号."""
+        if event.source != f"atena:{self._town()}":
+            raise PermissionDenied("自機関以外からの保護の依頼です",
+                                   f"{event.source} may not ask this server for protection")
+        code = conn.execute(select(t.codes.c.code).where(
+            t.codes.c.local_ref == str(event.payload["local_ref"]))).scalar()
+        if code is None:
+            return  # no 符号 yet: nobody can ask about the person through the network
+        on = bool(event.payload["on"])
+        self._protect(conn, str(code), on)
+        self.outbox.add(conn, "hub", "protection.requested", str(code),
+                        {"code": str(code), "on": on})
+
+    def _on_protection_changed(self, conn: Connection, event: Event) -> None:
+        """The hub: protect (or stop protecting) the person behind our 符号."""
+        if event.source != "hub":
+            raise PermissionDenied("情報提供ネットワークシステム以外からの通知です",
+                                   f"{event.source} is not the hub")
+        self._protect(conn, str(event.payload["code"]), bool(event.payload["on"]))
+
+    def _protect(self, conn: Connection, code: str, on: bool) -> None:
+        conn.execute(t.protections.delete().where(t.protections.c.code == code))
+        if on:
+            conn.execute(insert(t.protections).values(code=code, since=self.now()))
+
+    def _town(self) -> str:
+        return self.institution.removeprefix("municipality-")
+
+    def is_protected(self, local_ref: str) -> bool:
+        """Whether 支援措置 holds every provision about this person for a staff decision."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(t.protections.c.code)
+                .join(t.codes, t.codes.c.code == t.protections.c.code)
+                .where(t.codes.c.local_ref == local_ref)).first() is not None
 
     @property
     def signing_key(self) -> Ed25519PublicKey:
@@ -388,7 +435,7 @@ class IntermediateServer:
             result, reason = Result.REFUSED, "本人が当該事務への情報提供を拒否しています"
         elif copy is None:
             result, reason = Result.NO_DATA, "該当する副本がありません"
-        elif copy.manual_approval:
+        elif copy.manual_approval or self._protected(conn, request.provider_code):
             result, reason = Result.PENDING, "自動応答不可: 職員の承認を待っています"
             existing = conn.execute(select(t.queue.c.request_id).where(
                 t.queue.c.request_id == request.request_id)).first()
@@ -405,6 +452,13 @@ class IntermediateServer:
         self._journal(conn, "in", request.request_id, request.requester, request.row_id,
                       request.affair, request.item, local_ref, result)
         return self._answer(request.request_id, result, sealed, reason)
+
+    @staticmethod
+    def _protected(conn: Connection, code: str) -> bool:
+        """支援措置: no automatic answer about this person, for any requester (the reason
+        given out is the ordinary 自動応答不可, so the requester does not learn of it)."""
+        return conn.execute(select(t.protections.c.code).where(
+            t.protections.c.code == code)).first() is not None
 
     def _answer(self, request_id: str, result: Result, sealed: str | None,
                 reason: str) -> ProvideAnswer:

@@ -106,3 +106,11 @@ answered = Table(
     Column("keep_until", DateTime(timezone=True), nullable=False),
     Index("ix_answered_keep_until", "keep_until"),
 )
+
+#: 支援措置: every item held for this 符号 needs a staff member's decision, whoever asks
+protections = Table(
+    "protections",
+    metadata,
+    Column("code", CHAR(32), primary_key=True),
+    Column("since", DateTime(timezone=True), nullable=False),
+)

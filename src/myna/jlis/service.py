@@ -27,6 +27,8 @@ from myna.numbers import bulk, individual, resident_code
 
 Progress = Callable[[int], None]
 CODE_PURPOSE = "符号の取得"
+#: what a caller not approved for a 支援措置 case sees instead of the address
+WITHHELD = "（支援措置により非表示）"
 #: J-LIS's own services that follow a person's 本人確認情報 (公的個人認証, card centre)
 IDENTITY_SUBSCRIBERS = ("jpki", "cards")
 
@@ -97,6 +99,7 @@ class JlisService:
             "numbering.initial": self._on_initial,
             "number.changed": self._on_number_change,
             "resident_code.changed": self._on_code_change,
+            "support_measure.changed": self._on_support_measure,
         }, now)
         #: delivers this node's outbox (set by the wiring; events wait until then)
         self.publish: Callable[[], None] = lambda: None
@@ -595,6 +598,26 @@ class JlisService:
                                   p["number"], int(p["generation"]), p["reason"],
                                   bool(p["ex_officio"]))
 
+    def _on_support_measure(self, conn: Connection, event: Event) -> None:
+        """支援措置 set or lifted by the person's municipality (住基法: 本人確認情報の提供に
+        あたり加害者等に住所を知られないようにする)."""
+        p = event.payload
+        town = self._municipality_of(event)
+        key = self._person_key_for_code(conn, resident_code.validate(str(p["resident_code"])))
+        if key is None:
+            raise NotFound("本人確認情報がまだ登録されていません",
+                           "no identity recorded for this person")
+        self._check_current_municipality(conn, key, town)
+        conn.execute(t.protected_persons.delete().where(t.protected_persons.c.person_key == key))
+        if p["on"]:
+            conn.execute(insert(t.protected_persons).values(
+                person_key=key, municipality_code=town,
+                approved_callers=[str(c) for c in p.get("approved_callers", [])],
+                since=self.now()))
+        conn.execute(insert(t.identity_history).values(
+            person_key=key, event="支援措置" if p["on"] else "支援措置の終了", detail={},
+            municipality_code=town, recorded_at=self.now()))
+
     def _on_code_change(self, conn: Connection, event: Event) -> None:
         p = event.payload
         self._apply_code_change(conn, self._municipality_of(event), p["old"], p["new"])
@@ -626,6 +649,7 @@ class JlisService:
                 denied = None
         if denied:
             raise denied
+        withheld = False
         with self.engine.begin() as conn:
             row = conn.execute(
                 select(t.numbers.c.person_key, t.numbers.c.status).where(
@@ -639,8 +663,11 @@ class JlisService:
                 person = conn.execute(
                     select(t.persons).where(t.persons.c.person_key == row.person_key)
                 ).first()
+                approved = conn.execute(select(t.protected_persons.c.approved_callers).where(
+                    t.protected_persons.c.person_key == row.person_key)).scalar()
+                withheld = approved is not None and caller_id not in approved
                 self._log(conn, caller_id, purpose, row.person_key,
-                          "found" if person else "not_found")
+                          "not_found" if not person else "withheld" if withheld else "found")
                 result = person
         if result is None:
             raise NotFound(
@@ -650,8 +677,8 @@ class JlisService:
         return IdentityRecord(
             resident_code=result.resident_code, individual_number=number, name=result.name,
             furigana=result.furigana, birth_date=result.birth_date, sex=result.sex,
-            address=result.address, municipality_code=result.municipality_code,
-            status=result.status,
+            address=WITHHELD if withheld else result.address,
+            municipality_code=result.municipality_code, status=result.status,
         )
 
     def _log(

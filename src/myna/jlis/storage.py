@@ -102,3 +102,14 @@ lookup_log = Table(
     Column("result", String(20), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
 )
+
+#: 支援措置 (DV等支援措置) reported by the person's municipality: the address is withheld
+#: from 本人確認情報 answers to every caller not approved for the case
+protected_persons = Table(
+    "protected_persons",
+    metadata,
+    Column("person_key", CHAR(32), primary_key=True),
+    Column("municipality_code", CHAR(6), nullable=False),
+    Column("approved_callers", JSON, nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False),
+)

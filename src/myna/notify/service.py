@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, Select, and_, func, insert, select, u
 from myna.clock import aware, jst_date, utcnow
 from myna.db import bulk_insert, inserted_id, migrate
 from myna.errors import Conflict, NotFound, ValidationError
+from myna.events import Event, Inbox
 from myna.notify import storage as t
 from myna.notify.domain import (
     AFTER_MAILING,
@@ -116,9 +117,41 @@ class NotificationService:
         self.now = now
         self.apply_url = check_apply_url(apply_url)
         self.holding_months = holding_months
+        #: the municipality's 支援措置 arrives here as an event, with the 居所 it registered
+        self.inbox = Inbox(engine, "notify", {}, now,
+                           effects={"support_measure.changed": self._on_support_measure})
 
     def create_schema(self) -> None:
         migrate(self.engine, "myna.notify")
+        self.inbox.create_schema()
+
+    def _on_support_measure(self, event: Event) -> None:
+        """支援措置 set: the person's letter goes to the 居所 registered with it (one
+        registration at the municipality, not a second one here); lifted: withdrawn.
+
+        Idempotent: an existing registration is kept, a missing one is not withdrawn.
+        A letter already mailed makes it apply to the next mailing; a letter to the
+        居所 still waiting to be mailed holds the lifting back until it is mailed.
+        """
+        kind, _, town = event.source.partition(":")
+        if kind != "municipality":
+            raise ValidationError("市区町村以外からの支援措置の通知です",
+                                  f"{event.source} is not a municipality")
+        p = event.payload
+        resident_id = int(p["resident_id"])
+        with self.engine.connect() as conn:
+            active = self._active_alternative(conn, town, resident_id)
+        if not p["on"]:
+            if active is not None:
+                self.withdraw_alternative(town, resident_id)
+            return
+        if active is not None or not p.get("postcode"):
+            return
+        args = (town, resident_id, AlternativeReason.DV, str(p["postcode"]), str(p["address"]))
+        try:
+            self.register_alternative(*args, note="支援措置の申出による")
+        except Conflict:
+            self.register_alternative(*args, note="支援措置の申出による", for_remailing=True)
 
     # -- 居所情報登録 ------------------------------------------------------------------------
 

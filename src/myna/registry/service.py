@@ -60,6 +60,8 @@ from myna.text import clean_text
 CODE_BATCH = 1000
 #: J-LIS, the receiver of the 本人確認情報 events
 JLIS = "jlis"
+#: J-LIS's notification mailing (番号通知), told of 支援措置 and its 居所
+NOTIFY = "notify"
 #: residents per ``numbering.initial`` event (one J-LIS transaction each)
 INITIAL_CHUNK = 5_000
 PROTECTED = "（支援措置により非表示）"
@@ -683,10 +685,25 @@ class MunicipalityRegistry:
         self.publish()
         return recoded
 
-    def set_support_measure(self, staff: Staff, resident_id: int, on: bool, reason: str) -> None:
-        """支援措置 (DV etc.): restrict who may see the record."""
+    def set_support_measure(
+        self, staff: Staff, resident_id: int, on: bool, reason: str,
+        residence: tuple[str, str] | None = None, approved_callers: Sequence[str] = (),
+    ) -> None:
+        """支援措置 (DV, ストーカー, 児童虐待 …): restrict who may see the record.
+
+        One registration, told to every organisation that must act on it, as
+        events in this transaction: J-LIS withholds the address from callers not
+        in ``approved_callers``; the notification goes to ``residence``
+        (postcode, address of the 居所) instead of the registered address; every
+        intermediate server holding the person's data stops answering
+        automatically (through the 統合宛名 and the hub, by 符号).  Lifting it
+        reverses each of these.
+        """
         self._require_supervisor(staff, "支援措置の設定")
         reason = check_purpose(reason)
+        if residence is not None:
+            residence = (check_postcode(residence[0]), check_address(residence[1], "居所"))
+        callers = [clean_text(c, "照会を認める機関", max_length=100) for c in approved_callers]
         with self.engine.begin() as conn:
             resident = self._get(conn, resident_id)
             conn.execute(
@@ -694,6 +711,16 @@ class MunicipalityRegistry:
                 .values(support_measure=on)
             )
             self._log(conn, staff, resident.resident_id, "support_measure", reason, {"on": on})
+            self.outbox.add(conn, JLIS, "support_measure.changed", resident.resident_code, {
+                "resident_code": resident.resident_code, "on": on,
+                "approved_callers": callers})
+            notice: dict[str, Any] = {"resident_id": resident_id, "on": on}
+            if on and residence is not None:
+                notice |= {"postcode": residence[0], "address": residence[1]}
+            self.outbox.add(conn, NOTIFY, "support_measure.changed", str(resident_id), notice)
+            self.outbox.add(conn, self.atena_node, "support_measure.changed",
+                            str(resident_id), {"resident_id": resident_id, "on": on})
+        self.publish()
 
     def _check_protected(self, staff: Staff, resident: Resident, what: str) -> None:
         if resident.support_measure and not staff.may_view_protected:
