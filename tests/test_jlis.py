@@ -128,7 +128,7 @@ def test_number_change_retires_the_old_number_forever(system: MynaSystem) -> Non
         system.jlis.change_number(KOKUBUNJI, code, "漏えい", ex_officio=False)
     new = system.jlis.change_number(KUNITACHI, code, "書類の流出", ex_officio=False)
     assert new != old and individual.is_valid(new)
-    system.jlis.register_caller("nenkin", "日本年金機構", ["年金給付"])
+    system.jlis.register_caller("nenkin", "日本年金機構", ["年金給付"], receives_resident_code=True)
     assert system.jlis.lookup_by_number("nenkin", "年金給付", new).resident_code == code
     with pytest.raises(NotFound):
         system.jlis.lookup_by_number("nenkin", "年金給付", old)
@@ -146,7 +146,7 @@ def test_code_change_keeps_the_number(system: MynaSystem) -> None:
     number = system.jlis.assign_number(KUNITACHI, code)
     system.jlis.record_identity(KUNITACHI, _info(code), "出生", number=number)
     system.jlis.change_resident_code(KUNITACHI, code, new_code)
-    system.jlis.register_caller("city", "市", ["住民基本台帳事務"])
+    system.jlis.register_caller("city", "市", ["住民基本台帳事務"], receives_resident_code=True)
     record = system.jlis.lookup_by_number("city", "住民基本台帳事務", number)
     assert record.resident_code == new_code
     with pytest.raises(Conflict):
@@ -162,7 +162,7 @@ def test_lookups_need_authorisation_and_are_logged(system: MynaSystem) -> None:
     system.jlis.record_identity(KUNITACHI, _info(code, "髙橋 𠮷太郎"), "出生", number=number)
     with pytest.raises(PermissionDenied, match="認められていません"):
         system.jlis.lookup_by_number("stranger", "興味本位", number)
-    system.jlis.register_caller("nenkin", "日本年金機構", ["年金給付"])
+    system.jlis.register_caller("nenkin", "日本年金機構", ["年金給付"], receives_resident_code=True)
     with pytest.raises(PermissionDenied):
         system.jlis.lookup_by_number("nenkin", "税務", number)
     full_width = "".join(chr(ord(c) + 0xFEE0) for c in number[:4]) + " " + number[4:]

@@ -89,7 +89,8 @@ def test_birth_gets_a_code_and_a_number_from_jlis(
 ) -> None:
     baby = town.register_birth(clerk, born(), HOME)
     assert individual.is_valid(baby.individual_number or "")
-    system.jlis.register_caller("city", "国立市", ["住民基本台帳事務"])
+    system.jlis.register_caller("city", "国立市", ["住民基本台帳事務"],
+                               receives_resident_code=True)
     record = system.jlis.lookup_by_number("city", "住民基本台帳事務", baby.individual_number or "")
     assert record.resident_code == baby.resident_code
     assert record.address == HOME.address
@@ -141,7 +142,7 @@ def test_moving_between_towns_keeps_number_and_code(
     assert [(r.status, r.removal_reason) for r in removed] == [("除票", "転出")]
     assert town.search(clerk, "現住者の確認", name="国立") == []
     # J-LIS now knows the new address
-    system.jlis.register_caller("city", "市", ["住民基本台帳事務"])
+    system.jlis.register_caller("city", "市", ["住民基本台帳事務"], receives_resident_code=True)
     record = system.jlis.lookup_by_number(
         "city", "住民基本台帳事務", arrived.individual_number or ""
     )

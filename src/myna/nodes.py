@@ -91,6 +91,12 @@ class NodeHost:
             f"unknown node {node!r}",
         )
 
+    def _worker(self, relay: Relay, name: str) -> RelayWorker:
+        """Deliver this node's outbox in the background, as long as the process runs."""
+        worker = RelayWorker(relay, name=name).start()
+        self.workers.append(worker)
+        return worker
+
     def _expiry(self, expiry: Expiry) -> Expiry:
         """Erase what is past retention now, at the node's start; the schedule follows."""
         expiry.tick()
@@ -132,11 +138,21 @@ class NodeHost:
         def poll(caller: str, p: dict[str, Any]) -> dict[str, Any]:
             return answer_to_json(hub.poll(institution_of(caller), p["request_id"]))
 
+        network = self.network("hub")
+        worker = self._worker(Relay(hub.outbox, network.events), "hub")
+        [(path, (receive, _))] = events_route(hub.inbox, is_intermediate).items()
+
+        def received_then_relayed(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+            answer = receive(caller, p)
+            worker.wake()
+            return answer
+
         return node_app("Myna hub", self.ca.certificate, {
             "/node/v1/hub/issue-codes": (issue, lambda c: c == "jlis"),
             "/node/v1/hub/request": (request, is_intermediate),
             "/node/v1/hub/complete": (complete, is_intermediate),
             "/node/v1/hub/poll": (poll, is_intermediate),
+            path: (received_then_relayed, is_intermediate),
         }, lifespan=expiry.lifespan)
 
     def jlis_app(self) -> FastAPI:
@@ -154,10 +170,9 @@ class NodeHost:
         cards = CardService(self._engine("cards"), jpki, chips, notify,
                             RegistryDirectory({}, jlis))
         cards.create_schema()
-        worker = RelayWorker(Relay(jlis.outbox, {"jpki": InboxSink(jpki.inbox),
-                                                 "cards": InboxSink(cards.inbox)}), name="jlis")
+        worker = self._worker(Relay(jlis.outbox, {"jpki": InboxSink(jpki.inbox),
+                                                  "cards": InboxSink(cards.inbox)}), "jlis")
         jlis.publish = worker.wake
-        self.workers.append(worker.start())
 
         def request_codes(caller: str, p: dict[str, Any]) -> dict[str, Any]:
             institution = caller.split(":", 1)[1]
@@ -189,13 +204,20 @@ class NodeHost:
             worker.wake()
             return answer
 
-        [(path, (receive, _))] = events_route(jlis.inbox, is_town).items()
+        def identity_of(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+            record = jlis.lookup_by_number(caller.split(":", 1)[1], str(p["purpose"]),
+                                           str(p["number"]))
+            return record.as_json()
+
+        [(path, (receive, _))] = events_route({"jlis": jlis.inbox, "notify": notify.inbox},
+                                              is_town).items()
         return node_app("Myna J-LIS", self.ca.certificate, {
             "/node/v1/jlis/request-codes": (request_codes, lambda c: c.startswith("business:")),
             "/node/v1/jlis/resident-codes": (resident_codes, is_town),
             "/node/v1/jlis/assign-number": (assign, is_town),
             "/node/v1/jlis/assign-numbers": (assign_all, is_town),
             "/node/v1/jlis/next-number": (next_number, is_town),
+            "/node/v1/jlis/identity": (identity_of, lambda c: c.startswith("business:")),
             path: (applied_then_relayed, is_town),
         })
 
@@ -209,6 +231,22 @@ class NodeHost:
         identity(self.ca, node_id)
         expiry = self._expiry(Expiry([intermediate_task(server)], self.expiry_interval))
         own = f"business:{institution}"
+        worker = self._worker(Relay(server.outbox, self.network(node_id).events), node_id)
+        town = institution.removeprefix("municipality-")
+
+        def may_send(caller: str) -> bool:
+            """The hub, and (for a town's own server) the town's 統合宛名."""
+            return caller == "hub" or caller == f"atena:{town}"
+
+        [(path, (receive, _))] = events_route(server.inbox, may_send).items()
+
+        def received_then_relayed(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+            answer = receive(caller, p)
+            worker.wake()
+            return answer
+
+        def protected(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+            return {"protected": server.is_protected(str(p["local_ref"]))}
 
         def deliver(caller: str, p: dict[str, Any]) -> dict[str, Any]:
             server.deliver_codes([(a, b) for a, b in p["deliveries"]], p["hub_signature"])
@@ -260,4 +298,6 @@ class NodeHost:
             "/node/v1/intermediate/fetch": (fetch, is_own),
             "/node/v1/intermediate/pending": (pending, is_own),
             "/node/v1/intermediate/decide": (decide, is_own),
+            "/node/v1/intermediate/protected": (protected, is_own),
+            path: (received_then_relayed, may_send),
         }, lifespan=expiry.lifespan)

@@ -36,9 +36,10 @@ IDENTITY_SUBSCRIBERS = ("jpki", "cards")
 
 @dataclass(frozen=True)
 class IdentityRecord:
-    """What J-LIS answers about a person: 本人確認情報 and the current number."""
+    """What J-LIS answers about a person: 本人確認情報 and the current number (and the
+    住民票コード, to a caller allowed to receive it)."""
 
-    resident_code: str
+    resident_code: str | None
     individual_number: str
     name: str
     furigana: str
@@ -47,6 +48,11 @@ class IdentityRecord:
     address: str
     municipality_code: str
     status: str
+
+    def as_json(self) -> dict[str, str]:
+        data = asdict(self)
+        data["birth_date"] = self.birth_date.isoformat()
+        return data
 
 
 class NumberingApi(Protocol):
@@ -624,12 +630,20 @@ class JlisService:
 
     # -- look-ups ---------------------------------------------------------------
 
-    def register_caller(self, caller_id: str, name: str, purposes: Sequence[str]) -> None:
-        """Authorise an institution to look people up by number for listed purposes."""
+    def register_caller(self, caller_id: str, name: str, purposes: Sequence[str],
+                        receives_resident_code: bool = False) -> None:
+        """Authorise an institution to look people up by number for listed purposes.
+
+        The 住民票コード is part of the answer only for a caller allowed to use it
+        (住基法30条の9・別表: the bodies and affairs listed there; 30条の42ほか
+        forbid everyone else to ask for it); every other caller gets the answer
+        without it.
+        """
         with self.engine.begin() as conn:
             conn.execute(t.callers.delete().where(t.callers.c.caller_id == caller_id))
             conn.execute(
-                insert(t.callers).values(caller_id=caller_id, name=name, purposes=list(purposes))
+                insert(t.callers).values(caller_id=caller_id, name=name, purposes=list(purposes),
+                                         receives_resident_code=receives_resident_code)
             )
 
     def lookup_by_number(self, caller_id: str, purpose: str, number: str) -> IdentityRecord:
@@ -637,8 +651,10 @@ class JlisService:
         number = individual.validate(number)
         with self.engine.begin() as conn:
             caller = conn.execute(
-                select(t.callers.c.purposes).where(t.callers.c.caller_id == caller_id)
+                select(t.callers.c.purposes, t.callers.c.receives_resident_code)
+                .where(t.callers.c.caller_id == caller_id)
             ).first()
+            gets_code = caller is not None and bool(caller.receives_resident_code)
             if caller is None or purpose not in caller[0]:
                 self._log(conn, caller_id, purpose, None, "denied")
                 denied = PermissionDenied(
@@ -675,7 +691,8 @@ class JlisService:
                 "no active individual number matches",
             )
         return IdentityRecord(
-            resident_code=result.resident_code, individual_number=number, name=result.name,
+            resident_code=result.resident_code if gets_code else None,
+            individual_number=number, name=result.name,
             furigana=result.furigana, birth_date=result.birth_date, sex=result.sex,
             address=WITHHELD if withheld else result.address,
             municipality_code=result.municipality_code, status=result.status,

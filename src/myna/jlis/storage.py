@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     CHAR,
     JSON,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
 )
 
 from myna.db import counters_table
@@ -90,6 +92,8 @@ callers = Table(
     Column("caller_id", String(100), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("purposes", JSON, nullable=False),
+    # 住基法30条の42ほか: the 住民票コード goes only to bodies allowed to use it
+    Column("receives_resident_code", Boolean, nullable=False, server_default=false()),
 )
 
 lookup_log = Table(

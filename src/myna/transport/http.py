@@ -16,7 +16,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -221,18 +221,32 @@ class HttpEventSink(_Client):
                        data.get("error_ja"))
 
 
-def events_route(inbox: Inbox, may_send: Callable[[str], bool]) -> dict[
+def events_route(inboxes: Inbox | Mapping[str, Inbox], may_send: Callable[[str], bool]) -> dict[
         str, tuple[Handler, Callable[[str], bool]]]:
-    """The route by which other nodes deliver events to ``inbox``; a caller may only
-    deliver events whose source is itself."""
+    """The route by which other nodes deliver events to the inboxes this process hosts
+    (by destination); a caller may only deliver events whose source is itself."""
+    hosted = {inboxes.node: inboxes} if isinstance(inboxes, Inbox) else dict(inboxes)
 
     def receive(caller: str, payload: dict[str, Any]) -> dict[str, Any]:
         events = [Event.from_json(e) for e in payload["events"]]
+        destinations = {e.destination for e in events}
+        if len(destinations) > 1:
+            raise ValidationError("宛先の異なるイベントが混在しています",
+                                  "one delivery carries events for one destination")
+        inbox = hosted.get(next(iter(destinations), ""))
+        if inbox is None:
+            raise NotFound("このノードが受け付ける宛先ではありません",
+                           "no such destination at this node")
         receipt = inbox.receive(events, sender=caller)
         return {"applied": receipt.applied, "error": receipt.error,
                 "error_ja": receipt.error_ja}
 
     return {EVENTS_PATH: (receive, may_send)}
+
+
+#: services that run inside another organisation's node process (J-LIS hosts its JPKI
+#: CA, card centre and notification mailing), reached at that node's endpoint
+HOSTED_BY = {"jpki": "jlis", "cards": "jlis", "notify": "jlis"}
 
 
 class HttpNetwork:
@@ -247,6 +261,7 @@ class HttpNetwork:
         self.down: set[str] = set()
 
     def _url(self, node: str) -> str:
+        node = node if node in self.endpoints else HOSTED_BY.get(node, node)
         try:
             return self.endpoints[node]
         except KeyError:
