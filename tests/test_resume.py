@@ -139,3 +139,33 @@ def test_a_birth_killed_after_j_lis_answered_leaves_no_number_behind(
         assert check_installation(system).ok
     finally:
         system.dispose()
+
+
+@pytest.mark.parametrize("step", ["codes:before-hub", "codes:before-delivery"])
+def test_code_acquisition_completes_when_run_again_after_kill(
+    prepared: Path, tmp_path: Path, step: str,
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(prepared, data)
+    assert _myna(data, "number", "assign-all", "--municipality", TOWN).returncode == 0
+    killed = _myna(data, "link", "acquire", "--municipality", TOWN, kill_at=step)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    system = MynaSystem(data)
+    try:
+        report = check_installation(system)
+        assert [d.what_en for d in report.disagreements] == [
+            "符号 acquisitions begun but never delivered (run again to complete)"]
+    finally:
+        system.dispose()
+    again = _myna(data, "link", "acquire", "--municipality", TOWN)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert _myna(data, "check").returncode == 0
+    system = MynaSystem(data)
+    try:
+        town = system.municipality(TOWN)
+        people = town.registry.numbered_residents()
+        codes = {town.intermediate.code_for(town.atena_no(rid)) for rid, _ in people}
+        assert len(codes) == len(people)  # everyone, once, each their own 符号
+        assert town.acquire_new_codes() == 0
+    finally:
+        system.dispose()

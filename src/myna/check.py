@@ -68,9 +68,29 @@ def check_installation(system: MynaSystem) -> CheckReport:
                    "the 統合宛名 maps a resident to another number",
                    [f"住民ID {rid}" for rid, _, n in carried
                     if n is not None and rid in atena and atena[rid] != n])
-    outboxes = [("J-LIS", system.jlis.outbox)] + [
+    for inst, server in sorted(system.intermediates.items()):
+        unfinished = server.unfinished_acquisitions()
+        if unfinished:
+            report.disagreements.append(Disagreement(
+                f"中間サーバー({inst}) ↔ 情報提供ネットワークシステム",
+                "符号の取得が完了していない（再実行で完了します）",
+                "符号 acquisitions begun but never delivered (run again to complete)",
+                unfinished))
+        waiting = server.unanswered()
+        if waiting:
+            report.disagreements.append(Disagreement(
+                f"中間サーバー({inst}) → 情報提供ネットワークシステム",
+                "回答を受け取っていない照会（再実行で完了します）",
+                "requests sent whose answer never arrived (run again to complete)",
+                len(waiting), [f"照会番号 {r}" for r in waiting[:SHOW]]))
+    outboxes = [("J-LIS", system.jlis.outbox), ("情報提供ネットワークシステム", system.hub.outbox)]
+    outboxes += [
         (f"住民基本台帳({code})", town.registry.outbox)
         for code, town in sorted(system.municipalities.items())]
+    outboxes += [(f"統合宛名({code})", town.atena.outbox)
+                 for code, town in sorted(system.municipalities.items())]
+    outboxes += [(f"中間サーバー({inst})", server.outbox)
+                 for inst, server in sorted(system.intermediates.items())]
     for label, outbox in outboxes:
         for backlog in outbox.backlog():
             failure = f"、失敗 {backlog.attempts}回" if backlog.attempts else ""

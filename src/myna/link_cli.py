@@ -33,6 +33,18 @@ def show_table2() -> None:
     out.print(view)
 
 
+@app.command("acquire")
+def acquire(
+    municipality: Annotated[str, typer.Option(help="市区町村のコード")],
+    data_dir: DataDir = Path("myna-data"),
+) -> None:
+    """符号の取得: 符号のない住民の分を J-LIS 経由で取得する（中断しても再実行で完了する）。"""
+    with opened_system(data_dir) as system:
+        town = system.municipality(municipality)
+        done = town.acquire_new_codes()
+    out.print(f"{town.registry.title}: {done:,}人の符号を取得しました（{done:,} acquired）")
+
+
 @app.command("request")
 def request(
     municipality: Annotated[str, typer.Option(help="照会する市区町村のコード")],

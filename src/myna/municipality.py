@@ -61,9 +61,12 @@ class Municipality:
         return len(people)
 
     def acquire_new_codes(self, progress: Progress | None = None) -> int:
-        """符号 for residents who arrived or were born since the last acquisition."""
-        known = self.atena.known_residents()
-        fresh = [rid for rid, _ in self.registry.numbered_residents() if rid not in known]
+        """符号 for residents who arrived or were born since the last acquisition, and for
+        those whose acquisition a crash interrupted (running it again completes it)."""
+        atena = self.atena.numbers_by_resident()
+        coded = self.intermediate.coded_refs()
+        fresh = [rid for rid, _ in self.registry.numbered_residents()
+                 if atena.get(rid) not in coded]
         return self.acquire_codes(fresh, progress) if fresh else 0
 
     def request_linkage(

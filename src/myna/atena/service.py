@@ -72,9 +72,11 @@ class AtenaService:
             return {int(r): str(n) for r, n in conn.execute(
                 select(t.atena.c.resident_id, t.atena.c.individual_number)).all()}
 
-    def known_residents(self) -> set[int]:
+    def numbers_by_resident(self) -> dict[int, str]:
+        """Resident id → 宛名番号."""
         with self.engine.connect() as conn:
-            return set(conn.execute(select(t.atena.c.resident_id)).scalars())
+            return {int(r): str(a) for r, a in conn.execute(
+                select(t.atena.c.resident_id, t.atena.c.atena_no)).all()}
 
     def atena_for_resident(self, resident_id: int) -> str:
         with self.engine.connect() as conn:

@@ -19,6 +19,7 @@ from myna.clock import utcnow
 from myna.db import bulk_insert, migrate
 from myna.errors import MynaError, NotFound, PermissionDenied, ValidationError
 from myna.events import Event, Inbox, Outbox
+from myna.faults import fault_point
 from myna.hub import storage as t
 from myna.hub import table2 as table2_module
 from myna.hub.domain import CodeDeriver
@@ -211,9 +212,12 @@ class HubService:
                     rows.append((institution, code, link, now))
                     known.add(link)
             bulk_insert(conn, t.codes, rows, ["institution_id", "code", "link", "issued_at"])
-            signature = base64.b64encode(
-                self._signing.sign(canonical({"deliveries": deliveries}))).decode()
-            self.network.intermediate(institution).deliver_codes(deliveries, signature)
+        # delivered after the hub's transaction: a failed delivery is completed by asking
+        # again, which derives the same 符号 and finds them already recorded
+        fault_point("codes:before-delivery")
+        signature = base64.b64encode(
+            self._signing.sign(canonical({"deliveries": deliveries}))).decode()
+        self.network.intermediate(institution).deliver_codes(deliveries, signature)
 
     # -- requests -------------------------------------------------------------------------
 
@@ -300,6 +304,7 @@ class HubService:
             answer.verify(provider.signing_key, provider.institution_id)
         except NodeUnavailable as exc:
             return self._record(record | {"result": Result.FAILED, "reason": exc.message})
+        fault_point("exchange:after-provider")
         result = Result(answer.result)
         sealed = base64.b64decode(answer.sealed) if answer.sealed else None
         return self._record(record | {

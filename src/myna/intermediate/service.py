@@ -47,13 +47,14 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from nacl.public import PrivateKey, PublicKey, SealedBox
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from myna.clock import aware, utcnow
 from myna.db import bulk_insert, migrate
 from myna.errors import Conflict, MynaError, NotFound, PermissionDenied, ValidationError
 from myna.events import Event, Inbox, Outbox
+from myna.faults import fault_point
 from myna.hub import table2 as table2_module
 from myna.hub.table2 import NotInTable2, Table2
 from myna.intermediate import storage as t
@@ -257,8 +258,23 @@ class IntermediateServer:
                     have[local] = code
                     owners[code] = local
             bulk_insert(conn, t.codes, rows, ["local_ref", "code", "acquired_at"])
-            conn.execute(update(t.acquisitions).where(t.acquisitions.c.ref.in_(refs))
-                         .values(delivered_at=now))
+            # earlier acquisitions a crash left undelivered are completed by this one
+            locals_ = list(set(pending.values()))
+            for start in range(0, len(locals_), 5000):
+                conn.execute(update(t.acquisitions).where(
+                    t.acquisitions.c.local_ref.in_(locals_[start:start + 5000]),
+                    t.acquisitions.c.delivered_at.is_(None)).values(delivered_at=now))
+
+    def coded_refs(self) -> set[str]:
+        """The references (宛名番号) that have a 符号 here."""
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(t.codes.c.local_ref)).scalars())
+
+    def unfinished_acquisitions(self) -> int:
+        """Acquisitions begun whose 符号 never arrived (and no later one brought it)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(t.acquisitions).where(
+                t.acquisitions.c.delivered_at.is_(None))).scalar_one())
 
     def code_for(self, local_ref: str, conn: Connection | None = None) -> str:
         query = select(t.codes.c.code).where(t.codes.c.local_ref == local_ref)
@@ -374,6 +390,7 @@ class IntermediateServer:
             conn.execute(insert(t.answered).values(
                 request_id=request.request_id, digest=digest, answer=answer.as_json(),
                 keep_until=keep_until))
+        fault_point("exchange:provider-after-commit")
         return answer
 
     def _admit(self, request: ProvideRequest) -> dt.datetime:
@@ -536,18 +553,57 @@ class IntermediateServer:
         self, local_ref: str, row_id: str, affair: str, provider: str, item: str,
         request_id: str | None = None,
     ) -> LinkAnswer:
-        """情報照会 for one of our people, citing a Table 2 row; retry with the same id."""
+        """情報照会 for one of our people, citing a Table 2 row; retry with the same id.
+
+        The request is recorded before the hub is asked and marked answered after:
+        killed in between, sending it again with the same id (or :meth:`resume`)
+        completes it, and the hub and the provider answer the repeat without
+        providing twice.
+        """
         request_id = request_id or uuid.uuid4().hex
+        code = self.code_for(local_ref)
+        with self.engine.begin() as conn:
+            sent = conn.execute(select(t.outgoing).where(
+                t.outgoing.c.request_id == request_id)).first()
+            if sent is None:
+                conn.execute(insert(t.outgoing).values(
+                    request_id=request_id, local_ref=local_ref, row_id=row_id, affair=affair,
+                    provider=provider, item=item, sent_at=self.now()))
+            elif (sent.local_ref, sent.row_id, sent.affair, sent.provider, sent.item) != (
+                    local_ref, row_id, affair, provider, item):
+                raise Conflict("同じ照会番号で別の照会は送れません",
+                               "a request id is used for one request only")
+        fault_point("exchange:after-intent")
         message = LinkRequest(
-            request_id=request_id, requester=self.institution,
-            requester_code=self.code_for(local_ref), row_id=row_id, affair=affair,
-            provider=provider, item=item, issued_at=self.now().isoformat(),
+            request_id=request_id, requester=self.institution, requester_code=code,
+            row_id=row_id, affair=affair, provider=provider, item=item,
+            issued_at=self.now().isoformat(),
         ).signed(self._signing)
         answer = self.network.the_hub().request(message)
+        fault_point("exchange:after-answer")
         with self.engine.begin() as conn:
-            self._journal(conn, "out", request_id, provider, row_id, affair, item, local_ref,
-                          answer.result)
+            first = conn.execute(update(t.outgoing).where(
+                t.outgoing.c.request_id == request_id, t.outgoing.c.answered_at.is_(None))
+                .values(answered_at=self.now()))
+            if first.rowcount:
+                self._journal(conn, "out", request_id, provider, row_id, affair, item,
+                              local_ref, answer.result)
         return answer
+
+    def unanswered(self) -> list[str]:
+        """Our requests sent (or about to be) whose answer never arrived."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(t.outgoing.c.request_id).where(
+                t.outgoing.c.answered_at.is_(None)).order_by(t.outgoing.c.sent_at)).scalars())
+
+    def resume(self) -> int:
+        """Send every unanswered request again, with its own id; returns how many."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.outgoing).where(
+                t.outgoing.c.answered_at.is_(None)).order_by(t.outgoing.c.sent_at)).all()
+        for r in rows:
+            self.request(r.local_ref, r.row_id, r.affair, r.provider, r.item, r.request_id)
+        return len(rows)
 
     def open(self, answer: LinkAnswer) -> Received:
         """Decrypt an answer meant for us."""

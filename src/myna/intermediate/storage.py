@@ -114,3 +114,18 @@ protections = Table(
     Column("code", CHAR(32), primary_key=True),
     Column("since", DateTime(timezone=True), nullable=False),
 )
+
+#: our own requests, written before the hub is asked: one still unanswered after a crash
+#: is sent again with the same id (the hub and the provider answer a repeat once)
+outgoing = Table(
+    "outgoing",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("local_ref", String(40), nullable=False),
+    Column("row_id", String(20), nullable=False),
+    Column("affair", String(100), nullable=False),
+    Column("provider", String(50), nullable=False),
+    Column("item", String(50), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+    Column("answered_at", DateTime(timezone=True)),
+)

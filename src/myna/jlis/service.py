@@ -19,6 +19,7 @@ from myna.clock import utcnow
 from myna.db import bulk_insert, inserted_id, migrate, reserve
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from myna.events import Event, Inbox, Outbox
+from myna.faults import fault_point
 from myna.jlis import storage as t
 from myna.jlis.domain import MAX_GENERATION, IdentityInfo, NumberGenerator
 from myna.keys import KeyStore
@@ -754,8 +755,11 @@ class JlisService:
                 conn.execute(insert(t.lookup_log), [
                     dict(caller_id=institution, purpose=CODE_PURPOSE, person_key=keys[n],
                          result="found", at=self.now()) for n in part])
-                hub.issue_codes(institution, [(keys[n], r) for n, r in zip(part, refs,
-                                                                            strict=True)])
+            # the hub is called after J-LIS's own transaction: if it fails, asking again
+            # gives the same 符号 (they are derived, not drawn)
+            fault_point("codes:before-hub")
+            hub.issue_codes(institution, [(keys[n], r) for n, r in zip(part, refs,
+                                                                        strict=True)])
             if progress:
                 progress(len(part))
 
