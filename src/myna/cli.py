@@ -572,5 +572,36 @@ def bench_numbering(
         print_report(report, out)
 
 
+@bench_app.command("events")
+def bench_events(
+    events: Annotated[int, typer.Option(help="イベント数", min=100, max=1_000_000)] = 5000,
+    repeats: Annotated[int, typer.Option(help="繰り返し回数", min=1, max=20)] = 3,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    chart: Annotated[Path | None, typer.Option("--chart", help="グラフをPNGで書き出す",
+                                               callback=output_file)] = None,
+    serve_receiver: Annotated[Path | None, typer.Option(hidden=True)] = None,
+    port: Annotated[int, typer.Option(hidden=True, min=1, max=65535)] = 8765,
+) -> None:
+    """ノード間のイベント配送（HTTP、永続）の速度と遅延を、素の sqlite3 の書き込みと比べて測る。"""
+    from myna.bench import events as bench
+
+    if serve_receiver is not None:  # the receiving process the benchmark starts itself
+        import uvicorn
+
+        uvicorn.run(bench.receiver_app(serve_receiver), host="127.0.0.1", port=port,
+                    log_level="warning")
+        return
+    with progress_bars(enabled=not as_json) as bars:
+        report = bench.run(events, repeats, bars)
+    if chart is not None:
+        chart.write_bytes(bench.render_chart(report))
+    if as_json:
+        sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+    else:
+        bench.print_report(report, out)
+        if chart is not None:
+            err.print(f"グラフ: {chart}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

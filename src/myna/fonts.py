@@ -89,6 +89,16 @@ def japanese_font_path() -> Path:
     )
 
 
+@lru_cache(maxsize=1)
+def matplotlib_family() -> str:
+    """Register IPAex Gothic with matplotlib once; its family name (for charts)."""
+    from matplotlib import font_manager
+
+    path = str(japanese_font_path())
+    font_manager.fontManager.addfont(path)
+    return str(font_manager.FontProperties(fname=path).get_name())
+
+
 def cjk_fallback_font() -> FontFace | None:
     """Return a font for characters IPAex lacks (e.g. 𠮷 U+20BB7), or ``None``.
 

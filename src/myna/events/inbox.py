@@ -22,6 +22,9 @@ Handler = Callable[[Connection, Event], None]
 Effect = Callable[[Event], None]
 
 
+_INBOX_INSERT = t.event_inbox.insert()
+
+
 @dataclass(frozen=True)
 class Receipt:
     """The answer to a delivery: the events now applied (or already applied before), and
@@ -51,10 +54,25 @@ class Inbox:
         """Apply ``events`` in order; stop at the first that cannot be applied.
 
         ``sender`` is the authenticated caller when events arrive over a network:
-        a node may only deliver its own events.
+        a node may only deliver its own events.  Consecutive events without an
+        effect are applied in one transaction; if one of them fails, they are
+        applied one by one so that the receipt names exactly where it stopped.
         """
         applied: list[str] = []
-        for event in events:
+        pending = list(events)
+        batching = True
+        while pending:
+            run = self._plain_run(pending, sender) if batching else []
+            if len(run) > 1:
+                try:
+                    self._apply_all(run)
+                except MynaError:
+                    batching = False  # find the event at fault, one at a time
+                    continue
+                applied += [e.event_id for e in run]
+                pending = pending[len(run):]
+                continue
+            event = pending.pop(0)
             try:
                 self._check(event, sender)
                 self._apply(event)
@@ -62,6 +80,19 @@ class Inbox:
                 return Receipt(applied, f"{exc.code}: {type(exc).__name__}", exc.message_ja)
             applied.append(event.event_id)
         return Receipt(applied)
+
+    def _plain_run(self, events: Sequence[Event], sender: str | None) -> list[Event]:
+        """The leading events that pass the checks and have no effect of their own."""
+        run: list[Event] = []
+        for event in events:
+            if event.kind in self.effects:
+                break
+            try:
+                self._check(event, sender)
+            except MynaError:
+                break
+            run.append(event)
+        return run
 
     def _check(self, event: Event, sender: str | None) -> None:
         if event.destination != self.node:
@@ -85,28 +116,47 @@ class Inbox:
             if self._seen(event.event_id):
                 return
             effect(event)
+        self._apply_all([event])
+
+    def _apply_all(self, events: Sequence[Event]) -> None:
+        """Apply events in one transaction, each with its inbox row; repeats are skipped."""
         with self.engine.begin() as conn:
-            if conn.execute(select(t.event_inbox.c.event_id).where(
-                    t.event_inbox.c.event_id == event.event_id)).first():
-                return  # delivered again after a lost acknowledgement: already applied
-            last = conn.execute(select(t.event_positions.c.last_seq).where(
-                t.event_positions.c.source == event.source).with_for_update()).scalar()
-            if last is not None and event.seq <= last:
-                raise Conflict("イベントの順序が正しくありません（後のイベントが適用済み）",
-                               f"event {event.seq} from {event.source} arrived after {last}")
-            handler = self.handlers.get(event.kind)
-            if handler is not None:
-                handler(conn, event)
-            conn.execute(insert(t.event_inbox).values(
-                event_id=event.event_id, source=event.source, kind=event.kind,
-                subject=event.subject, source_seq=event.seq, received_at=self.now()))
-            if last is None:
-                conn.execute(insert(t.event_positions).values(source=event.source,
-                                                              last_seq=event.seq))
-            else:
-                conn.execute(update(t.event_positions)
-                             .where(t.event_positions.c.source == event.source)
-                             .values(last_seq=event.seq))
+            ids = [e.event_id for e in events]
+            seen = set(conn.execute(select(t.event_inbox.c.event_id).where(
+                t.event_inbox.c.event_id.in_(ids))).scalars())
+            sources = sorted({e.source for e in events})
+            known: dict[str, int] = {
+                str(src): int(seq) for src, seq in conn.execute(
+                    select(t.event_positions.c.source, t.event_positions.c.last_seq)
+                    .where(t.event_positions.c.source.in_(sources)).with_for_update())}
+            last: dict[str, int] = dict(known)
+            rows = []
+            now = self.now()
+            for event in events:
+                if event.event_id in seen:
+                    continue  # delivered again after a lost acknowledgement: already applied
+                before = last.get(event.source)
+                if before is not None and event.seq <= before:
+                    raise Conflict("イベントの順序が正しくありません（後のイベントが適用済み）",
+                                   f"event {event.seq} from {event.source} arrived after "
+                                   f"{before}")
+                handler = self.handlers.get(event.kind)
+                if handler is not None:
+                    handler(conn, event)
+                seen.add(event.event_id)
+                rows.append({"event_id": event.event_id, "source": event.source,
+                             "kind": event.kind, "subject": event.subject,
+                             "source_seq": event.seq, "received_at": now})
+                last[event.source] = event.seq
+            if rows:
+                conn.execute(_INBOX_INSERT, rows)
+            for source, seq in last.items():
+                if source not in known:
+                    conn.execute(insert(t.event_positions).values(source=source, last_seq=seq))
+                elif seq != known[source]:
+                    conn.execute(update(t.event_positions)
+                                 .where(t.event_positions.c.source == source)
+                                 .values(last_seq=seq))
 
     def applied_count(self, source: str | None = None) -> int:
         from sqlalchemy import func

@@ -11,9 +11,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, update
 
 from myna.clock import aware, utcnow
-from myna.db import bulk_insert, inserted_id, migrate
+from myna.db import bulk_insert, migrate
 from myna.events import storage as t
 from myna.events.model import Event
+
+#: one statement, its values bound as parameters (compiled once, cached)
+_INSERT = t.event_outbox.insert()
 
 
 @dataclass(frozen=True)
@@ -43,10 +46,9 @@ class Outbox:
             payload: dict[str, Any]) -> str:
         """Queue one event inside the caller's open transaction; returns its id."""
         event_id = uuid.uuid4().hex
-        inserted_id(conn.execute(t.event_outbox.insert().values(
-            event_id=event_id, destination=destination, kind=kind, subject=str(subject),
-            payload=payload, created_at=self.now(), attempts=0,
-        )))
+        conn.execute(_INSERT, {"event_id": event_id, "destination": destination, "kind": kind,
+                               "subject": str(subject), "payload": payload,
+                               "created_at": self.now(), "attempts": 0})
         return event_id
 
     def add_many(self, conn: Connection, destination: str, kind: str,

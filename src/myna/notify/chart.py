@@ -7,9 +7,8 @@ registered from :func:`myna.fonts.japanese_font_path`.
 from __future__ import annotations
 
 import io
-from functools import lru_cache
 
-from myna.fonts import japanese_font_path
+from myna.fonts import matplotlib_family
 from myna.notify.domain import STATS_STATES, DeliveryStats, LetterState, ReturnReason
 
 _STATE_COLOURS: dict[LetterState, str] = {
@@ -28,23 +27,13 @@ _REASON_COLOURS: dict[ReturnReason, str] = {
 }
 
 
-@lru_cache(maxsize=1)
-def _font_family() -> str:
-    """Register IPAex Gothic with matplotlib once; its family name."""
-    from matplotlib import font_manager
-
-    path = str(japanese_font_path())
-    font_manager.fontManager.addfont(path)
-    return str(font_manager.FontProperties(fname=path).get_name())
-
-
 def render_chart(stats: DeliveryStats, dpi: int = 100) -> bytes:
     """Bar chart of letters by current state and of return reasons, as PNG bytes."""
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    family = _font_family()
+    family = matplotlib_family()
     with matplotlib.rc_context({"font.family": family, "axes.unicode_minus": False}):
         fig = Figure(figsize=(11, 4.8), dpi=dpi, layout="constrained")
         FigureCanvasAgg(fig)
