@@ -46,7 +46,7 @@ from myna.card.lifecycle.render import (
     render_front,
 )
 from myna.card.lifecycle.sample import issue_sample_cards, synthetic_portrait
-from myna.card.lifecycle.service import CardService
+from myna.card.lifecycle.service import REISSUE_NEEDED, CardService
 from myna.card.lifecycle.wiring import opened_cards
 from myna.card.pins import PinIncorrect, PinLocked, Slot
 from myna.errors import Conflict, InvalidFormat, NotFound, PermissionDenied, ValidationError
@@ -561,6 +561,17 @@ def test_death_ends_the_card_through_jlis_and_jpki(world: World) -> None:
     assert card.status is CardStatus.ENDED and card.end_reason is EndReason.DEATH
     with pytest.raises(PermissionDenied):
         world.system.chips.sign(number, Slot.AUTH, AUTH_PIN, b"x")
+
+
+def test_a_number_change_marks_the_card_for_reissue(world: World) -> None:
+    rid = world.person("国立　二郎", years_ago(world.clock.today(), 40))
+    number = world.issued(rid)
+    boss = world.town.create_staff("boss-r", "係長", Role.SUPERVISOR, "password-1234")
+    world.town.change_number(world.clerk, rid, "個人番号を記載した書類の紛失・流出",
+                             approved_by=boss)
+    # the back of the card shows the retired number: reissue is due, the card still works
+    assert REISSUE_NEEDED in [e.event for e in world.cards.history(number)]
+    assert world.cards.card(number).status is not CardStatus.ENDED
 
 
 def test_death_closes_an_open_application(world: World) -> None:

@@ -99,7 +99,8 @@ def test_codes_survive_a_number_change(world: World) -> None:
     town = world.old
     before = town.intermediate.code_for(_atena(town, rid))
     boss = town.registry.create_staff("boss2", "係長", Role.SUPERVISOR, "password-1234")
-    changed = town.registry.change_number(boss, rid, "番号記載書類の流出")
+    clerk = town.registry.create_staff("clerk2", "窓口", Role.CLERK, "password-1234")
+    changed = town.registry.change_number(clerk, rid, "番号記載書類の流出", approved_by=boss)
     assert changed.individual_number != number
     # the 統合宛名 followed by itself (the registry's number.changed event)
     assert town.atena.numbers()[rid] == changed.individual_number

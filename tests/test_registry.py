@@ -269,8 +269,25 @@ def test_number_change_and_code_change(
     system: MynaSystem, town: MunicipalityRegistry, clerk: Staff
 ) -> None:
     person = town.register_birth(clerk, born(days_ago=9000), HOME)
-    changed = town.change_number(clerk, person.resident_id, "番号記載書類の流出（本人請求）")
+    boss = town.create_staff("boss-n", "係長", Role.SUPERVISOR, "password-1234")
+    other = town.create_staff("clerk-n", "窓口", Role.CLERK, "password-1234")
+    facts = "個人番号を記載した書類が誤って第三者に送付された（本人請求）"
+    # 番号法7条2項: the facts stated, and a supervisor other than the one entering it
+    with pytest.raises(ValidationError, match="漏えいの事実"):
+        town.change_number(clerk, person.resident_id, " ", approved_by=boss)
+    with pytest.raises(PermissionDenied, match="監督者"):
+        town.change_number(clerk, person.resident_id, facts, approved_by=other)
+    with pytest.raises(PermissionDenied, match="入力した職員以外"):
+        town.change_number(boss, person.resident_id, facts, approved_by=boss)
+    with pytest.raises(PermissionDenied, match="職権"):
+        town.change_number(clerk, person.resident_id, facts, ex_officio=True, approved_by=boss)
+    assert town.view(clerk, person.resident_id, "番号確認").individual_number == \
+        person.individual_number  # nothing changed by the refusals
+    changed = town.change_number(clerk, person.resident_id, facts, approved_by=boss)
     assert changed.individual_number != person.individual_number
+    [entry] = [h for h in town.history(person.resident_id) if h.kind == "個人番号変更"]
+    assert entry.detail["approved_by"] == "boss-n" and entry.detail["facts"] == facts
+    assert str(entry.detail["ground"]).startswith("本人の請求")
     assert town.search(clerk, "番号確認", number=person.individual_number) == []
     recoded = town.change_resident_code(clerk, person.resident_id)
     assert recoded.resident_code != person.resident_code

@@ -169,3 +169,10 @@ def test_code_acquisition_completes_when_run_again_after_kill(
         assert town.acquire_new_codes() == 0
     finally:
         system.dispose()
+
+
+def test_check_finds_nothing_on_a_fresh_demo(shared_demo: Path) -> None:
+    """Every node of the demo agrees with the others, and no event waits."""
+    checked = _myna(shared_demo, "check")
+    assert checked.returncode == 0, checked.stdout[-3000:]
+    assert "不一致なし" in checked.stdout

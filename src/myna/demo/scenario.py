@@ -281,8 +281,9 @@ def _life_events(
     # a number change after a leak
     leaked = pool[1]
     changed = main.change_number(
-        supervisor, leaked.resident_id,
-        "個人番号が記載された書類が流出し、不正に用いられるおそれがあるため（本人請求）",
+        clerk, leaked.resident_id,
+        "個人番号が記載された書類が誤って第三者に送付され、不正に用いられるおそれがある",
+        approved_by=supervisor,
     )
     note("個人番号変更", leaked.name,
          f"{individual.mask(leaked.individual_number or '')} → "

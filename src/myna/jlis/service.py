@@ -534,8 +534,8 @@ class JlisService:
                 municipality_code=municipality_code, recorded_at=now,
             )
         )
-        for destination in IDENTITY_SUBSCRIBERS:
-            self.outbox.add(conn, destination, "number.changed", key, {"mode": kind})
+        # the card's back carries the number; certificates do not
+        self.outbox.add(conn, "cards", "number.changed", key, {"mode": kind})
 
     def change_resident_code(self, municipality_code: str, old: str, new: str) -> None:
         """住民票コードの変更: the person keeps the individual number."""

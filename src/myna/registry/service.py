@@ -60,6 +60,11 @@ from myna.text import clean_text
 CODE_BATCH = 1000
 #: J-LIS, the receiver of the 本人確認情報 events
 JLIS = "jlis"
+#: 番号法7条2項: the two grounds for a new number (by the person's request, or ex officio)
+NUMBER_CHANGE_GROUNDS = {
+    False: "本人の請求（個人番号が漏えいして不正に用いられるおそれがある）",
+    True: "職権（個人番号が漏えいして不正に用いられるおそれがあると認める）",
+}
 #: J-LIS's notification mailing (番号通知), told of 支援措置 and its 居所
 NOTIFY = "notify"
 #: residents per ``numbering.initial`` event (one J-LIS transaction each)
@@ -644,12 +649,30 @@ class MunicipalityRegistry:
         return removed
 
     def change_number(
-        self, staff: Staff, resident_id: int, reason: str, ex_officio: bool = False,
+        self, staff: Staff, resident_id: int, facts: str, ex_officio: bool = False, *,
+        approved_by: Staff,
     ) -> Resident:
-        """個人番号の変更 (番号法7条2項): only after a leak with feared misuse."""
-        reason = check_purpose(reason)
+        """個人番号の変更 (番号法7条2項): only when the number has leaked and misuse is feared.
+
+        The ground is the law's own — the person's request, or the mayor's own
+        finding (職権) — and ``facts`` states what leaked and why misuse is
+        feared.  A supervisor other than the member of staff who entered it
+        approves.  J-LIS retires the old number for ever, the 統合宛名 and the
+        card centre learn the new one (the card's back shows the old: it is
+        marked for reissue).
+        """
+        facts = check_purpose(facts, "漏えいの事実と不正利用のおそれ")
+        approver = self.get_staff(approved_by.staff_id)
+        self._require_supervisor(approver, "個人番号の変更の承認")
+        if approver.staff_id == staff.staff_id:
+            raise PermissionDenied(
+                "個人番号の変更は、入力した職員以外の監督者が承認してください",
+                "a number change is approved by a supervisor other than the one entering it",
+            )
         if ex_officio:
             self._require_supervisor(staff, "職権による番号変更")
+        ground = NUMBER_CHANGE_GROUNDS[ex_officio]
+        reason = f"{ground}: {facts}"
         with self.engine.connect() as conn:
             resident = self._get_current(conn, resident_id)
         new, generation = self.jlis.next_number(self.code, resident.resident_code)
@@ -658,7 +681,8 @@ class MunicipalityRegistry:
             self._change(
                 conn, staff, resident, EventKind.NUMBER_CHANGE, self.today(),
                 {"individual_number": new},
-                {"reason": reason, "mode": "職権" if ex_officio else "請求"},
+                {"ground": ground, "facts": facts, "mode": "職権" if ex_officio else "請求",
+                 "approved_by": approver.staff_id},
             )
             self.outbox.add(conn, JLIS, "number.changed", resident.resident_code, {
                 "resident_code": resident.resident_code, "number": new,
