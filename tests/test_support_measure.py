@@ -133,3 +133,21 @@ def test_only_the_town_and_the_hub_may_set_protection(case: Case) -> None:
                      "protection.requested", "x", 1, utcnow(), {"local_ref": "x", "on": True})
     assert case.town.intermediate.inbox.receive([stranger]).applied == []
     assert not case.pension.is_protected("P-0001")
+
+
+def test_a_refusal_of_provision_holds_at_every_provider(case: Case) -> None:
+    """番号法: the person's refusal for an affair, registered at the town, stops the pension
+    institution from providing for that affair too (told through the hub by 符号)."""
+    ref = case.town.atena_no(case.rid)
+    case.town.intermediate.set_refusal(ref, "児童手当の支給", True)
+    assert [r.affair for r in case.pension.flags("P-0001")[1]] == ["児童手当の支給"]
+    assert _ask_pension(case) is Result.REFUSED
+    # other affairs are untouched
+    answer = case.town.intermediate.request(ref, "T2-0010",
+                                            "国民健康保険の保険給付の支給・保険料の徴収", NENKIN,
+                                            "年金給付関係情報")
+    assert case.town.intermediate.open(answer).result is Result.PROVIDED
+    case.town.intermediate.set_refusal(ref, "児童手当の支給", False)
+    assert case.pension.flags("P-0001")[1] == ()
+    assert _ask_pension(case) is Result.PROVIDED
+    assert check_installation(case.system).ok

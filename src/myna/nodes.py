@@ -232,6 +232,7 @@ class NodeHost:
         expiry = self._expiry(Expiry([intermediate_task(server)], self.expiry_interval))
         own = f"business:{institution}"
         worker = self._worker(Relay(server.outbox, self.network(node_id).events), node_id)
+        server.publish = worker.wake
         town = institution.removeprefix("municipality-")
 
         def may_send(caller: str) -> bool:

@@ -165,6 +165,7 @@ class MynaSystem:
         self.network.add_intermediate(inst, server)
         self.inboxes[server.inbox.node] = server.inbox
         self._relay(server.outbox)
+        server.publish = self._publish
         self.hub.register_institution(inst, name, role, server.signing_key, server.box_key)
         self.jlis.register_caller(inst, name, [CODE_PURPOSE])
         self.intermediates[inst] = server

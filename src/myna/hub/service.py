@@ -112,7 +112,8 @@ class HubService:
         )
         #: an intermediate server asks, by its own 符号, that every holder of the person's
         #: data protect them (支援措置); each is told by its own 符号
-        self.inbox = Inbox(engine, "hub", {"protection.requested": self._on_protection}, now)
+        self.inbox = Inbox(engine, "hub", {"protection.requested": self._on_protection,
+                                           "refusal.requested": self._on_refusal}, now)
         self.outbox = Outbox(engine, "hub", now)
 
     def create_schema(self) -> None:
@@ -123,9 +124,19 @@ class HubService:
         """支援措置 set or lifted for the person behind the sender's 符号: every
         institution holding a 符号 for that person is told, each by its own 符号 only
         (the hub converts; no institution learns another's 符号)."""
-        kind, _, institution = event.source.partition(":")
-        if kind != "intermediate":
-            raise PermissionDenied("中間サーバー以外からの保護の依頼です",
+        self._fan_out(conn, event, "protection.changed", {"on": bool(event.payload["on"])})
+
+    def _on_refusal(self, conn: Connection, event: Event) -> None:
+        """The person refused (or stopped refusing) provision for an affair: every
+        institution holding their data refuses it too, told by its own 符号."""
+        self._fan_out(conn, event, "refusal.changed", {
+            "affair": str(event.payload["affair"]), "refused": bool(event.payload["refused"])})
+
+    def _fan_out(self, conn: Connection, event: Event, kind: str,
+                 values: dict[str, Any]) -> None:
+        source, _, institution = event.source.partition(":")
+        if source != "intermediate":
+            raise PermissionDenied("中間サーバー以外からの依頼です",
                                    f"{event.source} is not an intermediate server")
         link = conn.execute(select(t.codes.c.link).where(
             t.codes.c.institution_id == institution,
@@ -135,8 +146,8 @@ class HubService:
         for holder, code in conn.execute(
                 select(t.codes.c.institution_id, t.codes.c.code)
                 .where(t.codes.c.link == link).order_by(t.codes.c.institution_id)).all():
-            self.outbox.add(conn, f"intermediate:{holder}", "protection.changed", str(code),
-                            {"code": str(code), "on": bool(event.payload["on"])})
+            self.outbox.add(conn, f"intermediate:{holder}", kind, str(code),
+                            {"code": str(code), **values})
 
     def public_key(self) -> Ed25519PublicKey:
         return self._signing.public_key()

@@ -149,8 +149,11 @@ class IntermediateServer:
         self.node_id = f"intermediate:{institution}"
         self.inbox = Inbox(engine, self.node_id, {
             "protection.requested": self._on_protection_requested,
-            "protection.changed": self._on_protection_changed}, now)
+            "protection.changed": self._on_protection_changed,
+            "refusal.changed": self._on_refusal_changed}, now)
         self.outbox = Outbox(engine, self.node_id, now)
+        #: delivers the outbox (set by the wiring; until then events wait)
+        self.publish: Callable[[], None] = lambda: None
 
     def create_schema(self) -> None:
         migrate(self.engine, "myna.intermediate")
@@ -328,14 +331,32 @@ class IntermediateServer:
                 raise NotFound(f"{local_ref} の「{item}」の副本がありません", "no such copy")
 
     def set_refusal(self, local_ref: str, affair: str, refused: bool) -> None:
-        """The person's refusal of provision for an affair (or its withdrawal)."""
+        """The person's refusal of provision for an affair (or its withdrawal).
+
+        It holds here at once and, through the hub (by 符号), at every other
+        institution holding the person's data.
+        """
         with self.engine.begin() as conn:
             code = self.code_for(local_ref, conn)
-            conn.execute(t.refusals.delete().where(t.refusals.c.code == code,
-                                                   t.refusals.c.affair == affair))
-            if refused:
-                conn.execute(insert(t.refusals).values(code=code, affair=affair,
-                                                       registered_at=self.now()))
+            self._refuse(conn, code, affair, refused)
+            self.outbox.add(conn, "hub", "refusal.requested", code,
+                            {"code": code, "affair": affair, "refused": refused})
+        self.publish()
+
+    def _refuse(self, conn: Connection, code: str, affair: str, refused: bool) -> None:
+        conn.execute(t.refusals.delete().where(t.refusals.c.code == code,
+                                               t.refusals.c.affair == affair))
+        if refused:
+            conn.execute(insert(t.refusals).values(code=code, affair=affair,
+                                                   registered_at=self.now()))
+
+    def _on_refusal_changed(self, conn: Connection, event: Event) -> None:
+        """The hub: the person refused (or stopped refusing) provision for an affair."""
+        if event.source != "hub":
+            raise PermissionDenied("情報提供ネットワークシステム以外からの通知です",
+                                   f"{event.source} is not the hub")
+        self._refuse(conn, str(event.payload["code"]), str(event.payload["affair"]),
+                     bool(event.payload["refused"]))
 
     def flags(self, local_ref: str) -> tuple[tuple[HeldItem, ...], tuple[Refusal, ...]]:
         """The copies held for ``local_ref`` with their 自動応答不可 flags, and the refusals."""
