@@ -36,7 +36,6 @@ from seeded import (
     sign_in,
 )
 
-
 NHI = "国民健康保険の保険給付の支給・保険料の徴収"
 
 

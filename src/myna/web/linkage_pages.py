@@ -241,8 +241,7 @@ def set_refusal(
     town.intermediate.set_refusal(_local_ref(town, resident_id), affair, refused)
     what = "登録" if refused else "撤回"
     flash(request, f"「{affair}」への情報提供の拒否を{what}しました")
-    return redirect(resident_url(clerk, resident_id,
-                                 f"本人の申出による提供拒否の{what}（{affair}）"))
+    return redirect(_back(clerk, resident_id, form.text("purpose")))
 
 
 @router.post("/m/{code}/residents/{resident_id}/linkage/manual-approval")
@@ -257,7 +256,7 @@ def set_manual_approval(
     town.intermediate.set_manual_approval(_local_ref(town, resident_id), item, on)
     what = "設定" if on else "解除"
     flash(request, f"「{item}」の自動応答不可を{what}しました")
-    return redirect(resident_url(clerk, resident_id, f"自動応答不可の{what}（{item}）"))
+    return redirect(_back(clerk, resident_id, form.text("purpose")))
 
 
 # -- 承認待ち ----------------------------------------------------------------------------------
