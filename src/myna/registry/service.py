@@ -844,7 +844,7 @@ class MunicipalityRegistry:
         with self.engine.begin() as conn:
             affair, logged, base = self._purpose(conn, staff, purpose, note)
             criteria = base | criteria
-            granted = self.access.granted_ids(conn, staff, affair.id)
+            granted = sorted(self.access.granted_ids(conn, staff, affair.id))
             matching = and_(*clauses)
             visible: Any = matching
             if not (staff.interface or staff.may_view_protected):
