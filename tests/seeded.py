@@ -19,6 +19,8 @@ SECRET = b"test-session-secret-0123456789abcdef"
 PASSWORD = "password123"
 HOME = HouseholdPlacement("世帯主", postcode="1860001", address="東京都国立市北1-2-3")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+#: The affair of the registry's own work (the purpose of most views in the tests).
+REGISTRY = "resident-registry"
 
 
 @dataclass
@@ -59,6 +61,16 @@ def seed_town(system: MynaSystem) -> Town:
     )
     town.set_support_measure(supervisor, protected.resident_id, True, "DV支援措置の申出")
     return Town(system, town, clerk, supervisor, admin, head, wife, child, protected)
+
+
+def approve(town: Town, staff: Staff, resident: Resident, purpose: str = REGISTRY) -> int:
+    """Let ``staff`` open ``resident``'s 支援措置 record for ``purpose``: ``staff`` asks,
+    another supervisor (or the administrator) approves; returns the request number."""
+    asked = town.registry.request_protected_view(staff, resident.resident_id, purpose,
+                                                 "本人からの申請の審査")
+    approver = town.admin if staff.staff_id == town.supervisor.staff_id else town.supervisor
+    town.registry.decide_protected_view(approver, asked.request_id)
+    return asked.request_id
 
 
 def csrf(html: str) -> str:

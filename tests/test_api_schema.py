@@ -43,7 +43,7 @@ KUNITACHI = "132152"
 SECRET = b"schema-test-session-secret-0123456789"
 PASSWORD = "password123"
 #: Not `positive_data_acceptance`: the registry rejects some schema-valid input the
-#: document cannot express (a purpose of fewer than 2 characters, dates before 明治,
+#: document cannot express (an affair the role does not perform, dates before 明治,
 #: invalid check digits ...), with a declared 422. Nor `unsupported_method`: Starlette
 #: answers e.g. OPTIONS …/residents/births with the `Allow` of …/residents/{resident_id}.
 CHECKS = [
@@ -61,6 +61,8 @@ MUST_SUCCEED = (
     "POST /api/v1/municipalities/{code}/residents/{resident_id}/move-out",
     "POST /api/v1/municipalities/{code}/residents/{resident_id}/copies",
     "GET /api/v1/municipalities/{code}/copies/{certificate_number}/pdf",
+    "GET /api/v1/municipalities/{code}/affairs",
+    "GET /api/v1/municipalities/{code}/protected-access",
     "POST /api/v1/numbers/check",
 )
 

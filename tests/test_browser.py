@@ -110,8 +110,8 @@ def test_sign_in_search_view_and_issue_a_copy(server: str) -> None:
             # search without a purpose is refused by the browser (required) and the server
             page.fill("input[name=name]", "たかはし")
             page.get_by_role("button", name="検索", exact=True).click()
-            assert page.locator("input[name=purpose]:invalid").count() == 1
-            page.fill("input[name=purpose]", "児童手当の認定事務")
+            assert page.locator("select[name=purpose]:invalid").count() == 1
+            page.select_option("select[name=purpose]", "child-allowance")
             page.get_by_role("button", name="検索", exact=True).click()
             page.wait_for_selector("table.data")
             results = page.locator("table.data tbody tr")
@@ -124,10 +124,10 @@ def test_sign_in_search_view_and_issue_a_copy(server: str) -> None:
             # view one, with the search purpose
             results.filter(has_text="髙橋 太郎").get_by_role("link", name="表示").click()
             page.wait_for_selector("text=閲覧の目的：")
-            assert "児童手当の認定事務" in page.locator(".purpose-note").inner_text()
+            assert "児童手当の支給" in page.locator(".purpose-note").inner_text()
             assert page.locator("#individual-number").inner_text().startswith("**** **** ")
             log = page.locator("section", has_text="アクセス記録").inner_text()
-            assert "児童手当の認定事務" in log and "閲覧" in log
+            assert "児童手当の支給" in log and "閲覧" in log
             page.screenshot(path=str(SHOTS / "myna-resident.png"), full_page=True)
 
             # issue a 住民票の写し of the household, without the number

@@ -172,14 +172,14 @@ def test_link_commands(tmp_path: Path) -> None:
     assert all(r["requester"] and r["provider"] and r["requested_at"] for r in records)
     asked = runner.invoke(app, [
         "link", "request", "--municipality", "132144", "--resident-id", "1", "--staff", "clerk",
-        "--purpose", "児童手当の認定", "--row", "T2-0002", "--affair", "児童手当の支給",
+        "--purpose", "child-allowance", "--row", "T2-0002", "--affair", "児童手当の支給",
         "--provider", "nenkin", "--item", "年金給付関係情報", "--data-dir", str(data)],
         terminal_width=200)
     assert asked.exit_code == 0, asked.output
     assert "該当情報なし" in asked.output
     wrong = runner.invoke(app, [
         "link", "request", "--municipality", "132144", "--resident-id", "1", "--staff", "clerk",
-        "--purpose", "児童手当の認定", "--row", "T2-0002", "--affair", "児童手当の支給",
+        "--purpose", "child-allowance", "--row", "T2-0002", "--affair", "児童手当の支給",
         "--provider", "nenkin", "--item", "地方税関係情報", "--data-dir", str(data)],
         terminal_width=200)
     assert wrong.exit_code == 2 and "別表第二" in wrong.output

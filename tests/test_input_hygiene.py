@@ -164,7 +164,8 @@ def test_names_are_still_stored_exactly_as_written(web: Web) -> None:
     answer = web.birth_api(person={"name": written})
     assert answer.status_code == 201, answer.text
     assert answer.json()["name"] == written
-    stored = web.town.registry.view(web.town.clerk, answer.json()["resident_id"], "確認")
+    stored = web.town.registry.view(web.town.clerk, answer.json()["resident_id"],
+                                    "resident-registry")
     assert stored.name == written
 
 
@@ -223,11 +224,11 @@ def test_search_terms_are_checked_like_everything_else(web: Web) -> None:
     url = f"/api/v1/municipalities/{KUNITACHI}/residents"
     for name, status, words in (("髙橋\x00", 400, "U+0000"), ("髙" * 101, 422, "100文字まで"),
                                 ("髙\u202e", 422, "U+202E")):
-        answer = web.client.get(url, params={"purpose": "確認のため", "name": name},
+        answer = web.client.get(url, params={"purpose": "resident-registry", "name": name},
                                 headers=web.bearer)
         assert answer.status_code == status, answer.text
         assert words in answer.json()["message"]
-    found = web.client.get(url, params={"purpose": "確認のため", "name": "　髙橋 "},
+    found = web.client.get(url, params={"purpose": "resident-registry", "name": "　髙橋 "},
                            headers=web.bearer)
     assert found.status_code == 200 and found.json()["count"] >= 2
 

@@ -78,7 +78,7 @@ def test_a_failed_write_logs_its_class_and_request_never_the_data(
                 "relationship": "子", "household_number": town.head.household_number}})
         view = client.get(
             f"/api/v1/municipalities/{KUNITACHI}/residents/{town.head.resident_id}",
-            params={"purpose": "確認のため"}, headers=bearer)
+            params={"purpose": "resident-registry"}, headers=bearer)
     failed = [a for a in (answer, view) if a.status_code == 500]
     assert failed, (answer.status_code, view.status_code)
     for response in failed:
@@ -137,7 +137,8 @@ def test_the_server_process_logs_no_identifier(tmp_path: Path) -> None:
                 "relationship": "子", "household_number": head.household_number}})
         assert answer.status_code == 500
         search = httpx.get(f"{base}/api/v1/municipalities/{KUNITACHI}/residents",
-                           headers=bearer, params={"purpose": "確認のため", "name": head.name})
+                           headers=bearer, params={"purpose": "resident-registry",
+                                                   "name": head.name})
         assert search.status_code == 200
     written = log.read_text(encoding="utf-8", errors="replace")
     assert answer.json()["request_id"] in written

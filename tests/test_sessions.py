@@ -42,7 +42,7 @@ class Site:
 
     def api_works(self, bearer: dict[str, str]) -> bool:
         answer = self.client().get(f"/api/v1/municipalities/{KUNITACHI}/residents",
-                                   params={"purpose": "確認のため", "name": "髙橋"},
+                                   params={"purpose": "resident-registry", "name": "髙橋"},
                                    headers=bearer)
         assert answer.status_code in (200, 401), answer.text
         return answer.status_code == 200
@@ -145,7 +145,8 @@ def test_an_api_token_can_be_revoked(site: Site) -> None:
     assert revoked.status_code == 204
     assert not site.api_works(bearer)
     answer = site.client().get(f"/api/v1/municipalities/{KUNITACHI}/residents",
-                               params={"purpose": "確認のため", "name": "髙橋"}, headers=bearer)
+                               params={"purpose": "resident-registry", "name": "髙橋"},
+                               headers=bearer)
     assert "セッションは終了しています" in answer.json()["message"]
 
 

@@ -24,7 +24,7 @@ KUNITACHI = "132152"
 SECRET = b"test-session-secret-0123456789abcdef"
 PASSWORD = "password123"
 BASE = f"/m/{KUNITACHI}/cards"
-PURPOSE = "個人番号カードの交付申請"
+PURPOSE = "my-number"
 AUTH_PIN = "4821"
 SIGN_PIN = "MYNA2026X"
 

@@ -29,6 +29,8 @@ KUNITACHI = "132152"
 SECRET = b"test-session-secret-0123456789abcdef"
 PASSWORD = "password123"
 SHELTER = "東京都千代田区千代田1番1号"
+MY_NUMBER, REGISTRY = "my-number", "resident-registry"
+NOTIFYING = "個人番号の指定・通知及び個人番号カードの交付"
 BASE = f"/m/{KUNITACHI}/notify"
 
 
@@ -255,7 +257,7 @@ def test_chart_needs_sign_in(town: Town) -> None:
 # -- 居所情報登録 ------------------------------------------------------------------------------
 
 
-def register(session: Session, resident: Resident, purpose: str = "居所情報登録の受付",
+def register(session: Session, resident: Resident, purpose: str = MY_NUMBER,
              follow: bool = True, **extra: str) -> Any:
     return session.post(f"{person_url(resident)}/notify/alternative", follow, purpose=purpose,
                         reason="DV・ストーカー・児童虐待等の被害者", postcode="100-0001",
@@ -267,7 +269,7 @@ def test_the_resident_page_needs_a_purpose_and_shows_the_section(
 ) -> None:
     asked = clerk.get(person_url(town.wife))
     assert "閲覧の目的" in asked.text and "居所情報登録" not in asked.text
-    page = clerk.get(person_url(town.wife), purpose="居所情報登録の受付")
+    page = clerk.get(person_url(town.wife), purpose=MY_NUMBER)
     assert page.status_code == 200
     assert "居所情報登録" in page.text and "この方の通知書はまだ作成されていません" in page.text
 
@@ -291,7 +293,7 @@ def test_alternative_before_mailing_gets_a_letter_of_its_own(town: Town, sup: Se
     rest = town.notify.letter(household_letter)
     assert [m.resident_id for m in rest.members] == [town.head.resident_id,
                                                      town.child.resident_id]
-    assert ("view", "居所情報登録の受付（居所情報登録）") in views(town, town.wife)
+    assert ("view", f"{NOTIFYING}（居所情報登録）") in views(town, town.wife)
 
     mail(sup, batch_id)
     assert town.notify.letter(own.letter_id).state is LetterState.MAILED
@@ -302,7 +304,7 @@ def test_alternative_after_mailing_is_refused_then_offered_for_remailing(
 ) -> None:
     batch_id = prepare(sup)
     mail(sup, batch_id)
-    page = sup.get(person_url(town.child), purpose="居所情報登録の受付")
+    page = sup.get(person_url(town.child), purpose=MY_NUMBER)
     assert "この方の通知書は発送済みです" in page.text
 
     refused = register(sup, town.child)
@@ -330,24 +332,24 @@ def test_alternative_after_mailing_is_refused_then_offered_for_remailing(
 def test_withdraw_an_alternative(town: Town, clerk: Session) -> None:
     assert register(clerk, town.single).status_code == 200
     assert len(town.notify.alternatives(KUNITACHI)) == 1
-    page = clerk.get(person_url(town.single), purpose="居所情報登録の受付")
+    page = clerk.get(person_url(town.single), purpose=MY_NUMBER)
     assert "登録を取り下げる" in page.text
     done = clerk.post(f"{person_url(town.single)}/notify/alternative/withdraw",
-                      purpose="居所情報登録の受付")
+                      purpose=MY_NUMBER)
     assert done.status_code == 200 and "取り下げました" in done.text
     assert town.notify.alternatives(KUNITACHI) == []
     twice = clerk.post(f"{person_url(town.single)}/notify/alternative/withdraw",
-                       purpose="居所情報登録の受付")
+                       purpose=MY_NUMBER)
     assert twice.status_code == 404 and "居所登録はありません" in twice.text
 
 
 def test_alternative_form_errors_are_shown_in_japanese(town: Town, clerk: Session) -> None:
     page = clerk.post(f"{person_url(town.single)}/notify/alternative",
-                      purpose="居所情報登録の受付", reason="施設入所者", postcode="",
+                      purpose=MY_NUMBER, reason="施設入所者", postcode="",
                       address=SHELTER)
     assert page.status_code == 422 and "居所の郵便番号を入力してください" in page.text
     bad = clerk.post(f"{person_url(town.single)}/notify/alternative",
-                     purpose="居所情報登録の受付", reason="引越し", postcode="1000001",
+                     purpose=MY_NUMBER, reason="引越し", postcode="1000001",
                      address=SHELTER)
     assert bad.status_code == 422 and "居所登録の事由が不正です" in bad.text
     assert town.notify.alternatives(KUNITACHI) == []
@@ -466,9 +468,10 @@ def test_a_protected_persons_letter_is_for_supervisors(
     assert "記録は監督者が行います" in page.text and "返戻を記録" not in page.text
     refused = clerk.post(f"{BASE}/letters/{letter_id}/events", state="delivered")
     assert refused.status_code == 403
-    pdf = clerk.get(f"{BASE}/letters/{letter_id}/pdf", purpose="再交付")
+    # the letter carries the number in full, and the record needs an approval
+    pdf = sup.get(f"{BASE}/letters/{letter_id}/pdf", purpose=MY_NUMBER)
     assert pdf.status_code == 403
-    denied = ("view_denied", f"再交付（番号通知書の出力: 通知 {letter_id}）")
+    denied = ("view_denied", f"{NOTIFYING}（番号通知書の出力: 通知 {letter_id}）")
     assert denied in views(town, town.protected)
     assert "佐藤 美咲" in sup.get(f"{BASE}/letters/{letter_id}").text
 
@@ -501,14 +504,21 @@ def test_letter_pdf_needs_a_purpose_and_is_logged(
     asked = clerk.get(url)
     assert asked.status_code == 422 and "目的" in asked.text
     assert "pdf" not in asked.headers["content-type"]
+    free = sup.get(url, purpose="返戻された通知書の再交付")  # not an affair
+    assert free.status_code == 422 and "事務の一覧から選んでください" in free.text
+    # the letter carries full numbers: only a role that may see them prints it
+    masked = clerk.get(url, purpose=MY_NUMBER)
+    assert masked.status_code == 403 and "個人番号を表示できる役割" in masked.text
+    assert "pdf" not in masked.headers["content-type"]
 
-    pdf = clerk.get(url, purpose="返戻された通知書の再交付")
+    pdf = sup.get(url, purpose=MY_NUMBER)
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF")
     assert "attachment" in pdf.headers["content-disposition"]
-    purpose = f"返戻された通知書の再交付（番号通知書の出力: 通知 {letter_id}）"
+    purpose = f"{NOTIFYING}（番号通知書の出力: 通知 {letter_id}）"
     for person in (town.head, town.wife, town.child):
         assert ("view", purpose) in views(town, person)
+        assert ("number_disclosure", purpose) in views(town, person)
     assert ("view", purpose) not in views(town, town.single)
 
 
@@ -538,9 +548,10 @@ def test_follow_up_lists_the_households_never_reached(
     assert form and form[1] == person_url(town.single)
     assert 'name="purpose"' in form[2] and "required" in form[2]
 
-    opened = clerk.get(form[1], purpose="実態調査（番号通知書の返戻）")
+    assert f'<option value="{REGISTRY}">' in form[2]  # the affair is chosen, not typed
+    opened = clerk.get(form[1], purpose=REGISTRY)
     assert opened.status_code == 200 and "谷保 一郎" in opened.text
-    assert ("view", "実態調査（番号通知書の返戻）") in views(town, town.single)
+    assert ("view", "住民基本台帳事務") in views(town, town.single)
 
     town.notify.record(lost, LetterState.HELD)
     town.notify.record(lost, LetterState.HANDED_OVER, identity_document="運転免許証")

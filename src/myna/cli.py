@@ -33,6 +33,7 @@ from myna.jpki.cli import app as jpki_app
 from myna.link_cli import app as link_app
 from myna.notify.cli import app as notify_app
 from myna.numbers import individual, municipality_code
+from myna.registry.cli import app as affairs_app
 
 if TYPE_CHECKING:
     from myna.expiry import Expiry
@@ -55,6 +56,7 @@ app.add_typer(notify_app, name="notify")
 app.add_typer(card_app, name="card")
 app.add_typer(jpki_app, name="jpki")
 app.add_typer(bench_app, name="bench")
+app.add_typer(affairs_app, name="affairs")
 
 @app.command()
 def demo(

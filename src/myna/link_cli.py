@@ -50,7 +50,8 @@ def request(
     municipality: Annotated[str, typer.Option(help="照会する市区町村のコード")],
     resident_id: Annotated[int, typer.Option(help="住民ID")],
     staff: Annotated[str, typer.Option(help="職員ID")],
-    purpose: Annotated[str, typer.Option(help="目的（事務の名称）")],
+    purpose: Annotated[str, typer.Option(
+        help="住民票を閲覧する目的の事務のID（例: child-allowance。一覧: myna affairs list）")],
     row: Annotated[str, typer.Option(help="別表第二の項番")],
     affair: Annotated[str, typer.Option(help="事務")],
     provider: Annotated[str, typer.Option(help="情報提供者の機関ID")],

@@ -14,7 +14,7 @@ from myna.intermediate.service import IntermediateServer, PendingRequest, Receiv
 from myna.jlis.service import JlisApi, Progress
 from myna.notify.domain import BatchSummary, household_notices
 from myna.notify.service import NotificationService
-from myna.registry.domain import Staff, check_purpose
+from myna.registry.domain import Staff
 from myna.registry.service import MunicipalityRegistry
 
 ROLE = "市町村長"
@@ -73,9 +73,9 @@ class Municipality:
         self, staff: Staff, resident_id: int, purpose: str, row_id: str, affair: str,
         provider: str, item: str, request_id: str | None = None,
     ) -> Received:
-        """情報照会 for a resident by a member of staff, for a stated purpose (logged)."""
-        purpose = check_purpose(purpose)[:150]
-        self.registry.view(staff, resident_id, f"{purpose}（情報照会: {item}）")
+        """情報照会 for a resident by a member of staff, for an affair their role performs
+        (``purpose`` is its id; the view of the record is logged with it)."""
+        self.registry.view(staff, resident_id, purpose, note=f"情報照会: {item}")
         answer = self.intermediate.request(self.atena_no(resident_id), row_id, affair,
                                            provider, item, request_id)
         return self.intermediate.open(answer)

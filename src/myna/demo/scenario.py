@@ -20,7 +20,8 @@ from myna.db import drop_schemas
 from myna.errors import Conflict, Unavailable
 from myna.notify.simulate import simulate_delivery, simulation_days
 from myna.numbers import individual
-from myna.registry.domain import HouseholdPlacement, PersonDetails, Role
+from myna.registry.affairs import RESIDENT_REGISTRY
+from myna.registry.domain import HouseholdPlacement, PersonDetails, Resident, Role
 from myna.registry.service import MunicipalityRegistry
 from myna.system import MynaSystem
 
@@ -225,13 +226,18 @@ def _life_events(
     clerk = main.get_staff("clerk")
     supervisor = main.get_staff("supervisor")
     n_clerk = neighbour.get_staff("clerk")
-    purpose = "住民基本台帳事務（デモ）"
 
     def note(kind: str, who: str, detail: str) -> None:
         result.events.append({"event": kind, "resident": who, "detail": detail})
 
-    families = [r for r in main.search(clerk, purpose, address=main.municipality.name, limit=400)
-                if r.relationship == "世帯主" and r.nationality is None]
+    found: list[Resident] = []
+    for page in range(1, 9):  # the clerk pages through up to 400 residents of the town
+        hits = main.search(clerk, RESIDENT_REGISTRY, address=main.municipality.name, page=page,
+                           note="デモ")
+        found += hits.results
+        if not hits.has_next:
+            break
+    families = [r for r in found if r.relationship == "世帯主" and r.nationality is None]
     # births into three households
     babies = (("陽葵", "ヒマリ", "女"), ("蓮", "レン", "男"), ("結菜", "ユイナ", "女"))
     for head, (given, given_kana, sex) in zip(families, babies, strict=False):
@@ -280,13 +286,14 @@ def _life_events(
     note("死亡", elder.name, "除票として保存")
     # a number change after a leak
     leaked = pool[1]
+    old_number = dict(main.numbered_residents([leaked.resident_id])).get(leaked.resident_id, "")
     changed = main.change_number(
         clerk, leaked.resident_id,
         "個人番号が記載された書類が誤って第三者に送付され、不正に用いられるおそれがある",
         approved_by=supervisor,
     )
     note("個人番号変更", leaked.name,
-         f"{individual.mask(leaked.individual_number or '')} → "
+         f"{individual.mask(old_number) if old_number else '―'} → "
          f"{individual.mask(changed.individual_number or '')}（旧番号は永久に欠番）")
     # a 住民票の写し without and with the number
     main.issue_copy(clerk, pool[2].resident_id, "本人からの交付請求")

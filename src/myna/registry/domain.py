@@ -67,9 +67,19 @@ LIMITS: dict[str, int] = {
 
 @dataclass(frozen=True)
 class Staff:
+    """Who reads or writes a record: a member of staff, or another node's interface.
+
+    ``interface`` marks a caller that is not a person at a desk but an interface
+    of the system itself (J-LIS's card centre, the registry's own jobs): it
+    names the affair it reads for like anyone, but the town's table of which
+    role performs which affair, and the approval a 支援措置 record needs, are
+    rules for staff.  No staff account is ever an interface.
+    """
+
     staff_id: str
     name: str
     role: Role
+    interface: bool = False
 
     @property
     def may_view_protected(self) -> bool:

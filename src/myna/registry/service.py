@@ -12,7 +12,7 @@ import datetime as dt
 import random
 import secrets
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -27,6 +27,8 @@ from myna.faults import fault_point
 from myna.jlis.service import NumberingApi, Progress
 from myna.numbers import individual, municipality_code, resident_code
 from myna.registry import storage as t
+from myna.registry.access import AccessRequest, ProtectedRecord, StaffAccess
+from myna.registry.affairs import Affair, AffairPolicy
 from myna.registry.documents import (
     CopyEntry,
     ResidentRecordCopy,
@@ -70,7 +72,11 @@ NOTIFY = "notify"
 #: residents per ``numbering.initial`` event (one J-LIS transaction each)
 INITIAL_CHUNK = 5_000
 PROTECTED = "（支援措置により非表示）"
-SYSTEM = Staff("system", "システム", Role.ADMINISTRATOR)
+SYSTEM = Staff("system", "システム", Role.ADMINISTRATOR, interface=True)
+#: The most residents one page of a search holds (and the default page size).
+PER_PAGE = 50
+#: The longest procedure note a view's log entry carries beside the affair.
+NOTE_MAX = 150
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,34 @@ class InitialResident:
     address: str
     became_resident_on: dt.date
     previous_address: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchPage(Sequence[Resident]):
+    """One page of a search: the residents on it and how many match in all."""
+
+    results: list[Resident]
+    total: int
+    page: int
+    per_page: int
+    affair: Affair
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.results[index]
+
+    def __iter__(self) -> Iterator[Resident]:
+        return iter(self.results)
 
 
 @dataclass(frozen=True)
@@ -117,6 +151,7 @@ class MunicipalityRegistry:
         self.outbox = Outbox(engine, self.node_id, lambda: self.now())
         #: delivers the outbox after each 届出 (set by the wiring; until then events wait)
         self.publish: Callable[[], None] = lambda: None
+        self.access = StaffAccess(engine, lambda: self.now())
 
     @property
     def title(self) -> str:
@@ -784,34 +819,103 @@ class MunicipalityRegistry:
             )
         return resident
 
+    def affair_policy(self) -> AffairPolicy:
+        """The town's table: which role performs which affair, who sees full numbers."""
+        return self.access.policy()
+
+    def affairs_for(self, staff: Staff) -> list[Affair]:
+        """The affairs ``staff`` may state as the purpose of a view or a search."""
+        return self.access.policy().allowed(staff)
+
+    def set_affair_roles(
+        self, staff: Staff, roles: Mapping[str, Iterable[Role | str]],
+        number_roles: Iterable[Role | str] | None = None,
+    ) -> AffairPolicy:
+        """A supervisor changes the table (see :meth:`StaffAccess.set_policy`)."""
+        return self.access.set_policy(staff, roles, number_roles)
+
+    def _purpose(self, conn: Connection, staff: Staff, purpose: str,
+                 note: str | None) -> tuple[Affair, str, dict[str, Any]]:
+        """The affair a read is for, checked before anything is read or written;
+        with the purpose text to log (the affair's name, and the procedure's note) and
+        the detail every log row of the read carries."""
+        policy = self.access.policy(conn)
+        affair = policy.check(staff, purpose)
+        logged = affair.name
+        detail: dict[str, Any] = {"affair": affair.id}
+        if note:
+            note = clean_text(note, "閲覧の手続", max_length=NOTE_MAX, label_en="note")
+            logged = f"{affair.name}（{note}）"
+            detail["note"] = note
+        return affair, logged, detail
+
+    def _may_open(self, conn: Connection, staff: Staff, resident: Resident,
+                  affair: Affair) -> tuple[bool, int | None]:
+        """(may ``staff`` see this person's details for ``affair``, the approval used)."""
+        if not resident.support_measure or staff.interface:
+            return True, None
+        grant = self.access.live_grant(conn, staff, resident.resident_id, affair.id)
+        return grant is not None, grant.request_id if grant else None
+
     def view(
         self, staff: Staff, resident_id: int, purpose: str, reveal_number: bool = False,
+        *, note: str | None = None,
     ) -> Resident:
-        """One 住民票 for a stated purpose; the view is logged.
+        """One 住民票 for an affair ``staff``'s role performs (``purpose`` is its id).
 
-        The individual number is masked unless ``reveal_number``, which is
-        logged as its own action.
+        The view is logged with the affair (and ``note``, the procedure it is part
+        of).  A record under 支援措置 opens only under a live approval for this member
+        of staff and affair (:meth:`request_protected_view`); a refused view is
+        logged as refused.  The individual number and 住民票コード come back masked
+        unless ``reveal_number`` and the town lets the role see numbers; a full number
+        is logged as its own disclosure.  An unknown affair, or one the role does not
+        perform, is refused before anything is read or written.
         """
-        purpose = check_purpose(purpose)
         with self.engine.begin() as conn:
+            affair, logged, detail = self._purpose(conn, staff, purpose, note)
             resident = self._get(conn, resident_id)
-            denied = resident.support_measure and not staff.may_view_protected
-            action = "view_denied" if denied else ("view_number" if reveal_number else "view")
-            self._log(conn, staff, resident_id, action, purpose)
-        if denied:
-            raise PermissionDenied(
-                "支援措置の対象者です。閲覧には監督者の承認が必要です",
-                "record under support measures: a supervisor must view it",
+            allowed, approval = self._may_open(conn, staff, resident, affair)
+            disclose = (allowed and reveal_number and resident.individual_number is not None
+                        and self.access.policy(conn).may_see_numbers(staff))
+            if approval is not None:
+                detail["approval"] = approval
+            if reveal_number and allowed and resident.individual_number and not disclose:
+                detail["number_withheld"] = True
+            self._log(conn, staff, resident_id, "view" if allowed else "view_denied", logged,
+                      detail)
+            if disclose:
+                self._log(conn, staff, resident_id, "number_disclosure", logged,
+                          detail | {"items": ["個人番号", "住民票コード"]})
+        if not allowed:
+            raise ProtectedRecord(
+                "支援措置の対象者です。記録を開くには、事務と理由を示して申請し、"
+                "別の監督者の承認を受けてください",
+                "record under support measures: ask for approval, naming the affair and the "
+                "reason; a different supervisor approves",
             )
-        return resident
+        if disclose or (staff.interface and reveal_number):
+            return resident
+        return _masked(resident)
 
     def search(
         self, staff: Staff, purpose: str, *, name: str | None = None,
         birth_date: dt.date | None = None, sex: str | None = None, address: str | None = None,
-        number: str | None = None, include_removed: bool = False, limit: int = 50,
-    ) -> list[Resident]:
-        """Search by the four basic items or by individual number; logged."""
-        purpose = check_purpose(purpose)
+        number: str | None = None, include_removed: bool = False, page: int = 1,
+        per_page: int = PER_PAGE, note: str | None = None,
+    ) -> SearchPage:
+        """Search by the four basic items or by individual number, a page at a time.
+
+        ``purpose`` is the id of an affair the role performs; pages hold at most
+        :data:`PER_PAGE`.  The page is logged (its number, the residents on it, the
+        total), and each resident on it sees the search in their own log.  A person
+        under 支援措置 is left out of a clerk's search altogether — no row, not in the
+        total — unless that clerk holds a live approval for the record and affair; so
+        a search only that person would match looks like one that matches nobody.
+        That such a search matched them is logged on their record only.  Supervisors
+        see the row without address until approved.  Numbers always come masked.
+        """
+        page = _page_number(page)
+        per_page = _per_page(per_page)
         clauses: list[Any] = []
         criteria: dict[str, Any] = {}
         if number:
@@ -846,23 +950,116 @@ class MunicipalityRegistry:
         if not include_removed:
             clauses.append(t.residents.c.status == Status.RESIDENT)
         with self.engine.begin() as conn:
+            affair, logged, base = self._purpose(conn, staff, purpose, note)
+            criteria = base | criteria
+            granted = sorted(self.access.granted_ids(conn, staff, affair.id))
+            matching = and_(*clauses)
+            visible: Any = matching
+            if not (staff.interface or staff.may_view_protected):
+                visible = and_(matching, or_(t.residents.c.support_measure.is_(False),
+                                             t.residents.c.resident_id.in_(granted)))
+                hidden = conn.execute(select(t.residents.c.resident_id).where(
+                    matching, t.residents.c.support_measure.is_(True),
+                    t.residents.c.resident_id.not_in(granted))).scalars().all()
+                for rid in hidden:  # on their own record only: the search looked empty
+                    self._log(conn, staff, rid, "search_hidden", logged, criteria)
+            total = int(conn.execute(
+                select(func.count()).select_from(t.residents).where(visible)).scalar_one())
             rows = conn.execute(
-                select(t.residents).where(and_(*clauses)).order_by(t.residents.c.furigana)
-                .limit(limit)
+                select(t.residents).where(visible)
+                .order_by(t.residents.c.furigana, t.residents.c.resident_id)
+                .offset((page - 1) * per_page).limit(per_page)
             ).all()
-            self._log(conn, staff, None, "search", purpose,
-                      criteria | {"hits": [r.resident_id for r in rows]})
+            on_page = {"page": page, "per_page": per_page, "total": total}
+            self._log(conn, staff, None, "search", logged,
+                      criteria | on_page | {"hits": [r.resident_id for r in rows]})
             for r in rows:  # each person found sees the search in their own access log
-                self._log(conn, staff, r.resident_id, "search_hit", purpose, criteria)
+                self._log(conn, staff, r.resident_id, "search_hit", logged,
+                          criteria | {"page": page})
         found = [_to_resident(r._mapping) for r in rows]
-        return [self._redacted(staff, r) for r in found]
+        shown = [r if staff.interface else
+                 _masked(self._redacted(staff, r, r.resident_id in granted)) for r in found]
+        return SearchPage(shown, total, page, per_page, affair)
 
-    def _redacted(self, staff: Staff, resident: Resident) -> Resident:
-        """What a search may show: no address or number of a protected person to a clerk."""
-        if not resident.support_measure or staff.may_view_protected:
+    def _redacted(self, staff: Staff, resident: Resident, granted: bool = False) -> Resident:
+        """What a search row or a household list may show of a 支援措置 person without an
+        approval: no address, no number (clerks never get such a row from a search)."""
+        if not resident.support_measure or staff.interface or granted:
             return resident
         return replace(resident, postcode="", address=PROTECTED, previous_address=None,
                        individual_number=None)
+
+    def household_view(
+        self, staff: Staff, resident: Resident, purpose: str, note: str | None = None,
+    ) -> list[tuple[Resident, bool]]:
+        """The current members of ``resident``'s household as a page lists them, each
+        (the member, whether their details are hidden), and each logged as viewed.
+
+        A member under 支援措置 is hidden — name, birth date, sex — from anyone without
+        a live approval for that record and affair, supervisors included.
+        """
+        with self.engine.begin() as conn:
+            affair, logged, detail = self._purpose(conn, staff, purpose, note)
+            rows = conn.execute(select(t.residents).where(
+                t.residents.c.household_number == resident.household_number,
+                t.residents.c.status == Status.RESIDENT,
+            ).order_by(t.residents.c.resident_id)).all()
+            listed: list[tuple[Resident, bool]] = []
+            for row in rows:
+                member = _to_resident(row._mapping)
+                if member.resident_id == resident.resident_id:
+                    listed.append((resident, False))
+                    continue
+                allowed, approval = self._may_open(conn, staff, member, affair)
+                extra: dict[str, Any] = {"listed_with": resident.resident_id}
+                if approval is not None:
+                    extra["approval"] = approval
+                if not allowed:
+                    extra["hidden"] = True
+                    member = replace(member, name=PROTECTED, furigana="", postcode="",
+                                     address=PROTECTED, previous_address=None)
+                self._log(conn, staff, member.resident_id, "view_household", logged,
+                          detail | extra)
+                listed.append((_masked(member), not allowed))
+        return listed
+
+    # -- approvals to open 支援措置 records -------------------------------------------------
+
+    def request_protected_view(
+        self, staff: Staff, resident_id: int, purpose: str, reason: str,
+    ) -> AccessRequest:
+        """Ask to open a 支援措置 record for an affair, with a reason (logged on it)."""
+        with self.engine.begin() as conn:
+            affair, logged, detail = self._purpose(conn, staff, purpose, None)
+            resident = self._get(conn, resident_id)
+            if not resident.support_measure:
+                raise Conflict(
+                    f"住民ID {resident_id} は支援措置の対象ではありません（申請は不要です）",
+                    f"resident {resident_id} is not under support measures",
+                )
+            request = self.access.ask(conn, staff, resident_id, affair, reason)
+            self._log(conn, staff, resident_id, "protected_request", logged,
+                      detail | {"request_id": request.request_id, "reason": request.reason})
+        return request
+
+    def decide_protected_view(
+        self, staff: Staff, request_id: int, approve: bool = True,
+    ) -> AccessRequest:
+        """A supervisor other than the one who asked approves (or declines) a request."""
+        with self.engine.begin() as conn:
+            decided = self.access.decide(conn, staff, request_id, approve)
+            detail: dict[str, Any] = {"affair": decided.affair.id, "request_id": request_id,
+                                      "requested_by": decided.staff_id}
+            if decided.expires_at is not None:
+                detail["until"] = decided.expires_at.isoformat()
+            self._log(conn, staff, decided.resident_id,
+                      "protected_approve" if approve else "protected_decline",
+                      decided.affair.name, detail)
+        return decided
+
+    def protected_requests(self, staff: Staff) -> list[AccessRequest]:
+        """Requests to open 支援措置 records: all of them for a supervisor, else one's own."""
+        return self.access.requests(staff)
 
     def household_members(self, household_number: str, include_removed: bool = False
                           ) -> list[Resident]:
@@ -937,11 +1134,12 @@ class MunicipalityRegistry:
     ) -> MoveOutCertificate:
         """再交付 of a 転出証明書 from the resident's record (lost, or not yet handed over).
 
-        It holds the number: the reprint is logged with its purpose, and a record
-        under 支援措置 needs a supervisor.
+        It holds the number: the reprint is logged with its affair (``purpose`` is the
+        id of an affair the role performs), and a record under 支援措置 needs a live
+        approval, like a view.
         """
-        purpose = check_purpose(purpose)
         with self.engine.begin() as conn:
+            affair, logged, detail = self._purpose(conn, staff, purpose, None)
             resident = self._get(conn, resident_id)
             row = conn.execute(select(t.moveout_certificates).where(
                 t.moveout_certificates.c.certificate_id == certificate_id,
@@ -952,14 +1150,16 @@ class MunicipalityRegistry:
                     f"住民ID {resident_id} の転出証明書 {certificate_id} はありません",
                     f"resident {resident_id} has no move-out certificate {certificate_id}",
                 )
-            denied = resident.support_measure and not staff.may_view_protected
+            allowed, approval = self._may_open(conn, staff, resident, affair)
+            if approval is not None:
+                detail["approval"] = approval
             self._log(conn, staff, resident_id,
-                      "reprint_certificate_denied" if denied else "reprint_certificate",
-                      purpose, {"certificate_id": certificate_id})
-        if denied:
-            raise PermissionDenied(
-                "支援措置の対象者です。転出証明書の再交付は監督者が行ってください",
-                "record under support measures: a supervisor must reprint the certificate",
+                      "reprint_certificate" if allowed else "reprint_certificate_denied",
+                      logged, detail | {"certificate_id": certificate_id})
+        if not allowed:
+            raise ProtectedRecord(
+                "支援措置の対象者です。転出証明書の再交付には、申請と別の監督者の承認が必要です",
+                "record under support measures: reprinting needs an approved request",
             )
         return MoveOutCertificate.from_json(row.data)
 
@@ -1301,6 +1501,35 @@ def _bindparam(name: str) -> Any:
     return bindparam(name)
 
 
+def _page_number(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**31 - 1:
+        raise ValidationError(
+            f"ページ番号は1以上の整数です（指定: {value!r}）",
+            f"page must be a whole number from 1 (got {value!r})",
+        )
+    return value
+
+
+def _per_page(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= PER_PAGE:
+        raise ValidationError(
+            f"1ページの件数は1から{PER_PAGE}までです（指定: {value!r}）",
+            f"per_page must be 1 to {PER_PAGE} (got {value!r})",
+        )
+    return value
+
+
+def _masked(resident: Resident) -> Resident:
+    """The record with its individual number and 住民票コード masked (last digits only)."""
+    number = resident.individual_number
+    return replace(
+        resident,
+        individual_number=individual.mask(number) if number and number.isdigit() else number,
+        resident_code=resident_code.mask(resident.resident_code)
+        if resident.resident_code.isdigit() else resident.resident_code,
+    )
+
+
 def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -1346,4 +1575,4 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["MunicipalityRegistry", "InitialResident", "AccessLogEntry", "asdict"]
+__all__ = ["MunicipalityRegistry", "InitialResident", "AccessLogEntry", "SearchPage", "asdict"]

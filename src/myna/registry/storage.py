@@ -186,3 +186,40 @@ copies = Table(
     Column("issued_at", DateTime(timezone=True), nullable=False),
     Column("document", JSON, nullable=False),
 )
+
+#: Which role performs which affair here (see :mod:`myna.registry.affairs`); a missing
+#: row means the role does not.  Changed by a supervisor, every change logged.
+affair_roles = Table(
+    "affair_roles",
+    metadata,
+    Column("affair_id", String(40), nullable=False),
+    Column("role", String(20), nullable=False),
+    PrimaryKeyConstraint("affair_id", "role"),
+)
+
+#: The roles to which a full individual number (and 住民票コード) may be shown.
+number_roles = Table(
+    "number_roles",
+    metadata,
+    Column("role", String(20), primary_key=True),
+)
+
+#: 支援措置 records: a member of staff asks to open one for an affair, with a reason;
+#: a different supervisor approves (or declines); the view is then allowed until
+#: ``expires_at``.
+protected_access = Table(
+    "protected_access",
+    metadata,
+    Column("request_id", Integer, primary_key=True, autoincrement=True),
+    Column("resident_id", Integer, ForeignKey("residents.resident_id"), nullable=False),
+    Column("staff_id", String(50), nullable=False),
+    Column("affair_id", String(40), nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("decided_by", String(50)),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("expires_at", DateTime(timezone=True)),
+    Index("ix_protected_access_resident", "resident_id"),
+    Index("ix_protected_access_staff", "staff_id"),
+)

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 
 from myna.errors import MynaError, NotFound, PermissionDenied
 from myna.numbers import individual
-from myna.registry.domain import check_sex, parse_date
+from myna.registry.affairs import AFFAIR_IDS, CATALOGUE, RESIDENT_REGISTRY
+from myna.registry.domain import Role, check_sex, parse_date
+from myna.registry.service import PER_PAGE
 from myna.registry.staff import IDLE_TIMEOUT, SIGN_IN_FAILED_EN, SIGN_IN_FAILED_JA
 from myna.web.errors import Unauthorized
 from myna.web.forms import verify_certificate
 from myna.web.schemas import (
+    AccessRequestBody,
+    AccessRequestInfo,
+    Affair,
+    AffairsResponse,
     BirthRequest,
     Certificate,
     CopyRequest,
@@ -48,8 +53,10 @@ router = APIRouter(prefix="/api/v1", responses=_ERRORS)
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/token", auto_error=False)
 
 PURPOSE = Query(
-    description="閲覧・検索の目的（事務の名称）。アクセス記録に残ります", min_length=0,
-    examples=["住民票の写しの交付"],
+    description="閲覧・検索の目的: 職員の役割が行う事務のID（一覧は GET …/affairs）。"
+    "自由記述は受け付けません。事務の名称がアクセス記録に残ります",
+    max_length=40, examples=[RESIDENT_REGISTRY],
+    json_schema_extra={"enum": list(AFFAIR_IDS)},
 )
 
 
@@ -61,6 +68,7 @@ def api_clerk(
 
 
 ApiClerk = Annotated[Clerk, Depends(api_clerk)]
+RequestNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="申請番号")]
 
 
 @router.post("/token", response_model=TokenResponse, tags=["認証"])
@@ -114,27 +122,87 @@ def search_residents(
     address: str | None = None,
     number: Annotated[str | None, Query(description="個人番号（12桁）")] = None,
     include_removed: bool = False,
+    page: Annotated[int, Query(ge=1, le=2**31 - 1, description="ページ番号（1から）")] = 1,
+    per_page: Annotated[int, Query(ge=1, le=PER_PAGE,
+                                   description=f"1ページの件数（{PER_PAGE}件まで）")] = PER_PAGE,
 ) -> SearchResponse:
-    """Search by the four basic items or by number. Numbers in the results are masked."""
+    """Search by the four basic items or by number, a page (at most 50) at a time, with
+    the total.  Each page is logged with the residents on it.  Numbers are masked; a
+    person under 支援措置 is not found by a clerk without an approval for the record."""
     results = clerk.registry.search(
         clerk.staff, purpose, name=name or None,
         birth_date=parse_date(birth_date, "生年月日") if birth_date else None,
         sex=check_sex(sex) if sex else None, address=address or None, number=number or None,
-        include_removed=include_removed,
+        include_removed=include_removed, page=page, per_page=per_page,
     )
     summaries = [ResidentSummary.of(r, clerk.staff) for r in results]
-    return SearchResponse(purpose=purpose.strip(), count=len(summaries), results=summaries)
+    return SearchResponse(purpose=results.affair.id, affair=results.affair.name,
+                          count=len(summaries), total=results.total, page=results.page,
+                          per_page=results.per_page, pages=results.pages, results=summaries)
 
 
 @router.get(
     "/municipalities/{code}/residents/{resident_id}", response_model=ResidentDetail,
     tags=["住民票"],
 )
-def view_resident(clerk: ApiClerk, resident_id: ResidentId, purpose: Annotated[str, PURPOSE]
-                  ) -> ResidentDetail:
-    """One 住民票 including the individual number; the view is logged with the purpose."""
-    resident = clerk.registry.view(clerk.staff, resident_id, purpose)
-    return ResidentDetail(**asdict(resident))
+def view_resident(
+    clerk: ApiClerk, resident_id: ResidentId, purpose: Annotated[str, PURPOSE],
+    reveal_number: Annotated[bool, Query(
+        description="個人番号・住民票コードの全桁を求める（番号を表示できる役割のみ。"
+        "開示として記録されます）")] = False,
+) -> ResidentDetail:
+    """One 住民票 for an affair; the view is logged with it.  The number comes in full
+    only with ``reveal_number`` and a role allowed to see numbers (logged as a
+    disclosure); otherwise masked.  A 支援措置 record needs an approved request."""
+    resident = clerk.registry.view(clerk.staff, resident_id, purpose,
+                                   reveal_number=reveal_number)
+    return ResidentDetail.of(resident)
+
+
+@router.get("/municipalities/{code}/affairs", response_model=AffairsResponse,
+            tags=["事務と役割"])
+def list_affairs(clerk: ApiClerk) -> AffairsResponse:
+    """The affairs a view or search may be for here, and the roles that perform each."""
+    policy = clerk.registry.affair_policy()
+    return AffairsResponse(
+        affairs=[Affair(id=a.id, name=a.name, law=a.law,
+                        roles=[r.value for r in Role if r in policy.roles_of(a.id)],
+                        yours=clerk.staff.role in policy.roles_of(a.id))
+                 for a in CATALOGUE],
+        number_roles=[r.value for r in Role if r in policy.number_roles],
+    )
+
+
+@router.get("/municipalities/{code}/protected-access", response_model=list[AccessRequestInfo],
+            tags=["支援措置"])
+def list_access_requests(clerk: ApiClerk) -> list[AccessRequestInfo]:
+    """Requests to open 支援措置 records: every one for a supervisor, one's own otherwise."""
+    return [AccessRequestInfo.of(r) for r in clerk.registry.protected_requests(clerk.staff)]
+
+
+@router.post("/municipalities/{code}/protected-access", response_model=AccessRequestInfo,
+             status_code=201, tags=["支援措置"])
+def request_access(clerk: ApiClerk, body: AccessRequestBody) -> AccessRequestInfo:
+    """Ask to open a 支援措置 record for an affair, with the reason (logged on the record).
+    A supervisor other than the one who asks approves it."""
+    return AccessRequestInfo.of(clerk.registry.request_protected_view(
+        clerk.staff, body.resident_id, body.purpose, body.reason))
+
+
+@router.post("/municipalities/{code}/protected-access/{request_id}/approve",
+             response_model=AccessRequestInfo, tags=["支援措置"])
+def approve_access(clerk: ApiClerk, request_id: RequestNumber) -> AccessRequestInfo:
+    """Approve a request (a supervisor other than the one who asked); the requester may
+    then open the record for that affair for a limited time."""
+    return AccessRequestInfo.of(clerk.registry.decide_protected_view(clerk.staff, request_id))
+
+
+@router.post("/municipalities/{code}/protected-access/{request_id}/decline",
+             response_model=AccessRequestInfo, tags=["支援措置"])
+def decline_access(clerk: ApiClerk, request_id: RequestNumber) -> AccessRequestInfo:
+    """Decline a request (a supervisor other than the one who asked)."""
+    return AccessRequestInfo.of(clerk.registry.decide_protected_view(
+        clerk.staff, request_id, approve=False))
 
 
 @router.post(

@@ -31,7 +31,7 @@ from myna.transport.guard import (
     request_id,
 )
 from myna.transport.limits import BodyLimit, UrlHygiene
-from myna.web import api, cards_pages, linkage_pages, notify_pages, pages
+from myna.web import access_pages, api, cards_pages, linkage_pages, notify_pages, pages
 from myna.web.errors import (
     SignInRequired,
     error_body,
@@ -40,6 +40,7 @@ from myna.web.errors import (
     status_of,
 )
 from myna.web.presenters import (
+    affair_name,
     format_code,
     format_number,
     jdate,
@@ -65,8 +66,13 @@ Myna の市区町村（住民基本台帳）ノードの API。
 
 * `POST /api/v1/token` で `username` = `市区町村コード:職員ID` と `password` を送り、
   Bearer トークン（有効期間 8 時間）を得ます。
-* 閲覧・検索には目的（`purpose`）が必須で、すべてアクセス記録に残ります。
-* 検索結果の個人番号は常にマスクされます。全桁は住民票1件の閲覧でのみ返します。
+* 閲覧・検索には目的（`purpose`: 職員の役割が行う事務のID、`GET …/affairs`）が必須で、
+  すべてアクセス記録に残ります。自由記述の目的は受け付けません。
+* 検索は1ページ50件まで（`page`・`per_page`）で、全体の件数（`total`）を返します。
+* 個人番号は常にマスクされます。全桁は、番号を表示できる役割が住民票1件の閲覧で
+  `reveal_number=true` を指定したときだけ返し、開示として記録します。
+* 支援措置の対象者は、担当者の検索には現れません。記録を開くには申請
+  （`POST …/protected-access`）と、申請者以外の監督者の承認が必要です。
 * エラーは `{"error": コード, "message": 日本語, "message_en": English}` です。
 """
 
@@ -81,6 +87,7 @@ def _templates() -> Jinja2Templates:
     env.filters.update(
         jdate=jdate, jst=jst, mask_number=mask_number, mask_code=mask_code,
         format_number=format_number, format_code=format_code, percent=percent,
+        affair_name=affair_name,
     )
     return Jinja2Templates(env=env)
 
@@ -232,6 +239,7 @@ def create_app(system: MynaSystem, session_secret: bytes,
     app.include_router(linkage_pages.router)
     app.include_router(notify_pages.router)
     app.include_router(cards_pages.router)
+    app.include_router(access_pages.router)
     app.include_router(api.router)
     app.add_exception_handler(MynaError, _myna_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -28,7 +28,6 @@ from myna.card.lifecycle.domain import (
 from myna.card.lifecycle.service import Application, Card, CardService
 from myna.clock import jst_date
 from myna.errors import MynaError, NotFound, PermissionDenied, ValidationError
-from myna.registry.domain import check_purpose
 from myna.registry.service import MunicipalityRegistry
 from myna.web.cards import STATUS_LABELS, card_line, town_pending
 from myna.web.errors import status_of
@@ -176,8 +175,8 @@ def void_unclaimed(request: Request, clerk: ClerkDep, form: FormDep) -> Response
 def apply(request: Request, clerk: ClerkDep, resident_id: ResidentId, form: FormDep) -> Response:
     """交付申請 at the counter, with the photo taken or brought by the resident."""
     purpose = form.text("purpose")
-    resident = clerk.registry.view(clerk.staff, resident_id,
-                                   f"{check_purpose(purpose)[:150]}（個人番号カードの交付申請）")
+    resident = clerk.registry.view(clerk.staff, resident_id, purpose,
+                                   note="個人番号カードの交付申請")
     upload = form.data.get("photo")
     try:
         photo = upload.file.read() if isinstance(upload, UploadFile) else b""

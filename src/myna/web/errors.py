@@ -123,6 +123,10 @@ FIELD_LABELS = {
     "issued_at": "証明書の発行日時",
     "include_number": "個人番号の記載",
     "whole_household": "世帯全員",
+    "page": "ページ番号",
+    "per_page": "1ページの件数",
+    "reveal_number": "全桁の表示",
+    "request_id": "申請番号",
 }
 
 

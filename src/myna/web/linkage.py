@@ -21,7 +21,8 @@ from myna.intermediate.service import HeldItem, Refusal
 from myna.linkage import items as item_schemas
 from myna.linkage.messages import Result
 from myna.municipality import ROLE, Municipality
-from myna.registry.domain import Resident, check_purpose
+from myna.registry.affairs import affair
+from myna.registry.domain import Resident
 from myna.registry.service import MunicipalityRegistry
 from myna.system import MynaSystem
 from myna.web.presenters import jdate, jst
@@ -43,21 +44,15 @@ PAPER = ("本人の申出等により、情報提供ネットワークシステ�
 
 
 def linkage_purpose(value: str) -> str:
-    """The purpose of a 情報照会: required, and short enough to be logged with its suffix.
+    """The affair a 情報照会 is for: required, and one of the catalogue's affairs (the
+    view of the record checks that the role performs it).
 
-    >>> linkage_purpose(" 児童手当の認定 ")
-    '児童手当の認定'
+    >>> linkage_purpose(" child-allowance ")
+    'child-allowance'
     """
-    if len(value.strip(" \u3000")) < 2:
-        raise ValidationError("照会の目的（事務の名称）を入力してください",
-                              "a purpose is required")
-    purpose = check_purpose(value)
-    if len(purpose) > PURPOSE_MAX:
-        raise ValidationError(
-            f"照会の目的は{PURPOSE_MAX}文字以内で入力してください",
-            f"the purpose is longer than {PURPOSE_MAX} characters",
-        )
-    return purpose
+    if not value.strip(" \u3000"):
+        raise ValidationError("照会の目的（事務）を選んでください", "a purpose is required")
+    return affair(value).id
 
 
 #: ``日本語 (English)`` as :attr:`myna.errors.MynaError.message` writes it.

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from myna.errors import Conflict, MynaError, PermissionDenied, ValidationError
 from myna.linkage.messages import Result
 from myna.municipality import ROLE, Municipality
+from myna.registry.affairs import AffairNotPermitted
 from myna.web import linkage
 from myna.web.errors import status_of
 from myna.web.pages import ClerkDep, FormDep, form_error, redirect, render, resident_url
@@ -59,9 +60,11 @@ def _request_page(
     system = state.system
     town = town_of(request, clerk)
     stated = values.get("purpose", "").strip()
-    subject = clerk.registry.view(
-        clerk.staff, resident_id,
-        f"{stated[:150]}（{PREPARE}）" if len(stated) >= 2 else PREPARE)
+    try:
+        subject = clerk.registry.view(clerk.staff, resident_id, stated, note=PREPARE)
+    except (ValidationError, AffairNotPermitted) as exc:  # no affair: nothing is shown
+        return _purpose_page(request, clerk, resident_id, row_id, stated,
+                             error if error is not None and not stated else exc)
     row = linkage.row_of(system, row_id) if row_id else None
     if row is not None and row.requester != ROLE:
         row = None
@@ -84,14 +87,25 @@ def request_page(
 
     The page shows the person, so like the 住民票 it opens only for a stated purpose,
     which the view's log entry keeps."""
-    if len(purpose.strip()) < 2:
-        return render(request, "purpose.html", {
-            "clerk": clerk, "resident_id": resident_id, "values": {"purpose": purpose},
-            "action": f"/m/{clerk.code}/residents/{resident_id}/linkage",
-            "keep": {"row": row.strip()} if row.strip() else {},
-        })
+    if not purpose.strip():
+        return _purpose_page(request, clerk, resident_id, row.strip(), "")
     return _request_page(request, clerk, resident_id, row.strip(),
                          {"row": row.strip(), "purpose": purpose.strip()})
+
+
+def _purpose_page(
+    request: Request, clerk: Clerk, resident_id: int, row_id: str, purpose: str,
+    error: MynaError | None = None,
+) -> HTMLResponse:
+    """Choose the affair first (the row chosen, if any, is kept)."""
+    context = {
+        "clerk": clerk, "resident_id": resident_id, "values": {"purpose": purpose},
+        "action": f"/m/{clerk.code}/residents/{resident_id}/linkage",
+        "keep": {"row": row_id} if row_id else {},
+    }
+    if error is not None:
+        return form_error(request, "purpose.html", error, context)
+    return render(request, "purpose.html", context)
 
 
 @router.post("/m/{code}/residents/{resident_id}/linkage", response_class=HTMLResponse)
@@ -160,8 +174,8 @@ def result_page(request: Request, clerk: ClerkDep, request_id: RequestId, t: str
     town = town_of(request, clerk)
     ctx = state.linkage_context(clerk, request_id, t)
     record = linkage.latest_record(system, request_id, town.institution)
-    resident = clerk.registry.view(clerk.staff, ctx.resident_id,
-                                   f"{ctx.purpose}（照会結果の表示: {record.item}）")
+    resident = clerk.registry.view(clerk.staff, ctx.resident_id, ctx.purpose,
+                                   note=f"照会結果の表示: {record.item}")
     received = town.intermediate.fetch(request_id)
     record = linkage.latest_record(system, request_id, town.institution)
     names = linkage.InstitutionNames(system)
@@ -183,9 +197,9 @@ def result_page(request: Request, clerk: ClerkDep, request_id: RequestId, t: str
 # -- 符号 and the person's flags --------------------------------------------------------------
 
 
-def _back(clerk: Clerk, resident_id: int, form_purpose: str, fallback: str) -> str:
-    purpose = form_purpose.strip()
-    return resident_url(clerk, resident_id, purpose if len(purpose) >= 2 else fallback)
+def _back(clerk: Clerk, resident_id: int, form_purpose: str) -> str:
+    """Back to the record, for the affair it was opened for (none: it asks for one)."""
+    return resident_url(clerk, resident_id, form_purpose.strip())
 
 
 @router.post("/m/{code}/residents/{resident_id}/linkage/codes")
@@ -201,7 +215,7 @@ def acquire_code(
     if form.text("next") == "request":
         return redirect(f"/m/{clerk.code}/residents/{resident_id}/linkage?"
                         + _query(row=form.text("row"), purpose=form.text("purpose")))
-    return redirect(_back(clerk, resident_id, form.text("purpose"), "符号の取得"))
+    return redirect(_back(clerk, resident_id, form.text("purpose")))
 
 
 def _local_ref(town: Municipality, resident_id: int) -> str:
@@ -227,8 +241,7 @@ def set_refusal(
     town.intermediate.set_refusal(_local_ref(town, resident_id), affair, refused)
     what = "登録" if refused else "撤回"
     flash(request, f"「{affair}」への情報提供の拒否を{what}しました")
-    return redirect(resident_url(clerk, resident_id,
-                                 f"本人の申出による提供拒否の{what}（{affair}）"))
+    return redirect(_back(clerk, resident_id, form.text("purpose")))
 
 
 @router.post("/m/{code}/residents/{resident_id}/linkage/manual-approval")
@@ -243,7 +256,7 @@ def set_manual_approval(
     town.intermediate.set_manual_approval(_local_ref(town, resident_id), item, on)
     what = "設定" if on else "解除"
     flash(request, f"「{item}」の自動応答不可を{what}しました")
-    return redirect(resident_url(clerk, resident_id, f"自動応答不可の{what}（{item}）"))
+    return redirect(_back(clerk, resident_id, form.text("purpose")))
 
 
 # -- 承認待ち ----------------------------------------------------------------------------------

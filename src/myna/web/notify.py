@@ -61,12 +61,6 @@ IDENTITY_DOCUMENTS = (
     "健康保険証と年金手帳", "健康保険証と写真付き学生証",
 )
 
-#: Suggested purposes for opening a household from the follow-up list.
-FOLLOW_UP_PURPOSES = (
-    "実態調査（番号通知書の返戻）",
-    "職権消除の要否の確認（番号通知書の返戻）",
-)
-
 #: The most letters a list shows at once.
 LETTERS_LIMIT = 500
 

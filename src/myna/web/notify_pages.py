@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
-from myna.errors import Conflict, MynaError, ValidationError
+from myna.errors import Conflict, MynaError, PermissionDenied, ValidationError
 from myna.notify.domain import (
     AFTER_MAILING,
     STATS_STATES,
@@ -23,7 +23,7 @@ from myna.notify.domain import (
     ReturnReason,
 )
 from myna.notify.service import NotificationService
-from myna.registry.domain import check_purpose
+from myna.registry.affairs import role_labels
 from myna.web import notify as nv
 from myna.web.errors import status_of
 from myna.web.forms import household_number
@@ -207,18 +207,27 @@ def letter_pdf(
     request: Request, clerk: ClerkDep, letter_id: LetterId, purpose: str = "",
 ) -> Response:
     """The letter as a PDF: it carries everyone's individual number in full, so it is
-    given for a stated purpose only, logged as a view of each person's record."""
+    given for an affair only, to a role the town lets see numbers, logged as a view of
+    each person's record and a disclosure of their number."""
     service = _notify(request)
     letter = nv.town_letter(service, clerk.code, letter_id)
+    registry = clerk.registry
     try:
-        purpose = check_purpose(purpose)[:150]
-    except ValidationError as exc:
-        return _letter_page(request, clerk, letter_id, ValidationError(
-            "通知書PDFの出力には目的（事務の名称）を入力してください", exc.message_en,
-        ), {"purpose": purpose})
+        if not purpose.strip():
+            raise ValidationError("通知書PDFの出力には目的（事務）を選んでください",
+                                  "the letter PDF needs a purpose")
+        affair = registry.affair_policy().check(clerk.staff, purpose)
+        if not registry.affair_policy().may_see_numbers(clerk.staff):
+            raise PermissionDenied(
+                "通知書PDFには個人番号が全桁で記載されるため、個人番号を表示できる役割"
+                f"（{role_labels(registry.affair_policy().number_roles)}）の職員が出力します",
+                "the letter carries full numbers: only a role allowed to see numbers prints it",
+            )
+    except (ValidationError, PermissionDenied) as exc:
+        return _letter_page(request, clerk, letter_id, exc, {"purpose": purpose})
     for m in letter.members:  # refused (and logged as refused) for a protected person
-        clerk.registry.view(clerk.staff, m.resident_id,
-                            f"{purpose}（番号通知書の出力: 通知 {letter_id}）")
+        registry.view(clerk.staff, m.resident_id, affair.id, reveal_number=True,
+                      note=f"番号通知書の出力: 通知 {letter_id}")
     return Response(
         service.letter_pdf(letter_id), media_type="application/pdf",
         headers={"Content-Disposition":
@@ -246,7 +255,7 @@ def follow_up_page(request: Request, clerk: ClerkDep) -> Response:
                      "resident_id": letter.members[0].resident_id,
                      "css": nv.STATE_CSS[entry.state]})
     return render(request, "notify_follow_up.html", {
-        "clerk": clerk, "rows": rows, "purposes": nv.FOLLOW_UP_PURPOSES,
+        "clerk": clerk, "rows": rows,
         "may_decide": clerk.staff.may_view_protected,
         "holding_months": service.holding_months,
     })
@@ -270,9 +279,8 @@ def dispose_expired(request: Request, clerk: ClerkDep, form: FormDep) -> Respons
 
 
 def _viewed(clerk: Clerk, resident_id: int, purpose: str, what: str) -> Any:
-    """The person's record, viewed (and logged) for the page's purpose and this procedure."""
-    purpose = check_purpose(purpose)
-    return clerk.registry.view(clerk.staff, resident_id, f"{purpose[:150]}（{what}）")
+    """The person's record, viewed (and logged) for the page's affair and this procedure."""
+    return clerk.registry.view(clerk.staff, resident_id, purpose, note=what)
 
 
 @router.post("/m/{code}/residents/{resident_id}/notify/alternative",

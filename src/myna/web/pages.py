@@ -16,6 +16,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from myna.errors import MynaError, PermissionDenied, ValidationError
+from myna.registry.access import ProtectedRecord
+from myna.registry.affairs import RESIDENT_REGISTRY, AffairNotPermitted, role_labels
 from myna.registry.domain import Resident, check_sex
 from myna.relationships import RELATIONSHIPS
 from myna.web import cards, linkage, notify
@@ -34,7 +36,6 @@ from myna.web.presenters import (
     HIDDEN,
     access_lines,
     event_lines,
-    hidden_from,
 )
 from myna.web.schemas import ResidentSummary
 from myna.web.state import Clerk, ResidentId, csrf_token, flash, get_state, pop_flashes
@@ -57,6 +58,9 @@ def render(
     ctx["csrf"] = csrf_token(request)
     ctx["relationships"] = RELATIONSHIPS
     ctx["field_limit"] = field_limit
+    clerk = ctx["clerk"]
+    if isinstance(clerk, Clerk) and "affairs" not in ctx:
+        ctx["affairs"] = clerk.registry.affairs_for(clerk.staff)
     return state.templates.TemplateResponse(request, template, ctx, status_code=status)
 
 
@@ -152,26 +156,44 @@ def search_page(request: Request, clerk: ClerkDep, purpose: str = "") -> Respons
     return render(request, "search.html", {"clerk": clerk, "values": {"purpose": purpose}})
 
 
+#: The search form's fields that a next or previous page sends again.
+_SEARCH_FIELDS = ("purpose", "name", "birth_date", "address", "sex", "number",
+                  "include_removed")
+
+
+def _page_of(form: Form) -> int:
+    value = form.text("page") or "1"
+    if not value.isascii() or not value.isdigit() or len(value) > 9:
+        raise ValidationError(f"ページ番号は1以上の整数です（指定: {value}）",
+                              f"page must be a whole number from 1 (got {value!r})")
+    return int(value)
+
+
 @router.post("/m/{code}/residents", response_class=HTMLResponse)
 def search(request: Request, clerk: ClerkDep, form: FormDep) -> Response:
-    """Search by the four basic items or by individual number (POST: keeps numbers out of URLs)."""
+    """Search by the four basic items or by individual number, 50 a page (POST: keeps
+    numbers out of URLs; the next and previous pages are forms too)."""
     context: dict[str, Any] = {"clerk": clerk, "values": form.values()}
     try:
         sex = form.text("sex")
         purpose = form.text("purpose")
-        results = clerk.registry.search(
+        found = clerk.registry.search(
             clerk.staff, purpose, name=form.text("name") or None,
             birth_date=form.optional_date("birth_date", "生年月日"),
             sex=check_sex(sex) if sex else None, address=form.text("address") or None,
             number=form.text("number") or None, include_removed=form.flag("include_removed"),
+            page=_page_of(form),
         )
     except MynaError as exc:
         return form_error(request, "search.html", exc, context)
     rows = [
-        (ResidentSummary.of(r, clerk.staff), resident_url(clerk, r.resident_id, purpose))
-        for r in results
+        (ResidentSummary.of(r, clerk.staff), resident_url(clerk, r.resident_id, found.affair.id))
+        for r in found
     ]
-    return render(request, "search.html", context | {"rows": rows, "purpose": purpose})
+    kept = {k: form.text(k) for k in _SEARCH_FIELDS if form.text(k)}
+    return render(request, "search.html", context | {
+        "rows": rows, "found": found, "kept": kept, "affair": found.affair,
+    })
 
 
 # -- the 住民票 -------------------------------------------------------------------------
@@ -194,14 +216,20 @@ def resident_page(
     request: Request, clerk: ClerkDep, resident_id: ResidentId, purpose: str = "",
     reveal: bool = False,
 ) -> Response:
-    """One 住民票, only for a stated purpose; every view (and every reveal) is logged."""
+    """One 住民票, only for an affair the role performs; every view, every person listed
+    and every full number shown is logged.  A 支援措置 record without an approval shows
+    the form to ask for one."""
     if not purpose.strip():
         return render(request, "purpose.html", {"clerk": clerk, "resident_id": resident_id})
     try:
         resident = clerk.registry.view(clerk.staff, resident_id, purpose, reveal_number=reveal)
-    except ValidationError as exc:  # the purpose; PermissionDenied/NotFound: error page
+    except (ValidationError, AffairNotPermitted) as exc:  # the purpose
         return form_error(request, "purpose.html", exc, {
             "clerk": clerk, "resident_id": resident_id, "values": {"purpose": purpose},
+        })
+    except ProtectedRecord as exc:
+        return form_error(request, "protected_ask.html", exc, {
+            "clerk": clerk, "values": {"resident_id": str(resident_id), "purpose": purpose},
         })
     return resident_response(request, clerk, resident, purpose, reveal)
 
@@ -217,19 +245,23 @@ def resident_response(
     registry = clerk.registry
     system = get_state(request).system
     resident_id = resident.resident_id
-    members = [
-        Member(m.resident_id, HIDDEN if hidden_from(clerk.staff, m) else m.name,
-               "" if hidden_from(clerk.staff, m) else m.furigana, m.relationship,
-               m.birth_date, m.sex, m.resident_id == resident.resident_id,
-               hidden_from(clerk.staff, m))
-        for m in registry.household_members(resident.household_number)
+    purpose = purpose.strip()
+    members = [  # every person listed is logged as viewed (hidden ones as hidden)
+        Member(m.resident_id, HIDDEN if hidden else m.name, "" if hidden else m.furigana,
+               m.relationship, m.birth_date, m.sex, m.resident_id == resident.resident_id,
+               hidden)
+        for m, hidden in registry.household_view(clerk.staff, resident, purpose)
     ]
     members.sort(key=lambda m: (m.relationship != "世帯主", m.resident_id))
+    policy = registry.affair_policy()
     context: dict[str, Any] = {
         "clerk": clerk,
         "r": resident,
-        "purpose": purpose.strip(),
-        "reveal": reveal,
+        "purpose": purpose,
+        "affair": policy.check(clerk.staff, purpose),
+        "may_reveal": policy.may_see_numbers(clerk.staff),
+        "number_roles": role_labels(policy.number_roles),
+        "reveal": reveal and "*" not in (resident.individual_number or "*"),
         "reveal_url": resident_url(clerk, resident_id, purpose.strip(), reveal="1"),
         "hide_url": resident_url(clerk, resident_id, purpose.strip()),
         "members": members,
@@ -275,7 +307,7 @@ def birth(request: Request, clerk: ClerkDep, form: FormDep) -> Response:
         return form_error(request, "birth.html", exc, {"clerk": clerk, "values": form.values()})
     flash(request, f"出生届を受け付けました（住民ID {resident.resident_id}、"
                    f"世帯番号 {resident.household_number}）。個人番号を指定しました")
-    return redirect(resident_url(clerk, resident.resident_id, "出生届の受付"))
+    return redirect(resident_url(clerk, resident.resident_id, RESIDENT_REGISTRY))
 
 
 @router.get("/m/{code}/move-ins/new", response_class=HTMLResponse)
@@ -302,7 +334,7 @@ def move_in(request: Request, clerk: ClerkDep, form: FormDep) -> Response:
         return form_error(request, "move_in.html", exc, {"clerk": clerk, "values": form.values()})
     flash(request, f"転入届を受け付けました（住民ID {resident.resident_id}）。"
                    "個人番号と住民票コードは転出元から引き継がれました")
-    return redirect(resident_url(clerk, resident.resident_id, "転入届の受付"))
+    return redirect(resident_url(clerk, resident.resident_id, RESIDENT_REGISTRY))
 
 
 # -- 届出 about one resident ---------------------------------------------------------------
@@ -321,7 +353,8 @@ def _procedure_page(
 ) -> HTMLResponse:
     """The form of a procedure about one resident (opening it is a logged view)."""
     title, template = _PROCEDURES[kind]
-    subject: Resident = clerk.registry.view(clerk.staff, resident_id, f"{title}の受付")
+    subject: Resident = clerk.registry.view(clerk.staff, resident_id, RESIDENT_REGISTRY,
+                                            note=f"{title}の受付")
     context = {"clerk": clerk, "r": subject, "title": title, "values": values or {},
                "error": error}
     return render(request, template, context, status_of(error) if error else 200)
@@ -385,7 +418,7 @@ def certificate_page(request: Request, clerk: ClerkDep, certificate_id: str) -> 
             response_class=HTMLResponse)
 def reprint_certificate(
     request: Request, clerk: ClerkDep, resident_id: ResidentId, certificate_id: str,
-    purpose: str = "転出証明書の再交付", download: bool = False,
+    purpose: str = RESIDENT_REGISTRY, download: bool = False,
 ) -> Response:
     """再交付 of a 転出証明書 from the resident's page, by any clerk (logged with the
     purpose; a record under 支援措置 needs a supervisor)."""
@@ -423,7 +456,7 @@ def move_within(
     except MynaError as exc:
         return _procedure_page(request, clerk, resident_id, "move-within", exc, form.values())
     flash(request, "転居届を受け付けました")
-    return redirect(resident_url(clerk, resident_id, "転居届の受付"))
+    return redirect(resident_url(clerk, resident_id, RESIDENT_REGISTRY))
 
 
 @router.get("/m/{code}/residents/{resident_id}/death", response_class=HTMLResponse)
@@ -439,7 +472,7 @@ def death(request: Request, clerk: ClerkDep, resident_id: ResidentId, form: Form
     except MynaError as exc:
         return _procedure_page(request, clerk, resident_id, "death", exc, form.values())
     flash(request, "死亡届を受け付けました。住民票は除票になりました")
-    return redirect(resident_url(clerk, resident_id, "死亡届の受付"))
+    return redirect(resident_url(clerk, resident_id, RESIDENT_REGISTRY))
 
 
 # -- 住民票の写し ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any
 from myna.clock import show_time
 from myna.errors import MynaError, NotFound
 from myna.numbers import individual, resident_code
+from myna.registry.affairs import BY_ID as AFFAIRS
 from myna.registry.documents import to_wareki
 from myna.registry.domain import HistoryEntry, Resident, Staff
 from myna.registry.service import AccessLogEntry, MunicipalityRegistry
@@ -61,6 +62,8 @@ def mask_number(number: str | None) -> str:
     """
     if not number:
         return NOT_ASSIGNED
+    if "*" in number:  # masked already by the registry
+        return number
     try:
         return individual.mask(number)
     except MynaError:
@@ -84,6 +87,8 @@ def mask_code(code: str | None) -> str:
     """
     if not code:
         return NOT_ASSIGNED
+    if "*" in code:  # masked already by the registry
+        return code
     try:
         return resident_code.mask(code)
     except MynaError:
@@ -97,6 +102,16 @@ def format_code(code: str | None) -> str:
         return resident_code.format(code)
     except MynaError:
         return code
+
+
+def affair_name(affair_id: str) -> str:
+    """The name of an affair from its id (the id itself when it names none).
+
+    >>> affair_name("local-tax")
+    '地方税の賦課徴収'
+    """
+    found = AFFAIRS.get(affair_id)
+    return found.name if found else affair_id
 
 
 def hidden_from(staff: Staff, resident: Resident) -> bool:
@@ -125,6 +140,14 @@ ACTIONS = {
     "staff_role": "職員の役割の変更",
     "staff_suspend": "職員アカウントの利用停止",
     "staff_reinstate": "職員アカウントの利用再開",
+    "view_household": "世帯員として表示",
+    "search_hidden": "検索条件に該当（支援措置により検索結果に表示せず）",
+    "number_disclosure": "個人番号・住民票コードの全桁表示",
+    "protected_request": "支援措置対象者の記録を開く申請",
+    "protected_approve": "記録を開く申請の承認",
+    "protected_decline": "記録を開く申請の不承認",
+    "affair_roles": "事務を行う役割の設定の変更",
+    "number_roles": "個人番号を表示できる役割の設定の変更",
 }
 
 DETAIL_LABELS = {
@@ -144,14 +167,36 @@ DETAIL_LABELS = {
     "address": "住所",
     "number": "個人番号",
     "event_id": "異動番号",
+    "affair": "事務",
+    "note": "手続",
+    "approval": "承認された申請の番号",
+    "request_id": "申請番号",
+    "requested_by": "申請した職員",
+    "until": "有効期限",
+    "page": "ページ",
+    "per_page": "1ページの件数",
+    "total": "該当件数（全体）",
+    "listed_with": "表示した住民票（住民ID）",
+    "hidden": "支援措置により非表示",
+    "number_withheld": "全桁表示の求め（役割により不可）",
+    "items": "項目",
 }
 
 
-def _detail_value(value: Any) -> str:
+def _detail_value(key: str, value: Any) -> str:
     if isinstance(value, bool):
         return "あり" if value else "なし"
     if value is None:
         return "―"
+    if key == "affair" and isinstance(value, str) and value in AFFAIRS:
+        return AFFAIRS[value].name
+    if key == "until" and isinstance(value, str):
+        try:
+            return jst(dt.datetime.fromisoformat(value))
+        except ValueError:
+            return value
+    if isinstance(value, list):
+        return "、".join(str(v) for v in value)
     return str(value)
 
 
@@ -164,9 +209,10 @@ def describe_detail(detail: dict[str, Any]) -> str:
     parts = []
     for key, value in detail.items():
         if key == "hits":
-            parts.append(f"該当件数: {len(value) if isinstance(value, list) else value}")
+            label = "このページの件数" if "total" in detail else "該当件数"
+            parts.append(f"{label}: {len(value) if isinstance(value, list) else value}")
         else:
-            parts.append(f"{DETAIL_LABELS.get(key, key)}: {_detail_value(value)}")
+            parts.append(f"{DETAIL_LABELS.get(key, key)}: {_detail_value(key, value)}")
     return " / ".join(parts)
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from myna.registry.access import AccessRequest
+from myna.registry.affairs import AFFAIR_IDS
 from myna.registry.domain import (
     LIMITS,
     MEIJI_START,
@@ -21,7 +24,7 @@ from myna.registry.domain import (
 from myna.relationships import RELATIONSHIPS, check_relationship
 from myna.text import check_characters
 from myna.web.forms import household_number
-from myna.web.presenters import HIDDEN, hidden_from, mask_number
+from myna.web.presenters import HIDDEN, mask_code, mask_number
 
 
 def _typed_date(value: Any) -> Any:
@@ -240,7 +243,9 @@ class ResidentSummary(BaseModel):
 
     @classmethod
     def of(cls, resident: Resident, staff: Staff) -> ResidentSummary:
-        hidden = hidden_from(staff, resident)
+        """A row as the registry gave it: a 支援措置 person's address is already withheld
+        (:meth:`MunicipalityRegistry.search`) unless an approval lets ``staff`` see it."""
+        hidden = resident.support_measure and resident.address == HIDDEN
         return cls(
             resident_id=resident.resident_id, name=resident.name, furigana=resident.furigana,
             birth_date=resident.birth_date, sex=resident.sex,
@@ -251,8 +256,15 @@ class ResidentSummary(BaseModel):
 
 
 class SearchResponse(BaseModel):
-    purpose: str
-    count: int
+    """One page of a search (each page is logged, with the residents on it)."""
+
+    purpose: str = Field(description="事務のID")
+    affair: str = Field(description="事務の名称")
+    count: int = Field(description="このページの件数")
+    total: int = Field(description="条件に該当する件数（全ページ）")
+    page: int
+    per_page: int
+    pages: int
     results: list[ResidentSummary]
 
 
@@ -264,11 +276,19 @@ class ResidentCreated(ResidentSummary):
 
 
 class ResidentDetail(BaseModel):
-    """One 住民票, for a stated purpose (this view is logged)."""
+    """One 住民票, for an affair (this view is logged).
+
+    ``individual_number`` and ``resident_code`` are given in full only when asked for
+    (``reveal_number``) by a role the town lets see numbers: that is logged as a
+    number disclosure.  Otherwise they are null, and the masked forms say which.
+    """
 
     resident_id: int
-    resident_code: str
+    resident_code: str | None
+    masked_resident_code: str
     individual_number: str | None
+    masked_number: str
+    number_disclosed: bool
     name: str
     furigana: str
     birth_date: dt.date
@@ -288,6 +308,75 @@ class ResidentDetail(BaseModel):
     period_of_stay_until: dt.date | None
     support_measure: bool
     version: int
+
+    @classmethod
+    def of(cls, resident: Resident) -> ResidentDetail:
+        """From the record :meth:`MunicipalityRegistry.view` returned (masked unless
+        disclosed)."""
+        number = resident.individual_number
+        disclosed = bool(number) and "*" not in (number or "")
+        fields = {k: v for k, v in asdict(resident).items()
+                  if k not in ("individual_number", "resident_code")}
+        return cls(
+            **fields,
+            individual_number=number if disclosed else None,
+            masked_number=mask_number(number),
+            resident_code=resident.resident_code if disclosed else None,
+            masked_resident_code=mask_code(resident.resident_code),
+            number_disclosed=disclosed,
+        )
+
+
+class Affair(BaseModel):
+    """One affair a view or search may be for, and who performs it in this town."""
+
+    id: str
+    name: str
+    law: str
+    roles: list[str] = Field(description="この事務を行う役割（clerk / supervisor / administrator）")
+    yours: bool = Field(description="サインインしている職員の役割が行う事務か")
+
+
+class AffairsResponse(BaseModel):
+    """The town's table of affairs (changed by a supervisor on the 事務と役割 page)."""
+
+    affairs: list[Affair]
+    number_roles: list[str] = Field(description="個人番号の全桁を表示できる役割")
+
+
+class AccessRequestBody(BaseModel):
+    """A request to open a 支援措置 record for an affair (approved by another supervisor)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resident_id: int = Field(ge=1, le=2**31 - 1)
+    purpose: Annotated[str, Field(max_length=40, description="事務のID",
+                                  json_schema_extra={"enum": list(AFFAIR_IDS)})]
+    reason: Reason = Field(description="記録を開く必要がある理由（2文字以上）")
+
+
+class AccessRequestInfo(BaseModel):
+    request_id: int
+    resident_id: int
+    staff_id: str
+    purpose: str = Field(description="事務のID")
+    affair: str
+    reason: str
+    status: Literal["pending", "approved", "declined"]
+    requested_at: dt.datetime
+    decided_by: str | None
+    decided_at: dt.datetime | None
+    expires_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, request: AccessRequest) -> AccessRequestInfo:
+        return cls(
+            request_id=request.request_id, resident_id=request.resident_id,
+            staff_id=request.staff_id, purpose=request.affair.id, affair=request.affair.name,
+            reason=request.reason, status=request.status.value,
+            requested_at=request.requested_at, decided_by=request.decided_by,
+            decided_at=request.decided_at, expires_at=request.expires_at,
+        )
 
 
 class CopyResponse(BaseModel):

@@ -22,12 +22,13 @@ from typing import Protocol
 
 from myna.errors import Conflict, NotFound
 from myna.jlis.service import JlisService
+from myna.registry.affairs import MY_NUMBER
 from myna.registry.domain import Resident, Role, Staff
 from myna.registry.service import MunicipalityRegistry
 
 #: How the card centre appears in municipalities' access logs.
 CARD_CENTRE = Staff("jlis-card-centre", "J-LIS 個人番号カード交付申請受付・作成",
-                    Role.ADMINISTRATOR)
+                    Role.ADMINISTRATOR, interface=True)
 
 
 @dataclass(frozen=True)
@@ -82,14 +83,15 @@ class RegistryDirectory:
 
     def resident(self, municipality_code: str, resident_id: int, purpose: str) -> Holder:
         registry = self._registry(municipality_code)
-        found = registry.view(self.staff, resident_id, purpose, reveal_number=True)
+        found = registry.view(self.staff, resident_id, MY_NUMBER, reveal_number=True,
+                              note=purpose)
         return self._holder(registry.code, found)
 
     def by_number(self, individual_number: str, purpose: str) -> Holder:
         _, code = jlis_person(self.jlis, individual_number)
         registry = self._registry(code)
-        hits = registry.search(self.staff, purpose, number=individual_number,
-                               include_removed=True)
+        hits = registry.search(self.staff, MY_NUMBER, number=individual_number,
+                               include_removed=True, note=purpose)
         if not hits:
             raise NotFound(f"{registry.title}にこの個人番号の住民票がありません",
                            "no resident record for this number")

@@ -1,0 +1,672 @@
+"""Staff access a snooping clerk cannot abuse.
+
+A view's purpose is an affair of the town's table (番号法別表第一 and the registry's
+own), chosen for the role, never typed; every person a page shows is logged with
+it; a full number is shown only to roles allowed to see numbers, and logged as a
+disclosure; searches come 50 a page, each page logged; a person under 支援措置 is
+not in a clerk's search at all, and their record opens — for anyone — only under
+an approval by a supervisor other than the one who asked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from myna.cli import app as cli
+from myna.errors import Conflict, MynaError, PermissionDenied, ValidationError
+from myna.numbers import individual, resident_code
+from myna.registry.access import APPROVAL_VALID, REQUEST_VALID, ProtectedRecord
+from myna.registry.affairs import CATALOGUE, AffairNotPermitted
+from myna.registry.domain import PersonDetails, Role, Staff
+from myna.registry.service import PER_PAGE, InitialResident, MunicipalityRegistry
+from myna.system import MynaSystem
+from myna.transport.processes import free_port, running_staff_app
+from myna.web import create_app
+from seeded import KUNITACHI, PASSWORD, REGISTRY, SECRET, Town, csrf, no_trace, seed_town
+from web_sessions import Session, staff_sessions
+
+CHILD_ALLOWANCE, LOCAL_TAX = "child-allowance", "local-tax"
+HIDDEN_ADDRESS = "東京都国立市東2-3-4"
+BASE = f"/api/v1/municipalities/{KUNITACHI}"
+
+
+@pytest.fixture
+def town(system: MynaSystem) -> Iterator[Town]:
+    yield seed_town(system)
+
+
+@pytest.fixture
+def sup2(town: Town) -> Staff:
+    return town.registry.create_staff("sup2", "課長 二郎", Role.SUPERVISOR, PASSWORD)
+
+
+def log_size(registry: MunicipalityRegistry) -> int:
+    return registry.stats()["access_log"]
+
+
+def entries(registry: MunicipalityRegistry, resident_id: int) -> list[tuple[str, str, str]]:
+    return [(e.staff_id, e.action, e.purpose) for e in registry.access_log(resident_id)]
+
+
+def refused(registry: MunicipalityRegistry, call: Callable[[], Any],
+            kind: type[MynaError], words: str) -> MynaError:
+    """``call`` raises ``kind`` with a Japanese and an English message, writing nothing."""
+    before = log_size(registry)
+    with pytest.raises(kind) as raised:
+        call()
+    assert words in raised.value.message_ja, raised.value.message_ja
+    assert raised.value.message_en and raised.value.message_en != raised.value.message_ja
+    assert log_size(registry) == before
+    return raised.value
+
+
+# -- the purpose is an affair of the town's table ------------------------------------------------
+
+
+def test_the_catalogue_names_the_affairs_of_table2(town: Town) -> None:
+    names = {a.name for a in CATALOGUE}
+    affairs = set(town.system.hub.table2.affairs())
+    for needed in ("地方税の賦課徴収", "児童手当の支給",
+                   "国民健康保険の保険給付の支給・保険料の徴収",
+                   "介護保険の保険給付の支給・保険料の徴収", "生活保護の決定・実施"):
+        assert needed in names and needed in affairs
+    assert {"住民基本台帳事務"} <= names
+    ids = [a.id for a in CATALOGUE]
+    assert len(ids) == len(set(ids)) and all(re.fullmatch(r"[a-z-]+", i) for i in ids)
+
+
+def test_a_free_or_unknown_purpose_is_refused_before_anything_is_read(town: Town) -> None:
+    registry, clerk, rid = town.registry, town.clerk, town.head.resident_id
+    for purpose in ("", "児童手当の認定", "調査のため", "child allowance"):
+        refused(registry, lambda p=purpose: registry.view(clerk, rid, p), ValidationError, "目的")
+        refused(registry, lambda p=purpose: registry.search(clerk, p, name="髙橋"),
+                ValidationError, "目的")
+    error = refused(registry, lambda: registry.view(clerk, rid, "見たかったから"),
+                    ValidationError, "事務の一覧から選んでください")
+    assert CHILD_ALLOWANCE in error.message_ja and CHILD_ALLOWANCE in error.message_en
+    # an affair the role does not perform is refused the same way (administrators do no tax)
+    refused(registry, lambda: registry.view(town.admin, rid, LOCAL_TAX), AffairNotPermitted,
+            "管理者の事務として設定されていません")
+    # and an unknown record is not found, also before anything is written
+    refused(registry, lambda: registry.view(clerk, 999_999, REGISTRY), MynaError, "住民ID")
+
+
+def test_the_table_is_the_towns_own_and_a_supervisor_changes_it(town: Town) -> None:
+    registry, clerk = town.registry, town.clerk
+    other = town.system.add_municipality("131016")
+    other_clerk = other.create_staff("c1", "千代田 職員", Role.CLERK, PASSWORD)
+    assert [a.id for a in registry.affairs_for(clerk)][:2] == [REGISTRY, "my-number"]
+    assert LOCAL_TAX in [a.id for a in registry.affairs_for(clerk)]
+    refused(registry, lambda: registry.set_affair_roles(clerk, {LOCAL_TAX: ["supervisor"]}),
+            PermissionDenied, "監督者")
+    refused(registry, lambda: registry.set_affair_roles(town.supervisor, {LOCAL_TAX: ["boss"]}),
+            ValidationError, "役割は")
+    refused(registry, lambda: registry.set_affair_roles(town.supervisor, {"taxes": ["clerk"]}),
+            ValidationError, "事務の一覧")
+
+    registry.set_affair_roles(town.supervisor, {LOCAL_TAX: [Role.SUPERVISOR]})
+    assert LOCAL_TAX not in [a.id for a in registry.affairs_for(clerk)]
+    refused(registry, lambda: registry.view(clerk, town.head.resident_id, LOCAL_TAX),
+            AffairNotPermitted, "担当者の事務として設定されていません")
+    registry.view(town.supervisor, town.head.resident_id, LOCAL_TAX)
+    # the neighbouring town's table did not change
+    assert LOCAL_TAX in [a.id for a in other.affairs_for(other_clerk)]
+    changes = [e for e in registry.access_log() if e.action == "affair_roles"]
+    assert changes[0].staff_id == "sup1"
+    assert changes[0].detail == {"affair": LOCAL_TAX, "from": "担当者・監督者", "to": "監督者"}
+
+
+# -- every person shown is logged ------------------------------------------------------------------
+
+
+def test_household_members_listed_on_a_page_are_logged_as_viewed(town: Town) -> None:
+    registry = town.registry
+    head = registry.view(town.clerk, town.head.resident_id, CHILD_ALLOWANCE)
+    listed = registry.household_view(town.clerk, head, CHILD_ALLOWANCE)
+    assert {m.resident_id for m, _ in listed} == {town.head.resident_id, town.wife.resident_id,
+                                                 town.child.resident_id}
+    for member in (town.wife, town.child):
+        [entry] = [e for e in registry.access_log(member.resident_id)
+                   if e.action == "view_household"]
+        assert (entry.staff_id, entry.purpose) == ("clerk1", "児童手当の支給")
+        assert entry.detail["listed_with"] == town.head.resident_id
+    assert not [e for e in registry.access_log(town.head.resident_id)
+                if e.action == "view_household"]  # the subject's own view is the "view"
+
+
+def test_a_protected_household_member_is_hidden_and_still_logged(town: Town) -> None:
+    registry = town.registry
+    registry.set_support_measure(town.supervisor, town.wife.resident_id, True, "DV支援措置の申出")
+    head = registry.view(town.supervisor, town.head.resident_id, REGISTRY)
+    shown = {m.resident_id: (m, hidden) for m, hidden in
+             registry.household_view(town.supervisor, head, REGISTRY)}
+    wife, hidden = shown[town.wife.resident_id]
+    assert hidden and wife.name != town.wife.name and wife.address != town.wife.address
+    [entry] = [e for e in registry.access_log(town.wife.resident_id)
+               if e.action == "view_household"]
+    assert entry.staff_id == "sup1" and entry.detail["hidden"] is True
+
+
+# -- searches: pages of 50 with the total, each page logged ----------------------------------------
+
+
+@pytest.fixture
+def crowd(town: Town) -> list[int]:
+    """120 residents of one street (to be paged through)."""
+    registry = town.registry
+    ids = registry.register_initial([
+        InitialResident(PersonDetails(f"並木 {i:03d}", "なみき", dt.date(1970, 1, 1), "男"),
+                        f"n{i}", "世帯主", "1860003", f"東京都国立市中3-{i}",
+                        dt.date(2001, 4, 1))
+        for i in range(120)])
+    registry.initial_numbering()
+    return ids
+
+
+def test_searches_come_in_pages_of_at_most_fifty_with_the_total(
+    town: Town, crowd: list[int],
+) -> None:
+    registry = town.registry
+    pages = [registry.search(town.clerk, REGISTRY, address="中3-", page=n) for n in (1, 2, 3)]
+    assert [len(p) for p in pages] == [50, 50, 20]
+    assert all(p.total == 120 and p.pages == 3 for p in pages)
+    assert [p.has_next for p in pages] == [True, True, False]
+    seen = [r.resident_id for p in pages for r in p]
+    assert sorted(seen) == sorted(crowd) and len(set(seen)) == 120
+    beyond = registry.search(town.clerk, REGISTRY, address="中3-", page=4)
+    assert list(beyond) == [] and beyond.total == 120
+    small = registry.search(town.clerk, REGISTRY, address="中3-", per_page=7, page=2)
+    assert len(small) == 7 and small.pages == 18
+    # each page is logged with its number, its residents and the total
+    logged = [e for e in registry.access_log() if e.action == "search"][::-1]
+    assert [(e.detail["page"], e.detail["total"], len(e.detail["hits"])) for e in logged] == [
+        (1, 120, 50), (2, 120, 50), (3, 120, 20), (4, 120, 0), (2, 120, 7)]
+    assert logged[1].detail["hits"] == [r.resident_id for r in pages[1]]
+    # and each resident on a page sees that page in their own log, with the purpose
+    [hit] = [e for e in registry.access_log(pages[2][0].resident_id) if e.action == "search_hit"]
+    assert (hit.purpose, hit.detail["page"]) == ("住民基本台帳事務", 3)
+
+
+@pytest.mark.parametrize(("page", "per_page", "words"), [
+    pytest.param(0, 50, "ページ番号", id="page-0"),
+    pytest.param(-1, 50, "ページ番号", id="page-negative"),
+    pytest.param(1, 500, "50まで", id="per-page-500"),
+    pytest.param(1, 51, "50まで", id="per-page-51"),
+    pytest.param(1, 0, "50まで", id="per-page-0"),
+])
+def test_bad_pages_are_refused_and_nothing_is_written(
+    town: Town, page: int, per_page: int, words: str,
+) -> None:
+    refused(town.registry, lambda: town.registry.search(
+        town.clerk, REGISTRY, name="髙橋", page=page, per_page=per_page), ValidationError, words)
+    assert PER_PAGE == 50
+
+
+# -- 支援措置: not in a clerk's search at all ------------------------------------------------------
+
+
+def test_a_search_only_the_protected_person_matches_looks_like_one_that_matches_nobody(
+    town: Town,
+) -> None:
+    registry, clerk, protected = town.registry, town.clerk, town.protected
+    nobody = registry.search(clerk, REGISTRY, address="存在しない町")
+    for criteria in ({"address": "東2-3"}, {"address": "東2"}, {"name": "美咲"},
+                     {"name": "さとう"}, {"birth_date": protected.birth_date},
+                     {"birth_date": protected.birth_date, "sex": "女"},
+                     {"number": protected.individual_number}):
+        found = registry.search(clerk, REGISTRY, **criteria)  # type: ignore[arg-type]
+        assert (list(found), found.total, found.pages) == (list(nobody), 0, 1), criteria
+    # with others matching too, the total counts the others only
+    everyone = registry.search(clerk, REGISTRY, address="東京都国立市")
+    assert everyone.total == 3 and protected.resident_id not in [r.resident_id for r in everyone]
+    # the clerk saw nothing; the protected person's own record says the searches matched them
+    hidden = [e for e in registry.access_log(protected.resident_id) if e.action == "search_hidden"]
+    assert len(hidden) == 8 and {e.staff_id for e in hidden} == {"clerk1"}
+    assert not [e for e in registry.access_log(protected.resident_id)
+                if e.action == "search_hit"]
+
+
+def test_a_supervisor_finds_the_row_without_the_address(town: Town) -> None:
+    [row] = town.registry.search(town.supervisor, REGISTRY, name="美咲")
+    assert row.name == town.protected.name
+    assert row.address != HIDDEN_ADDRESS and row.postcode == "" and row.individual_number is None
+
+
+def test_a_clerk_under_an_approved_purpose_for_the_case_finds_the_person(
+    town: Town, sup2: Staff,
+) -> None:
+    registry, clerk, protected = town.registry, town.clerk, town.protected
+    asked = registry.request_protected_view(clerk, protected.resident_id, CHILD_ALLOWANCE,
+                                            "本人からの児童手当の認定請求の審査")
+    assert list(registry.search(clerk, CHILD_ALLOWANCE, name="美咲")) == []  # not yet approved
+    registry.decide_protected_view(town.supervisor, asked.request_id)
+    [row] = registry.search(clerk, CHILD_ALLOWANCE, name="美咲")
+    assert row.address == HIDDEN_ADDRESS
+    assert registry.view(clerk, protected.resident_id, CHILD_ALLOWANCE).address == HIDDEN_ADDRESS
+    # for another affair the approval does not count
+    assert list(registry.search(clerk, LOCAL_TAX, name="美咲")) == []
+    with pytest.raises(ProtectedRecord):
+        registry.view(clerk, protected.resident_id, LOCAL_TAX)
+
+
+# -- a supervisor's view needs a second supervisor's approval --------------------------------------
+
+
+def test_a_supervisor_opens_a_protected_record_only_after_another_approves(
+    town: Town, sup2: Staff,
+) -> None:
+    registry, sup1, rid = town.registry, town.supervisor, town.protected.resident_id
+    refused_view = ProtectedRecord
+    with pytest.raises(refused_view):
+        registry.view(sup1, rid, REGISTRY)
+    refused(registry, lambda: registry.request_protected_view(sup1, rid, REGISTRY, "x"),
+            ValidationError, "理由")
+    asked = registry.request_protected_view(sup1, rid, REGISTRY, "転居届の受付に伴う確認")
+    assert asked.status.value == "pending"
+    refused(registry, lambda: registry.request_protected_view(sup1, rid, REGISTRY, "もう一度"),
+            Conflict, "承認待ち")
+    with pytest.raises(refused_view):  # asking is not enough
+        registry.view(sup1, rid, REGISTRY)
+    refused(registry, lambda: registry.decide_protected_view(sup1, asked.request_id),
+            PermissionDenied, "自分の申請は承認")
+    refused(registry, lambda: registry.decide_protected_view(town.clerk, asked.request_id),
+            PermissionDenied, "監督者")
+    refused(registry, lambda: registry.decide_protected_view(sup2, 424242), MynaError, "申請番号")
+    approved = registry.decide_protected_view(sup2, asked.request_id)
+    assert approved.decided_by == "sup2" and approved.expires_at is not None
+    refused(registry, lambda: registry.decide_protected_view(town.admin, asked.request_id),
+            Conflict, "既に承認済み")
+
+    assert registry.view(sup1, rid, REGISTRY).address == HIDDEN_ADDRESS
+    with pytest.raises(refused_view):  # for that affair only
+        registry.view(sup1, rid, CHILD_ALLOWANCE)
+    with pytest.raises(refused_view):  # and for the one who asked only
+        registry.view(sup2, rid, REGISTRY)
+    log = entries(registry, rid)
+    for expected in (("sup1", "protected_request", "住民基本台帳事務"),
+                     ("sup2", "protected_approve", "住民基本台帳事務"),
+                     ("sup1", "view", "住民基本台帳事務")):
+        assert expected in log, expected
+    [view] = [e for e in registry.access_log(rid) if e.action == "view"]
+    assert view.detail["approval"] == asked.request_id
+
+    # for a limited time
+    start = registry.now()
+    registry.now = lambda: start + APPROVAL_VALID + dt.timedelta(seconds=1)
+    with pytest.raises(refused_view):
+        registry.view(sup1, rid, REGISTRY)
+
+
+def test_requests_can_be_declined_and_expire_undecided(town: Town, sup2: Staff) -> None:
+    registry, rid = town.registry, town.protected.resident_id
+    first = registry.request_protected_view(town.clerk, rid, CHILD_ALLOWANCE, "認定請求の審査")
+    declined = registry.decide_protected_view(town.supervisor, first.request_id, approve=False)
+    assert declined.status.value == "declined" and declined.expires_at is None
+    with pytest.raises(ProtectedRecord):
+        registry.view(town.clerk, rid, CHILD_ALLOWANCE)
+    assert ("sup1", "protected_decline", "児童手当の支給") in entries(registry, rid)
+    late = registry.request_protected_view(town.clerk, rid, CHILD_ALLOWANCE, "認定請求の審査")
+    start = registry.now()
+    registry.now = lambda: start + REQUEST_VALID
+    refused(registry, lambda: registry.decide_protected_view(sup2, late.request_id),
+            Conflict, "期限切れ")
+    refused(registry, lambda: registry.request_protected_view(
+        town.clerk, town.head.resident_id, CHILD_ALLOWANCE, "認定請求の審査"),
+        Conflict, "支援措置の対象ではありません")
+    assert [r.request_id for r in registry.protected_requests(town.clerk)] == [
+        late.request_id, first.request_id]
+    assert registry.protected_requests(sup2)  # a supervisor sees everyone's
+    other_clerk = registry.create_staff("clerk2", "窓口 三郎", Role.CLERK, PASSWORD)
+    assert registry.protected_requests(other_clerk) == []
+
+
+# -- full numbers ----------------------------------------------------------------------------------
+
+
+def test_full_numbers_go_only_to_roles_that_may_see_them_and_are_logged(town: Town) -> None:
+    registry, rid = town.registry, town.head.resident_id
+    number, code = town.head.individual_number or "", town.head.resident_code
+    masked = registry.view(town.clerk, rid, CHILD_ALLOWANCE, reveal_number=True)
+    assert masked.individual_number == individual.mask(number)
+    assert masked.resident_code == resident_code.mask(code)
+    plain = registry.view(town.supervisor, rid, CHILD_ALLOWANCE)
+    assert plain.individual_number == individual.mask(number)  # not asked for: masked
+    shown = registry.view(town.supervisor, rid, CHILD_ALLOWANCE, reveal_number=True)
+    assert (shown.individual_number, shown.resident_code) == (number, code)
+    disclosures = [(e.staff_id, e.purpose) for e in registry.access_log(rid)
+                   if e.action == "number_disclosure"]
+    assert disclosures == [("sup1", "児童手当の支給")]
+    withheld = [e for e in registry.access_log(rid) if e.detail.get("number_withheld")]
+    assert [e.staff_id for e in withheld] == ["clerk1"]
+    # search rows never carry the full number, whoever searches
+    for staff in (town.clerk, town.supervisor):
+        [row] = registry.search(staff, REGISTRY, number=number)
+        assert row.individual_number == individual.mask(number)
+    # the town may let its clerks see numbers
+    registry.set_affair_roles(town.supervisor, {}, [Role.CLERK, Role.SUPERVISOR])
+    assert registry.view(town.clerk, rid, CHILD_ALLOWANCE,
+                         reveal_number=True).individual_number == number
+    assert [e.action for e in registry.access_log()][:1] == ["number_disclosure"]
+
+
+# -- the web app -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def open_as(town: Town) -> Iterator[Callable[[str], Session]]:
+    with staff_sessions(create_app(town.system, SECRET), KUNITACHI, PASSWORD) as opener:
+        yield opener
+
+
+def options(page: Any, name: str = "purpose") -> list[str]:
+    select = re.search(rf'<select name="{name}"[^>]*>(.*?)</select>', page.text, re.S)
+    assert select, page.text
+    return [v for v in re.findall(r'<option value="([^"]*)"', select[1]) if v]
+
+
+def test_forms_offer_the_roles_affairs_as_a_select(town: Town, open_as: Any) -> None:
+    town.registry.set_affair_roles(town.supervisor, {LOCAL_TAX: ["supervisor"]})
+    clerk, boss = open_as("clerk1"), open_as("sup1")
+    offered = options(clerk.get(f"/m/{KUNITACHI}/residents"))
+    assert REGISTRY in offered and CHILD_ALLOWANCE in offered and LOCAL_TAX not in offered
+    assert LOCAL_TAX in options(boss.get(f"/m/{KUNITACHI}/residents"))
+    asked = clerk.get(f"/m/{KUNITACHI}/residents/{town.head.resident_id}")
+    assert options(asked) == offered and '<input type="text" name="purpose"' not in asked.text
+    before = log_size(town.registry)
+    for purpose, status in (("税務調査", 422), (LOCAL_TAX, 403)):
+        page = clerk.get(f"/m/{KUNITACHI}/residents/{town.head.resident_id}", purpose=purpose)
+        assert page.status_code == status and town.head.name not in page.text
+        assert "<select" in page.text  # the affairs to choose from again
+        no_trace(page.text)
+        searched = clerk.post(f"/m/{KUNITACHI}/residents", purpose=purpose, name="髙橋")
+        assert searched.status_code == status and town.head.name not in searched.text
+    assert log_size(town.registry) == before
+
+
+def test_the_resident_page_logs_everyone_it_lists(town: Town, open_as: Any) -> None:
+    clerk = open_as("clerk1")
+    page = clerk.get(f"/m/{KUNITACHI}/residents/{town.head.resident_id}",
+                     purpose=CHILD_ALLOWANCE)
+    assert page.status_code == 200 and town.wife.name in page.text
+    assert "閲覧の目的：" in page.text and "児童手当の支給" in page.text
+    for member in (town.wife, town.child):
+        assert ("clerk1", "view_household", "児童手当の支給") in entries(town.registry,
+                                                                      member.resident_id)
+    wife_page = clerk.get(f"/m/{KUNITACHI}/residents/{town.wife.resident_id}",
+                          purpose=REGISTRY)
+    log = html.unescape(re.sub(r"<[^>]+>", "", wife_page.text))
+    assert "世帯員として表示" in log and f"表示した住民票（住民ID）: {town.head.resident_id}" in log
+
+
+def test_the_search_page_pages_with_next_and_previous(
+    town: Town, crowd: list[int], open_as: Any,
+) -> None:
+    clerk = open_as("clerk1")
+    first = clerk.post(f"/m/{KUNITACHI}/residents", purpose=REGISTRY, address="中3-")
+    assert first.status_code == 200
+    assert "全120件" in first.text and "1 / 3ページ" in first.text
+    assert first.text.count('href="/m/132152/residents/') == 50
+    assert 'rel="next"' in first.text and 'rel="prev"' not in first.text
+    forms = re.findall(r'<form method="post" action="/m/132152/residents" class="inline">(.*?)'
+                       r"</form>", first.text, re.S)
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', forms[0]))
+    assert fields["page"] == "2" and fields["address"] == "中3-"
+    assert fields["purpose"] == REGISTRY
+    fields.pop("csrf_token")
+    last = clerk.post(f"/m/{KUNITACHI}/residents", **(fields | {"page": "3"}))
+    assert "3 / 3ページ" in last.text and "101〜120件目" in last.text
+    assert 'rel="prev"' in last.text and 'rel="next"' not in last.text
+    assert last.text.count('href="/m/132152/residents/') == 20
+    before = log_size(town.registry)
+    for page, words in (("0", "ページ番号"), ("x", "ページ番号"), ("-1", "ページ番号")):
+        bad = clerk.post(f"/m/{KUNITACHI}/residents", **(fields | {"page": page}))
+        assert bad.status_code == 422 and words in bad.text
+    assert log_size(town.registry) == before
+
+
+def test_the_approval_flow_on_the_web(town: Town, sup2: Staff, open_as: Any) -> None:
+    rid = town.protected.resident_id
+    boss, other, clerk = open_as("sup1"), open_as("sup2"), open_as("clerk1")
+    denied = boss.get(f"/m/{KUNITACHI}/residents/{rid}", purpose=REGISTRY)
+    assert denied.status_code == 403 and HIDDEN_ADDRESS not in denied.text
+    assert 'action="/m/132152/protected"' in denied.text  # the form to ask
+    no_reason = boss.post(f"/m/{KUNITACHI}/protected", resident_id=str(rid), purpose=REGISTRY,
+                          reason="")
+    assert no_reason.status_code == 422 and "申請の理由" in no_reason.text
+    asked = boss.post(f"/m/{KUNITACHI}/protected", resident_id=str(rid), purpose=REGISTRY,
+                      reason="転居届の受付に伴う確認")
+    assert asked.status_code == 200 and "申請しました" in asked.text
+    [request] = town.registry.protected_requests(town.supervisor)
+    approve_url = f"/m/{KUNITACHI}/protected/{request.request_id}/approve"
+    assert approve_url not in asked.text  # no button to approve one's own request
+    own = boss.post(approve_url)
+    assert own.status_code == 403 and "自分の申請は承認" in own.text
+    by_clerk = clerk.post(approve_url)
+    assert by_clerk.status_code == 403 and "監督者" in by_clerk.text
+    assert town.registry.protected_requests(town.supervisor)[0].status.value == "pending"
+    queue = other.get(f"/m/{KUNITACHI}/protected")
+    assert approve_url in queue.text and "転居届の受付に伴う確認" in queue.text
+    done = other.post(approve_url)
+    assert done.status_code == 200 and "承認済み" in done.text
+    opened = boss.get(f"/m/{KUNITACHI}/residents/{rid}", purpose=REGISTRY)
+    assert opened.status_code == 200 and HIDDEN_ADDRESS in opened.text
+    open_link = f'href="/m/{KUNITACHI}/residents/{rid}?purpose={REGISTRY}"'
+    assert open_link in boss.get(f"/m/{KUNITACHI}/protected").text
+    assert open_link not in other.get(f"/m/{KUNITACHI}/protected").text
+
+
+def test_the_table_page_shows_the_affairs_and_a_supervisor_changes_them(
+    town: Town, open_as: Any,
+) -> None:
+    clerk, boss = open_as("clerk1"), open_as("sup1")
+    page = clerk.get(f"/m/{KUNITACHI}/affairs")
+    assert page.status_code == 200 and "地方税の賦課徴収" in page.text and "地方税法" in page.text
+    assert 'type="checkbox"' not in page.text
+    assert clerk.post(f"/m/{KUNITACHI}/affairs").status_code == 403
+    form = boss.get(f"/m/{KUNITACHI}/affairs")
+    checked = dict.fromkeys(re.findall(r'name="(role:[^"]+|number:[^"]+)" value="1"[^>]*checked',
+                                       form.text), "1")
+    assert "role:local-tax:clerk" in checked and "number:supervisor" in checked
+    checked.pop("role:local-tax:clerk")
+    checked["number:clerk"] = "1"
+    saved = boss.post(f"/m/{KUNITACHI}/affairs", **checked)
+    assert saved.status_code == 200 and "保存しました" in saved.text
+    policy = town.registry.affair_policy()
+    assert policy.roles_of(LOCAL_TAX) == {Role.SUPERVISOR}
+    assert policy.number_roles == {Role.CLERK, Role.SUPERVISOR}
+    assert policy.roles_of(REGISTRY) == set(Role)  # unchanged where the boxes stayed
+
+
+# -- the API ---------------------------------------------------------------------------------------
+
+
+def bearer(client: TestClient, staff_id: str) -> dict[str, str]:
+    answer = client.post("/api/v1/token", data={"username": f"{KUNITACHI}:{staff_id}",
+                                                "password": PASSWORD})
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+def error_of(answer: Any, status: int, words: str) -> None:
+    assert answer.status_code == status, answer.text
+    body = answer.json()
+    assert words in body["message"] and body["message_en"], body
+
+
+def test_the_api_takes_an_affair_id_and_pages_capped_at_fifty(
+    town: Town, crowd: list[int],
+) -> None:
+    with TestClient(create_app(town.system, SECRET)) as client:
+        clerk = bearer(client, "clerk1")
+        before = log_size(town.registry)
+        for params, words in (({"purpose": "調査のため"}, "事務の一覧"),
+                              ({"purpose": REGISTRY, "page": "0"}, "ページ番号"),
+                              ({"purpose": REGISTRY, "per_page": "500"}, "1ページの件数"),
+                              ({"purpose": REGISTRY, "per_page": "0"}, "1ページの件数")):
+            error_of(client.get(f"{BASE}/residents", params=params | {"address": "中3-"},
+                                headers=clerk), 422, words)
+        error_of(client.get(f"{BASE}/residents/{crowd[0]}", params={"purpose": "調査"},
+                            headers=clerk), 422, "事務の一覧")
+        assert log_size(town.registry) == before
+        answer = client.get(f"{BASE}/residents", headers=clerk,
+                            params={"purpose": REGISTRY, "address": "中3-", "page": "3"})
+        body = answer.json()
+        assert (body["count"], body["total"], body["page"], body["per_page"], body["pages"]) == (
+            20, 120, 3, 50, 3)
+        assert body["purpose"] == REGISTRY and body["affair"] == "住民基本台帳事務"
+        table = client.get(f"{BASE}/affairs", headers=clerk).json()
+        assert {a["id"] for a in table["affairs"]} == {a.id for a in CATALOGUE}
+        assert table["number_roles"] == ["supervisor"]
+        tax = next(a for a in table["affairs"] if a["id"] == LOCAL_TAX)
+        assert tax["yours"] and tax["roles"] == ["clerk", "supervisor"]
+
+
+def test_the_api_approval_flow(town: Town, sup2: Staff) -> None:
+    rid = town.protected.resident_id
+    with TestClient(create_app(town.system, SECRET)) as client:
+        boss, other = bearer(client, "sup1"), bearer(client, "sup2")
+        clerk = bearer(client, "clerk1")
+        error_of(client.get(f"{BASE}/residents/{rid}", params={"purpose": REGISTRY},
+                            headers=boss), 403, "承認")
+        asked = client.post(f"{BASE}/protected-access", headers=boss, json={
+            "resident_id": rid, "purpose": REGISTRY, "reason": "転居届の受付に伴う確認"})
+        assert asked.status_code == 201, asked.text
+        request_id = asked.json()["request_id"]
+        approve = f"{BASE}/protected-access/{request_id}/approve"
+        error_of(client.post(approve, headers=boss), 403, "自分の申請は承認")
+        error_of(client.post(approve, headers=clerk), 403, "監督者")
+        error_of(client.post(f"{BASE}/protected-access", headers=boss, json={
+            "resident_id": rid, "purpose": "確認", "reason": "転居届"}), 422, "目的")
+        assert [r["status"] for r in client.get(f"{BASE}/protected-access",
+                                                headers=boss).json()] == ["pending"]
+        done = client.post(approve, headers=other)
+        assert done.status_code == 200 and done.json()["status"] == "approved"
+        record = client.get(f"{BASE}/residents/{rid}", params={"purpose": REGISTRY},
+                            headers=boss)
+        assert record.status_code == 200 and record.json()["address"] == HIDDEN_ADDRESS
+    log = entries(town.registry, rid)
+    assert ("sup1", "protected_request", "住民基本台帳事務") in log
+    assert ("sup2", "protected_approve", "住民基本台帳事務") in log
+
+
+# -- the command line ----------------------------------------------------------------------------
+
+
+def test_the_table_is_shown_and_changed_from_the_command_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    system = MynaSystem(data)
+    try:
+        registry = system.add_municipality(KUNITACHI)
+        registry.create_staff("sup1", "係長 一郎", Role.SUPERVISOR, PASSWORD)
+        registry.create_staff("clerk1", "窓口 花子", Role.CLERK, PASSWORD)
+    finally:
+        system.dispose()
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["affairs", "list", "--municipality", KUNITACHI,
+                                "--data-dir", str(data)], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    assert "local-tax" in shown.output and "地方税の賦課徴収" in shown.output
+    assert "個人番号の全桁を表示できる役割: 監督者" in shown.output
+    by_clerk = runner.invoke(cli, ["affairs", "set", "--municipality", KUNITACHI, "--by",
+                                   "clerk1", "--affair", LOCAL_TAX, "--roles", "supervisor",
+                                   "--data-dir", str(data)])
+    assert by_clerk.exit_code != 0 and "監督者" in by_clerk.output
+    assert "Traceback" not in by_clerk.output
+    changed = runner.invoke(cli, ["affairs", "set", "--municipality", KUNITACHI, "--by", "sup1",
+                                  "--affair", LOCAL_TAX, "--roles", "supervisor",
+                                  "--number-roles", "clerk,supervisor", "--data-dir", str(data)])
+    assert changed.exit_code == 0, changed.output
+    assert "local-tax: 監督者" in changed.output and "担当者・監督者" in changed.output
+    system = MynaSystem(data)
+    try:
+        policy = system.registry(KUNITACHI).affair_policy()
+        assert policy.roles_of(LOCAL_TAX) == {Role.SUPERVISOR}
+        assert policy.number_roles == {Role.CLERK, Role.SUPERVISOR}
+    finally:
+        system.dispose()
+
+
+# -- over HTTP, with the staff web app as its own process ------------------------------------------
+
+
+def _search_section(page: str) -> str:
+    """The results part of the search page (the form above echoes what was typed)."""
+    return page.split('<section class="card">')[2] if page.count('<section class="card">') > 1 \
+        else ""
+
+
+@pytest.mark.slow
+def test_hiding_and_masking_hold_over_http(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    system = MynaSystem(data)
+    try:
+        town = seed_town(system)
+        protected, head = town.protected, town.head
+    finally:
+        system.dispose()
+    port, log = free_port(), tmp_path / "serve.log"
+    with running_staff_app(data, port, log), httpx.Client(
+            base_url=f"http://127.0.0.1:{port}") as web:
+        def token(staff_id: str) -> dict[str, str]:
+            answer = web.post("/api/v1/token", data={"username": f"{KUNITACHI}:{staff_id}",
+                                                     "password": PASSWORD})
+            return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+        clerk, boss = token("clerk1"), token("sup1")
+        # a search only the protected person matches answers exactly like one matching nobody
+        answers = [web.get(f"{BASE}/residents", headers=clerk,
+                           params={"purpose": REGISTRY, **criteria}).json()
+                   for criteria in ({"address": "東2-3"}, {"name": "美咲"},
+                                    {"birth_date": protected.birth_date.isoformat()},
+                                    {"address": "存在しない町"})]
+        assert all(a == answers[-1] for a in answers) and answers[-1]["total"] == 0
+        assert protected.name not in json.dumps(answers, ensure_ascii=False)
+        # the number: masked for the clerk even when asked for, full for the supervisor
+        number = head.individual_number or ""
+        masked = web.get(f"{BASE}/residents/{head.resident_id}", headers=clerk,
+                         params={"purpose": REGISTRY, "reveal_number": "true"})
+        assert masked.status_code == 200 and number not in masked.text
+        assert masked.json()["masked_number"] == individual.mask(number)
+        assert masked.json()["individual_number"] is None
+        full = web.get(f"{BASE}/residents/{head.resident_id}", headers=boss,
+                       params={"purpose": REGISTRY, "reveal_number": "true"})
+        assert full.json()["individual_number"] == number
+
+        # the same through the web pages, signed in with the form
+        form = web.get("/")
+        signed = web.post("/signin", data={"csrf_token": csrf(form.text),
+                                           "municipality": KUNITACHI, "staff_id": "clerk1",
+                                           "password": PASSWORD}, follow_redirects=True)
+        assert signed.status_code == 200, signed.text
+        form_token = csrf(signed.text)
+        pages = [web.post(f"/m/{KUNITACHI}/residents", data={
+            "csrf_token": form_token, "purpose": REGISTRY, **criteria}).text
+            for criteria in ({"address": "東2-3"}, {"address": "存在しない町"})]
+        assert _search_section(pages[0]) == _search_section(pages[1]) != ""
+        assert "全0件" in pages[0] and protected.name not in pages[0]
+        page = web.get(f"/m/{KUNITACHI}/residents/{head.resident_id}",
+                       params={"purpose": REGISTRY, "reveal": "1"})
+        assert page.status_code == 200 and individual.mask(number) in page.text
+        assert number not in page.text.replace(" ", "")
+    system = MynaSystem(data)
+    try:
+        registry = system.registry(KUNITACHI)
+        hidden = [e for e in registry.access_log(protected.resident_id)
+                  if e.action == "search_hidden"]
+        assert len(hidden) == 4  # the clerk saw nothing; the record says it was looked for
+        disclosed = [e.staff_id for e in registry.access_log(head.resident_id)
+                     if e.action == "number_disclosure"]
+        assert disclosed == ["sup1"]
+    finally:
+        system.dispose()
