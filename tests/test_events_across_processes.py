@@ -94,7 +94,7 @@ def test_numbering_and_births_go_through_j_lis_in_its_own_process(
         supervisor, PersonDetails("鰐淵\u3000桜", "わにぶち\u3000さくら",
                                   dt.date.today() - dt.timedelta(days=2), "女"),
         HouseholdPlacement("子", household_number=registry.view(
-            supervisor, rid, "住民基本台帳事務").household_number))
+            supervisor, rid, "resident-registry").household_number))
     assert _person(town, baby.resident_code).address == baby.address
     # another town cannot have J-LIS number this town's codes
     other = _network(town["data"], town["keys"], town["endpoints"], f"municipality:{OTHER}")
