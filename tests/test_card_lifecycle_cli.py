@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
 from myna.card.cli import app as card_app
+from myna.card.lifecycle.domain import CardStatus
 from myna.card.lifecycle.wiring import card_service
 from myna.jpki.cli import app as jpki_app
 from myna.jpki.domain import CertKind
@@ -141,3 +142,44 @@ def test_refusals_exit_with_code_2(installation: tuple[Path, int], tmp_path: Pat
     result = runner.invoke(jpki_app, ["revoke", "ABCDEF", "certificateHold",
                                       "--data-dir", str(data)])
     assert result.exit_code != 0
+
+
+@pytest.mark.slow
+def test_a_suspension_killed_after_revocation_completes_when_reported_again(
+    installation: tuple[Path, int], tmp_path: Path,
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    data, rid = installation
+    photo = photo_file(tmp_path / "me.png")
+    applied = json.loads(ok(card_app, ["apply", "--photo", str(photo), "--municipality",
+                                       KUNITACHI, "--resident-id", str(rid), "--staff", "clerk",
+                                       "--json"], data))
+    [made] = json.loads(ok(card_app, ["produce", str(applied["receipt_no"]), "--json"], data))
+    number = made["card_number"]
+    ok(card_app, ["issue", number, "--staff", "clerk", "-d", "パスポート", "--json"], data,
+       input="4821\n4821\nK7Q2M9X4\nK7Q2M9X4\n")
+    suspend = [sys.executable, "-m", "myna.cli", "card", "suspend", number, "--by",
+               "call-centre", "--data-dir", str(data)]
+    killed = subprocess.run(suspend, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "MYNA_KILL_AT": "card:suspend-after-revoke"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    # the certificates are refused already; the card is not yet recorded as suspended
+    system = MynaSystem(data)
+    try:
+        assert {r.status for r in system.jpki.certificates_for_card(number)} == {"revoked"}
+        assert system.cards.card(number).status is not CardStatus.SUSPENDED
+    finally:
+        system.dispose()
+    again = subprocess.run(suspend, capture_output=True, text=True, timeout=120,
+                           env={k: v for k, v in os.environ.items() if k != "MYNA_KILL_AT"})
+    assert again.returncode == 0, again.stderr[-2000:]
+    resumed = json.loads(ok(card_app, ["resume", number, "--staff", "clerk", "-d", "学生証",
+                                       "-d", "保険証", "--json"], data))
+    # both certificates the suspension revoked were issued anew
+    assert resumed["status"] == "交付済"
+    assert resumed["signing_serial"] != made["signing_serial"]
+    assert resumed["auth_serial"] != made["auth_serial"]

@@ -71,6 +71,7 @@ from myna.clock import aware, jst_date, show_time, utcnow
 from myna.db import inserted_id, migrate
 from myna.errors import Conflict, MynaError, NotFound, PermissionDenied, ValidationError
 from myna.events import Event, Inbox
+from myna.faults import fault_point
 from myna.jpki import certs
 from myna.jpki.domain import MIN_SIGNING_AGE, CertKind, SigningSubject, age_on
 from myna.jpki.service import JpkiService
@@ -671,33 +672,36 @@ class CardService:
     def suspend(self, card_number: str, *, reported_by: Reporter | str = Reporter.RESIDENT,
                 note: str = "") -> Card:
         """一時停止, at any hour: the card stops working and its certificates are revoked
-        (keyCompromise: 紛失・盗難) at once, so every relying party refuses them."""
+        (keyCompromise: 紛失・盗難) at once, so every relying party refuses them.
+
+        JPKI revokes first, outside the card centre's transaction, and the suspension
+        is recorded after: killed in between, the certificates are already refused
+        and reporting the loss again completes the suspension (revoking twice changes
+        nothing).
+        """
         number = check_card_number(card_number)
         reporter = Reporter.parse(reported_by)
         text = check_note(note)
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn:
             card = self._card_row(conn, number)
-            if card.status == CardStatus.SUSPENDED.value:
-                raise Conflict(f"カード {number} は既に一時停止中です",
-                               f"card {number} is already suspended")
-            self._require(card, CardStatus.ACTIVE, "一時停止")
-            now = self._now()
+        if card.status == CardStatus.SUSPENDED.value:
+            raise Conflict(f"カード {number} は既に一時停止中です",
+                           f"card {number} is already suspended")
+        self._require(card, CardStatus.ACTIVE, "一時停止")
+        self.jpki.revoke_card(number, x509.ReasonFlags.key_compromise,
+                              f"一時停止（{reporter.value}）{text}")
+        fault_point("card:suspend-after-revoke")
+        serials = {card.auth_serial: CertKind.AUTH.value,
+                   card.signing_serial: CertKind.SIGNING.value}
+        kinds = {serials[hexed]: hexed for r in self.jpki.certificates_for_card(number)
+                 if (hexed := certs.serial_hex(r.serial)) in serials and r.status == "revoked"
+                 and r.revocation_reason == x509.ReasonFlags.key_compromise}
+        with self.engine.begin() as conn:
             self._transition(conn, number, CardStatus.ACTIVE, CardStatus.SUSPENDED)
-            sid = inserted_id(conn.execute(insert(t.suspensions).values(
-                card_number=number, reported_by=reporter.value, note=text, suspended_at=now,
-                revoked={})))
+            conn.execute(insert(t.suspensions).values(
+                card_number=number, reported_by=reporter.value, note=text,
+                suspended_at=self._now(), revoked=kinds))
             self._event(conn, number, None, "一時停止", reporter.value, {"note": text})
-            revoked = self.jpki.revoke_card(number, x509.ReasonFlags.key_compromise,
-                                            f"一時停止（{reporter.value}）{text}")
-            kinds = {}
-            for serial in revoked:
-                hexed = certs.serial_hex(serial)
-                if hexed == card.auth_serial:
-                    kinds[CertKind.AUTH.value] = hexed
-                elif hexed == card.signing_serial:
-                    kinds[CertKind.SIGNING.value] = hexed
-            conn.execute(update(t.suspensions).where(t.suspensions.c.suspension_id == sid)
-                         .values(revoked=kinds))
         return self.card(number)
 
     def resume(self, card_number: str, *, staff_id: str, documents: Iterable[str]) -> Card:
