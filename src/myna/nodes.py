@@ -3,6 +3,10 @@
 Each process opens only its own database, reaches the other nodes through
 the endpoints listed in ``system.json`` and authenticates with its
 certificate from the network CA (see :mod:`myna.transport.http`).
+
+The protection commission's witness (``myna serve --node witness --witness-dir DIR``)
+is not part of any installation: :func:`witness_node_app` serves it from its own
+directory (see :mod:`myna.transport.witness`).
 """
 
 from __future__ import annotations
@@ -44,6 +48,14 @@ def peer_key(ca: NetworkCA, node_id: str) -> Ed25519PublicKey:
     return key
 
 
+def witness_node_app(witness_dir: Path) -> FastAPI:
+    """The witness of ``witness_dir`` as its own HTTP node."""
+    from myna.transparency.witness import open_witness_dir
+    from myna.transport.witness import witness_app
+
+    return witness_app(open_witness_dir(witness_dir))
+
+
 class NodeHost:
     """Builds one node of an installation for a separate process."""
 
@@ -75,6 +87,7 @@ class NodeHost:
         hub = HubService(self._engine("hub"), self.keys, self.network("hub"),
                          log=open_provision_log(self._engine("transparency"), self.keys))
         hub.create_schema()
+        hub.reconcile()  # records a crash left without their leaves get them now
         identity(self.ca, "hub")
 
         def institution_of(caller: str) -> str:
