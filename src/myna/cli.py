@@ -505,7 +505,7 @@ def log_verify(
                else f"総合: 問題あり（{total} 件） (overall: {total} problems"
                     + ("; fork not checked)" if unchecked else ")"))
     for line in [*report.lines(), *notes, *audit.lines(), verdict]:
-        out.print(line, markup=False)
+        out.print(line, markup=False, soft_wrap=True)  # one finding a line, for grep
     raise typer.Exit(0 if ok else 1)
 
 
