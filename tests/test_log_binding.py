@@ -512,3 +512,15 @@ def test_the_witness_as_its_own_process_refuses_a_fork_over_http(pair: Pair) -> 
         stop([proc])
     down = _cli("log", "verify", "--data-dir", pair.a)
     assert down.exit_code == 1 and "監視者に接続できない" in down.output, down.output
+
+
+def test_no_witness_is_made_up_where_none_was_set_up(pair: Pair) -> None:
+    """A witness without history would trust whatever it is shown first."""
+    nowhere = pair.witness.parent / "nowhere"
+    verify = _cli("log", "verify", "--data-dir", pair.a, "--witness-dir", nowhere)
+    assert verify.exit_code == 2 and "監視者のディレクトリではありません" in verify.output
+    served = _cli("serve", "--node", "witness", "--witness-dir", nowhere, "--port", "1")
+    assert served.exit_code == 2 and "myna witness init" in served.output
+    missing = _cli("serve", "--node", "witness", "--port", "1")
+    assert missing.exit_code == 2 and "--witness-dir" in missing.output
+    assert not nowhere.exists()

@@ -544,7 +544,7 @@ def witness_init(
     from myna.transparency.witness import open_witness_dir
 
     try:
-        witness = open_witness_dir(witness_dir, name)
+        witness = open_witness_dir(witness_dir, name, create=True)
         if data_dir is not None:
             require_installation(data_dir)
             config = MynaSystem.read_config(data_dir)

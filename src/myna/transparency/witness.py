@@ -37,7 +37,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from myna.clock import utcnow
 from myna.db import durable_sqlite, make_engine, migrate, node_url
-from myna.errors import Conflict, ValidationError
+from myna.errors import Conflict, NotFound, ValidationError
 from myna.keys import FileKeyStore, KeyStore
 from myna.transparency import storage as t
 from myna.transparency.errors import (
@@ -261,15 +261,21 @@ WITNESS_CONFIG = "witness.json"
 
 
 def open_witness_dir(directory: Path | str, name: str | None = None,
-                     now: Callable[[], dt.datetime] = utcnow) -> Witness:
-    """The witness whose whole state lives in ``directory`` (created when new).
+                     now: Callable[[], dt.datetime] = utcnow, create: bool = False) -> Witness:
+    """The witness whose whole state lives in ``directory``.
 
-    ``name`` is fixed when the directory is first made (``witness.json``); asking
-    for another one later is refused rather than silently starting a new witness.
+    Only ``create=True`` (``myna witness init``) makes a new one: a witness with no
+    history trusts the first checkpoint it is shown, so a mistyped or vanished
+    directory must not silently become one.  ``name`` is fixed when the directory
+    is made (``witness.json``); asking for another one later is refused.
     """
     root = Path(directory)
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
     config = root / WITNESS_CONFIG
+    if not create and not config.exists():
+        raise NotFound(
+            f"{root} は監視者のディレクトリではありません（myna witness init で作成してください）",
+            f"{root} holds no witness (create it with myna witness init)")
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
     if config.exists():
         stored = str(json.loads(config.read_text(encoding="utf-8"))["name"])
         if name is not None and name != stored:
