@@ -68,7 +68,8 @@ __all__ = ["COMMITTED_FIELDS", "HubService", "Institution", "ProvisionLog", "Pro
 RECONCILE_BATCH = 1000
 
 # Built once: the write path runs them on every record.
-_UNLOGGED = (select(t.records).where(t.records.c.leaf_index.is_(None))
+_UNLOGGED = (select(*[c for c in t.records.c if c.name != "sealed"])
+             .where(t.records.c.leaf_index.is_(None))
              .order_by(t.records.c.log_from, t.records.c.requested_at, t.records.c.request_id,
                        t.records.c.attempt).limit(RECONCILE_BATCH))
 _SET_LEAF = (update(t.records).where(
