@@ -24,6 +24,7 @@ from myna.cli_support import (
     opened_system,
     out,
     output_file,
+    output_folder,
     progress_bars,
     require_installation,
 )
@@ -532,7 +533,8 @@ app.add_typer(witness_app, name="witness")
 
 @witness_app.command("init")
 def witness_init(
-    witness_dir: Annotated[Path, typer.Option(help="監視者の状態を置くディレクトリ")],
+    witness_dir: Annotated[Path, typer.Option(help="監視者の状態を置くディレクトリ",
+                                              callback=output_folder)],
     data_dir: Annotated[Path | None, typer.Option(
         help="このインストールの記録ログを登録し、system.json に監視者を設定する")] = None,
     url: Annotated[str | None, typer.Option(

@@ -275,7 +275,7 @@ def open_witness_dir(directory: Path | str, name: str | None = None,
         raise NotFound(
             f"{root} は監視者のディレクトリではありません（myna witness init で作成してください）",
             f"{root} holds no witness (create it with myna witness init)")
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    root.mkdir(exist_ok=True, mode=0o700)  # its parent must exist: no folders made up
     if config.exists():
         stored = str(json.loads(config.read_text(encoding="utf-8"))["name"])
         if name is not None and name != stored:
