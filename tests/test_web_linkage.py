@@ -432,3 +432,21 @@ def test_pages_need_sign_in_at_the_town(world: World, browser: Any) -> None:
             assert anonymous.get(url, follow_redirects=False).status_code == 303
     me = browser("clerk1", NEW)
     assert me.client.get(f"/m/{OLD}/linkage/pending", follow_redirects=False).status_code == 303
+
+
+def test_undisclosed_records_are_marked_on_the_result_and_records_pages(
+    world: World, browser: Any,
+) -> None:
+    """番号法23条2項: a record of an item Table 2 marks 不開示 says so wherever it is shown."""
+    me = browser("clerk1", OLD)
+    rid = world.old.registry.numbered_residents()[1][0]
+    result = me.ask(rid, row="T2-0017", provider=f"municipality-{OLD}", purpose="住民税の賦課")
+    assert result.status_code == 200, result.text
+    assert "不開示" in text_of(result) and "番号法第23条第2項" in text_of(result)
+    [record] = [r for r in world.system.hub.records() if r.row_id == "T2-0017"]
+    assert record.undisclosed
+    records = me.get(f"/m/{OLD}/linkage/records")
+    assert "不開示" in rows_of(records)
+    plain = browser("clerk1", NEW)
+    assert "提供済み" in plain.ask(world.new_id).text
+    assert "不開示" not in rows_of(plain.get(f"/m/{NEW}/linkage/records"))

@@ -25,6 +25,7 @@ from myna.cli_support import (
     opened_system,
     out,
     output_file,
+    output_folder,
     progress_bars,
     require_installation,
 )
@@ -57,6 +58,10 @@ app.add_typer(card_app, name="card")
 app.add_typer(jpki_app, name="jpki")
 app.add_typer(bench_app, name="bench")
 app.add_typer(affairs_app, name="affairs")
+
+WitnessDir = Annotated[Path | None, typer.Option(
+    help="個人情報保護委員会（監視者）の状態を置くディレクトリ（データディレクトリの外に）")]
+
 
 @app.command()
 def demo(
@@ -195,13 +200,15 @@ def serve(
     database_url: Annotated[str | None, typer.Option(help="PostgreSQL URL")] = None,
     node: Annotated[
         str | None,
-        typer.Option(help="このプロセスで動かすノード: hub / jlis / intermediate:<機関ID>"),
+        typer.Option(help="このプロセスで動かすノード: hub / jlis / intermediate:<機関ID> / "
+                          "witness"),
     ] = None,
     expire_every: Annotated[
         float,
         typer.Option(help="保存期間を過ぎた情報提供等記録を消去する間隔（時間）。起動時にも消去する",
                      min=0.01, max=24 * 366),
     ] = 24.0,
+    witness_dir: WitnessDir = None,
 ) -> None:
     """職員用の画面とAPIを起動する。--node で情報連携の1ノードだけを起動する。"""
     import datetime as dt
@@ -212,6 +219,22 @@ def serve(
     from myna.system import MynaSystem
     from myna.web.app import create_app
 
+    if node == "witness":
+        from myna.nodes import witness_node_app
+
+        if witness_dir is None:
+            fail(MynaError("監視者は --witness-dir に状態を置きます（データディレクトリとは別に）",
+                           "the witness node needs --witness-dir"))
+            return
+        try:
+            witness_node = witness_node_app(witness_dir)
+        except MynaError as exc:
+            fail(exc)
+            return
+        ensure_port_free(host, port)
+        err.print(f"監視者を http://{host}:{port}/ で起動します")
+        uvicorn.run(witness_node, host=host, port=port, log_level="warning")
+        return
     interval = dt.timedelta(hours=expire_every)
     if node:
         from myna.nodes import NodeHost
@@ -498,19 +521,61 @@ app.add_typer(log_app, name="log")
 
 
 @log_app.command("verify")
-def log_verify(data_dir: DataDir = Path("myna-data")) -> None:
-    """ログを最初から再計算し、改ざん・削除・並べ替えを特定する。"""
-    from myna.transparency.verify import verify_log
+def log_verify(
+    data_dir: DataDir = Path("myna-data"),
+    witness_url: Annotated[str | None, typer.Option(
+        help="監視者の接続先（省略時は system.json の endpoints.witness）")] = None,
+    witness_dir: WitnessDir = None,
+    witness_key: Annotated[str | None, typer.Option(
+        help="監視者の検証鍵（name+id+key）。省略時は system.json の witness_key")] = None,
+) -> None:
+    """ログを最初から再計算し、改ざん・削除・並べ替え・分岐を特定し、記録と照合する。
 
-    with opened_system(data_dir) as system:
-        latest = system.witness.latest_checkpoint(system.provision_log.origin)
-        report = verify_log(
-            system.provision_log, trusted_checkpoints=[latest] if latest else [],
-            witness_keys={system.witness.name: system.witness.public_key},
-        )
-    for line in report.lines():
-        out.print(line)
-    raise typer.Exit(0 if report.ok else 1)
+    情報提供等記録のそれぞれについて記録ログの記録を再計算して照合し、監視者
+    （個人情報保護委員会）が最後に連署したチェックポイントを監視者から取得して、
+    このログがそれと同じ履歴であることを確かめる。
+    """
+    from myna.errors import Unavailable
+    from myna.hub.audit import audit_records
+    from myna.transparency.verify import verify_log
+    from myna.transparency.witness import WitnessApi, open_witness_dir
+    from myna.transport.witness import WitnessClient
+
+    with opened_system(data_dir, repair=False) as system:
+        log = system.provision_log
+        witness: WitnessApi = system.witness
+        if witness_dir is not None:
+            witness = open_witness_dir(witness_dir)
+        elif witness_url:
+            witness = WitnessClient(witness_url, witness_key or system.config.witness_key)
+        notes: list[str] = []
+        witnessed: list[str] = []
+        unchecked = False
+        try:
+            if witness_key and witness.verifier_key() != witness_key.strip():
+                raise MynaError("監視者の検証鍵が指定のものと一致しません",
+                                "the witness's key differs from the one given")
+            latest = witness.latest_checkpoint(log.origin)
+            if latest:
+                witnessed.append(latest)
+            else:
+                notes.append("監視者はこのログにまだ連署していません "
+                             "(the witness has not cosigned this log yet)")
+        except Unavailable as exc:
+            unchecked = True
+            notes.append(f"監視者に接続できないため、分岐は確認できませんでした: {exc.message}")
+        report = verify_log(log, witnessed=witnessed,
+                            witness_keys={witness.name: witness.public_key}
+                            if witnessed else None)
+        audit = audit_records(system.hub, log)
+    ok = report.ok and audit.ok and not unchecked
+    total = len(report.problems) + len(audit.problems)
+    verdict = ("総合: 異常なし (overall: no problems found)" if ok
+               else f"総合: 問題あり（{total} 件） (overall: {total} problems"
+                    + ("; fork not checked)" if unchecked else ")"))
+    for line in [*report.lines(), *notes, *audit.lines(), verdict]:
+        out.print(line, markup=False, soft_wrap=True)  # one finding a line, for grep
+    raise typer.Exit(0 if ok else 1)
 
 
 @log_app.command("expire")
@@ -547,10 +612,83 @@ def log_expire(
 
 @log_app.command("checkpoint")
 def log_checkpoint(data_dir: DataDir = Path("myna-data")) -> None:
-    """署名付きチェックポイントを作り、個人情報保護委員会（証人）の副署を得る。"""
+    """署名付きチェックポイントを作り、個人情報保護委員会（監視者）の連署を得る。"""
 
     with opened_system(data_dir) as system:
         sys.stdout.write(system.publish_checkpoint())
+
+
+@log_app.command("key")
+def log_key(data_dir: DataDir = Path("myna-data")) -> None:
+    """記録ログの検証鍵（監視者に登録する公開鍵）を表示する。"""
+
+    with opened_system(data_dir, repair=False) as system:
+        sys.stdout.write(system.provision_log.verifier_key() + "\n")
+
+
+witness_app = typer.Typer(help="個人情報保護委員会の監視者（記録ログへの連署）",
+                          no_args_is_help=True)
+app.add_typer(witness_app, name="witness")
+
+
+@witness_app.command("init")
+def witness_init(
+    witness_dir: Annotated[Path, typer.Option(help="監視者の状態を置くディレクトリ",
+                                              callback=output_folder)],
+    data_dir: Annotated[Path | None, typer.Option(
+        help="このインストールの記録ログを登録し、system.json に監視者を設定する")] = None,
+    url: Annotated[str | None, typer.Option(
+        help="監視者を別プロセス（myna serve --node witness）で動かすときの接続先")] = None,
+    name: Annotated[str | None, typer.Option(help="監視者の鍵の名前")] = None,
+) -> None:
+    """監視者を用意する（鍵と連署の履歴は --witness-dir に置かれる）。"""
+    from myna.system import MynaSystem, open_provision_log
+    from myna.transparency.witness import open_witness_dir
+
+    try:
+        witness = open_witness_dir(witness_dir, name, create=True)
+        if data_dir is not None:
+            require_installation(data_dir)
+            config = MynaSystem.read_config(data_dir)
+            from myna.keys import FileKeyStore
+
+            log = open_provision_log(config.engine(data_dir, "transparency"),
+                                     FileKeyStore(data_dir / "keys"))
+            witness.add_log(log.origin, log.public_key)
+            log.engine.dispose()
+            if url:
+                config.endpoints["witness"] = url
+                config.witness_dir = None
+            else:
+                config.endpoints.pop("witness", None)
+                config.witness_dir = str(witness_dir.resolve())
+            config.witness_key = witness.verifier_key()
+            (data_dir / "system.json").write_text(config.to_json(), encoding="utf-8")
+        witness.engine.dispose()
+    except MynaError as exc:
+        fail(exc)
+    out.print(witness.verifier_key(), markup=False)
+
+
+@witness_app.command("add-log")
+def witness_add_log(
+    witness_dir: Annotated[Path, typer.Option(help="監視者のディレクトリ")],
+    log_key: Annotated[str, typer.Option(help="記録ログの検証鍵（myna log key の出力）")],
+) -> None:
+    """連署する記録ログを登録する（以後その鍵の署名がないチェックポイントは拒否）。"""
+    from myna.transparency.note import SIG_ED25519, parse_verifier_key
+    from myna.transparency.witness import open_witness_dir
+
+    try:
+        name, sig_type, key = parse_verifier_key(log_key.strip())
+        if sig_type != SIG_ED25519:
+            raise MynaError("記録ログの検証鍵ではありません", "not a log verifier key")
+        witness = open_witness_dir(witness_dir)
+        witness.add_log(name, key)
+        witness.engine.dispose()
+    except MynaError as exc:
+        fail(exc)
+    out.print(f"記録ログ {name} を登録しました", markup=False)
 
 
 @bench_app.command("numbering")

@@ -230,17 +230,19 @@ def require_installation(data_dir: Path) -> None:
 
 
 @contextlib.contextmanager
-def opened_system(data_dir: Path, database_url: str | None = None) -> Iterator[MynaSystem]:
+def opened_system(data_dir: Path, database_url: str | None = None,
+                  repair: bool = True) -> Iterator[MynaSystem]:
     """The installation in ``data_dir``; a MynaError inside ends the command cleanly.
 
     A directory that holds no installation is refused rather than silently turned
     into a new, empty one (with new keys) — it is almost always a mistyped path.
+    ``repair=False`` (audits) leaves records a crash left without leaves as they are.
     """
     from myna.system import MynaSystem
 
     require_installation(data_dir)
     try:
-        system = MynaSystem(data_dir, database_url)
+        system = MynaSystem(data_dir, database_url, repair=repair)
     except MynaError as exc:
         fail(exc)
     try:

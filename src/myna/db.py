@@ -7,11 +7,13 @@ PostgreSQL several nodes may share one database, each in its own schema.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import weakref
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +90,54 @@ def make_engine(url: str, node: str) -> Engine:
             hide_parameters=True,
         )
     return create_engine(url, hide_parameters=True)
+
+
+_durable: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def durable_sqlite(engine: Engine) -> None:
+    """Make every connection of a SQLite engine commit with ``synchronous=FULL``.
+
+    :func:`make_engine` sets ``NORMAL``, which in WAL mode survives a crashed process
+    but may lose the last commits to a power cut.  Nodes whose commits others rely on
+    at once (the provision log once a witness cosigned it; the hub's records, which
+    must be on disk before their leaves) ask for ``FULL``.  Other backends: no-op.
+    """
+    if engine.dialect.name != "sqlite" or engine in _durable:
+        return
+
+    @event.listens_for(engine, "connect")
+    def _full_sync(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA synchronous=FULL")  # runs after make_engine's NORMAL
+        cur.close()
+
+    _durable.add(engine)
+    engine.dispose()  # connections pooled before this get replaced by FULL ones
+
+
+@contextlib.contextmanager
+def relaxed_commit(conn: Connection) -> Iterator[Connection]:
+    """One transaction on ``conn`` whose commit does not wait for the disk.
+
+    For writes that can be redone after a power cut (a crashed process loses
+    nothing either way): SQLite commits it with ``synchronous=NORMAL`` (then
+    restores ``FULL`` on a durable engine), PostgreSQL with ``synchronous_commit``
+    off for this transaction only.
+    """
+    sqlite = conn.dialect.name == "sqlite"
+    if sqlite:
+        conn.exec_driver_sql("PRAGMA synchronous=NORMAL")  # not allowed inside a transaction
+        conn.commit()
+    try:
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+            yield conn
+    finally:
+        if sqlite and conn.engine in _durable:
+            conn.exec_driver_sql("PRAGMA synchronous=FULL")
+            conn.commit()
 
 
 def drop_schemas(url: str, namespace: str) -> list[str]:

@@ -29,8 +29,13 @@ def show_table2() -> None:
     for col in ("項番", "情報照会者", "事務", "情報提供者", "特定個人情報"):
         view.add_column(col)
     for row in table.rows.values():
-        view.add_row(row.id, row.requester, row.affair, row.provider, "、".join(row.items))
+        items = "、".join(f"{i}（不開示）" if i in row.undisclosed else i for i in row.items)
+        view.add_row(row.id, row.requester, row.affair, row.provider, items)
     out.print(view)
+    bases = sorted({r.undisclosed_basis for r in table.rows.values() if r.undisclosed})
+    if bases:
+        out.print("（不開示）: 提供の求め・提供の事実を本人に開示しない項目（番号法第23条第2項）。"
+                  "根拠: " + "；".join(bases))
 
 
 @app.command("acquire")
@@ -132,11 +137,15 @@ def history(
         return
     view = Table(title="情報提供等記録")
     for col in ("照会番号", "試行", "照会機関", "提供機関", "項番", "特定個人情報", "照会日時",
-                "提供日時", "結果", "ログ番号"):
+                "提供日時", "結果", "本人への開示", "ログ番号"):
         view.add_column(col)
     for r in records:
         view.add_row(r.request_id[:8], str(r.attempt), r.requester, r.provider, r.row_id, r.item,
                      show_time(r.requested_at, seconds=True),
                      show_time(r.provided_at, seconds=True) if r.provided_at else "",
-                     Result(r.result).label, "" if r.leaf_index is None else str(r.leaf_index))
+                     Result(r.result).label, "不開示" if r.undisclosed else "開示",
+                     "" if r.leaf_index is None else str(r.leaf_index))
     out.print(view)
+    if any(r.undisclosed for r in records):
+        out.print("不開示: 番号法第23条第2項により、提供の求め・提供の事実が不開示情報に該当する"
+                  "記録です（本人への開示の対象外）。")

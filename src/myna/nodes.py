@@ -6,6 +6,10 @@ certificate from the network CA (see :mod:`myna.transport.http`).  The hub and
 the intermediate servers erase their provision records past the retention
 period when they are built and then every ``expiry_interval`` while they serve
 (:mod:`myna.expiry`).
+
+The protection commission's witness (``myna serve --node witness --witness-dir DIR``)
+is not part of any installation: :func:`witness_node_app` serves it from its own
+directory (see :mod:`myna.transport.witness`).
 """
 
 from __future__ import annotations
@@ -59,6 +63,14 @@ def peer_key(ca: NetworkCA, node_id: str) -> Ed25519PublicKey:
     return key
 
 
+def witness_node_app(witness_dir: Path) -> FastAPI:
+    """The witness of ``witness_dir`` as its own HTTP node."""
+    from myna.transparency.witness import open_witness_dir
+    from myna.transport.witness import witness_app
+
+    return witness_app(open_witness_dir(witness_dir))
+
+
 class NodeHost:
     """Builds one node of an installation for a separate process."""
 
@@ -107,6 +119,7 @@ class NodeHost:
         provision_log = open_provision_log(self._engine("transparency"), self.keys)
         hub = HubService(self._engine("hub"), self.keys, self.network("hub"), log=provision_log)
         hub.create_schema()
+        hub.reconcile()  # records a crash left without their leaves get them now
         identity(self.ca, "hub")
         expiry = self._expiry(Expiry(hub_tasks(hub, provision_log), self.expiry_interval))
 

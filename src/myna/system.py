@@ -5,6 +5,12 @@ institutions and an optional database URL (SQLite files are used when none is
 given; on PostgreSQL every node gets its own schema).  Keys live in ``keys/``
 under the data directory (see :mod:`myna.keys`).  Nodes are connected
 in-process through :class:`myna.linkage.network.Network`.
+
+The protection commission's witness is reached, in this order, at
+``endpoints["witness"]`` (a separate ``myna serve --node witness`` process; its key
+pinned as ``witness_key``), in ``witness_dir`` (in-process, its state in a
+directory of its own, outside the data directory), or — for a throwaway demo — in
+the data directory itself, which does not protect against whoever holds it.
 """
 
 from __future__ import annotations
@@ -37,11 +43,13 @@ from myna.notify.service import NotificationService
 from myna.numbers import municipality_code
 from myna.registry.service import MunicipalityRegistry
 from myna.transparency.service import TransparencyLog
-from myna.transparency.witness import Witness, witness_log
+from myna.transparency.witness import DEFAULT_NAME as DEFAULT_WITNESS_NAME
+from myna.transparency.witness import Witness, WitnessApi, open_witness_dir, witness_log
+from myna.transport.witness import WitnessClient
 
 CONFIG = "system.json"
 LOG_NAME = "hub.myna.example/provision-records"
-WITNESS_NAME = "ppc.myna.example/witness"
+WITNESS_NAME = DEFAULT_WITNESS_NAME
 
 
 def open_provision_log(engine: Engine, keys: KeyStore) -> TransparencyLog:
@@ -65,14 +73,19 @@ class SystemConfig:
     database_url: str | None = None
     endpoints: dict[str, str] = field(default_factory=dict)
     namespace: str = ""
+    witness_dir: str | None = None
+    witness_key: str | None = None
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"municipalities": self.municipalities, "institutions": self.institutions,
-             "database_url": self.database_url, "endpoints": self.endpoints,
-             "namespace": self.namespace},
-            ensure_ascii=False, indent=2,
-        )
+        data: dict[str, Any] = {
+            "municipalities": self.municipalities, "institutions": self.institutions,
+            "database_url": self.database_url, "endpoints": self.endpoints,
+            "namespace": self.namespace}
+        if self.witness_dir:
+            data["witness_dir"] = self.witness_dir
+        if self.witness_key:
+            data["witness_key"] = self.witness_key
+        return json.dumps(data, ensure_ascii=False, indent=2)
 
     def engine(self, data_dir: Path, node: str) -> Engine:
         """The engine of one node of this installation (its SQLite file or schema)."""
@@ -84,8 +97,11 @@ class MynaSystem:
 
     def __init__(
         self, data_dir: Path | str, database_url: str | None = None,
-        keys: KeyStore | None = None, namespace: str = "",
+        keys: KeyStore | None = None, namespace: str = "", repair: bool = True,
     ) -> None:
+        """Open the installation.  ``repair`` gives records left without a log leaf by
+        a crash their leaves (:meth:`HubService.reconcile`); an audit passes False to
+        see the stored state as it is."""
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.config = self._load_config()
@@ -107,9 +123,9 @@ class MynaSystem:
         self.network.hub = self.hub
         self.provision_log = open_provision_log(self._engine("transparency"), self.keys)
         self.hub.log = self.provision_log
-        self.witness = Witness(self._engine("ppc-witness"), self.keys, WITNESS_NAME)
-        self.witness.create_schema()
-        self.witness.add_log(self.provision_log.origin, self.provision_log.public_key)
+        if repair:
+            self.hub.reconcile()
+        self.witness: WitnessApi = self._open_witness()
         self.jpki = JpkiService(self._engine("jpki"), self.keys)
         self.jpki.create_schema()
         self.chips = ChipStore(self._engine("card-chips"), self.keys)
@@ -148,7 +164,19 @@ class MynaSystem:
         data = json.loads(path.read_text(encoding="utf-8"))
         return SystemConfig(list(data.get("municipalities", [])),
                             list(data.get("institutions", [])), data.get("database_url"),
-                            dict(data.get("endpoints", {})), str(data.get("namespace", "")))
+                            dict(data.get("endpoints", {})), str(data.get("namespace", "")),
+                            data.get("witness_dir"), data.get("witness_key"))
+
+    def _open_witness(self) -> WitnessApi:
+        url = self.config.endpoints.get("witness")
+        if url:
+            return WitnessClient(url, self.config.witness_key)
+        if self.config.witness_dir:
+            return open_witness_dir(self.config.witness_dir)  # registered by `myna witness`
+        witness = Witness(self._engine("ppc-witness"), self.keys, WITNESS_NAME)
+        witness.create_schema()
+        witness.add_log(self.provision_log.origin, self.provision_log.public_key)
+        return witness
 
     def save_config(self) -> None:
         (self.data_dir / CONFIG).write_text(self.config.to_json(), encoding="utf-8")
@@ -257,7 +285,9 @@ class MynaSystem:
     def engines(self) -> list[Any]:
         engines: list[Any] = [self.jlis.engine, self.hub.engine, self.jpki.engine,
                               self.chips.engine, self.provision_log.engine,
-                              self.witness.engine, self.notify.engine, self.cards.engine]
+                              self.notify.engine, self.cards.engine]
+        if isinstance(self.witness, Witness):
+            engines.append(self.witness.engine)
         for town in self.municipalities.values():
             engines += [town.registry.engine, town.atena.engine]
         engines += [s.engine for s in self.intermediates.values()]

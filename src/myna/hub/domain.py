@@ -10,19 +10,93 @@ change leaves every 符号 unchanged.  Without K_code the 符号 of two
 institutions cannot be linked to each other or to ``link``.  Code conversion
 looks ``link`` up from the requester's 符号 and derives the provider's.
 
-Each provision record is committed in the log as
-``SHA-256(K_person ‖ canonical(record))`` with ``K_person = HMAC(K_commit, link)``:
-the leaf reveals nothing to anyone who lacks the person's key.
+Each provision record (番号法23条) is committed in the log as
+``SHA-256(K_person ‖ canonical(committed_view(record)))`` with
+``K_person = HMAC(K_commit, link)``: the leaf reveals nothing to anyone who
+lacks the person's key, and :func:`record_leaf` lets the person (or the hub's
+auditor, who can derive every K_person) recompute it from the record as shown.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
+import datetime as dt
 import hashlib
 import hmac
+from collections.abc import Mapping
+from enum import Enum
 from typing import Any
 
 from myna.linkage.messages import canonical
+
+#: Every field of a provision record the log leaf commits to: who asked (requester),
+#: who provided (provider), under which Table 2 row and affair (事務), which item, the
+#: times of request and of provision, the result and its reason (番号法23条1項), and the
+#: non-disclosure flag (番号法23条2項).
+COMMITTED_FIELDS = ("request_id", "attempt", "requester", "provider", "row_id", "affair",
+                    "item", "requested_at", "provided_at", "result", "reason")
+
+#: Flags: committed only when set, so that records written before a flag existed keep
+#: their commitments; setting or clearing one changes the commitment all the same.
+COMMITTED_FLAGS = ("undisclosed",)
+
+
+def _utc_text(value: dt.datetime) -> str:
+    aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return aware.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def committed_view(record: Any) -> dict[str, Any]:
+    """The fields a log leaf commits to, in a form every backend reproduces exactly.
+
+    ``record`` is a mapping (a database row) or a dataclass such as
+    :class:`myna.hub.service.ProvisionRecord`.  Times become UTC ISO text with
+    microseconds (SQLite hands back naive UTC, PostgreSQL aware times).
+    """
+    fields: Mapping[Any, Any]
+    if dataclasses.is_dataclass(record) and not isinstance(record, type):
+        fields = dataclasses.asdict(record)
+    else:
+        fields = record
+    out: dict[str, Any] = {}
+    for key in COMMITTED_FIELDS:
+        value = fields.get(key)
+        if isinstance(value, dt.datetime):
+            value = _utc_text(value)
+        elif isinstance(value, Enum):
+            value = value.value
+        out[key] = value
+    for flag in COMMITTED_FLAGS:
+        if fields.get(flag):
+            out[flag] = True
+    return out
+
+
+def record_leaf(record: Any, person_key_commitment: bytes) -> bytes:
+    """The log entry (leaf data) of one provision record, from the person's own key.
+
+    ``person_key_commitment`` is the key :meth:`myna.hub.service.HubService.person_commit_key`
+    hands the person (via the portal).  The result is what the hub appended to the
+    provision log for this record; :func:`myna.transparency.merkle.leaf_hash` of it is the
+    leaf an inclusion proof proves.  Any change to any committed field, or another
+    person's key, gives another value.
+
+    >>> import datetime as dt
+    >>> rec = {"request_id": "r1", "attempt": 1, "requester": "a", "provider": "b",
+    ...        "row_id": "T2-0001", "affair": "児童手当の支給", "item": "地方税関係情報",
+    ...        "requested_at": dt.datetime(2026, 4, 1, tzinfo=dt.UTC), "provided_at": None,
+    ...        "result": "provided", "reason": "", "undisclosed": False}
+    >>> key = bytes(32)
+    >>> leaf = record_leaf(rec, key)
+    >>> len(leaf), leaf == record_leaf(rec | {"affair": "生活保護の決定・実施"}, key)
+    (32, False)
+    >>> leaf == record_leaf(rec | {"undisclosed": True}, key)
+    False
+    """
+    if len(person_key_commitment) != 32:
+        raise ValueError("a person's commitment key is 32 bytes")
+    return hashlib.sha256(person_key_commitment + canonical(committed_view(record))).digest()
 
 
 class CodeDeriver:
@@ -42,5 +116,6 @@ class CodeDeriver:
     def person_commit_key(self, link: str) -> bytes:
         return hmac.new(self._commit, link.encode(), hashlib.sha256).digest()
 
-    def commitment(self, link: str, record: dict[str, Any]) -> bytes:
-        return hashlib.sha256(self.person_commit_key(link) + canonical(record)).digest()
+    def commitment(self, link: str, record: Any) -> bytes:
+        """The leaf of ``record`` for the person behind ``link`` (see :func:`record_leaf`)."""
+        return record_leaf(record, self.person_commit_key(link))

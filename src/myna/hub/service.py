@@ -2,27 +2,53 @@
 
 The hub sees only 符号, its own pseudonym ``link`` and ciphertext: it never
 learns a name, number or 住民票コード and cannot read a provided item.
+
+Records and leaves (番号法23条)
+------------------------------
+Every provision record gets a leaf in the provision log, and every leaf stands for
+a record.  The log is a database of its own, so the two cannot share one
+transaction; instead the record always comes first and the leaf is derived from it:
+
+1. the record is written (and committed, durably) with ``leaf_index`` NULL and
+   ``log_from``, a size the log had already reached;
+2. every record still without a leaf is appended with
+   :meth:`~myna.transparency.service.TransparencyLog.append_once`, which under the
+   log's append lock returns the index of a leaf already appended at or after
+   ``log_from`` instead of appending it again;
+3. ``leaf_index`` is filled in.  This commit need not survive a power cut (step 2
+   finds the leaf again), so it skips the flush to disk that step 1 waits for.
+
+A crash after 1 leaves a record without a leaf; after 2, a leaf whose record does
+not know it yet.  Step 2 runs on every write and at every start
+(:meth:`HubService.reconcile`), so either is repaired by the next one, and running
+it twice, or in two processes at once, appends nothing twice.  A leaf can never
+exist without its record, because it is only ever computed from a committed record.
+:func:`myna.hub.audit.audit_records` checks the result from the stored rows.
+
+This was chosen over moving the log's tables into the hub's database: the log
+stays a self-contained, separately verifiable store (its own tiles, checkpoints and
+retention), and the hub's write path keeps one log transaction per write.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
 from myna.clock import utcnow
-from myna.db import bulk_insert, migrate
+from myna.db import bulk_insert, durable_sqlite, migrate, relaxed_commit
 from myna.errors import MynaError, NotFound, PermissionDenied, ValidationError
 from myna.events import Event, Inbox, Outbox
 from myna.faults import fault_point
 from myna.hub import storage as t
 from myna.hub import table2 as table2_module
-from myna.hub.domain import CodeDeriver
+from myna.hub.domain import COMMITTED_FIELDS, CodeDeriver, committed_view
 from myna.hub.table2 import NotInTable2, Table2
 from myna.keys import KeyStore
 from myna.linkage.messages import (
@@ -38,28 +64,28 @@ from myna.linkage.network import NetworkApi, NodeUnavailable
 from myna.netca import node_key_name
 from myna.retention import retention_cutoff
 
-COMMITTED_FIELDS = ("request_id", "attempt", "requester", "provider", "row_id", "affair",
-                    "item", "requested_at", "provided_at", "result", "reason")
+__all__ = ["COMMITTED_FIELDS", "HubService", "Institution", "ProvisionLog", "ProvisionRecord",
+           "committed_view"]
 
+#: Records given their leaves per log transaction when many wait (after a long outage).
+RECONCILE_BATCH = 1000
 
-def committed_view(record: dict[str, Any]) -> dict[str, Any]:
-    """The fields a log leaf commits to, in a form every backend reproduces exactly."""
-    out: dict[str, Any] = {}
-    for key in COMMITTED_FIELDS:
-        value = record.get(key)
-        if isinstance(value, dt.datetime):
-            value = (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(
-                dt.UTC).isoformat(timespec="microseconds")
-        elif isinstance(value, Result):
-            value = value.value
-        out[key] = value
-    return out
+# Built once: the write path runs them on every record.
+_UNLOGGED = (select(*[c for c in t.records.c if c.name != "sealed"])
+             .where(t.records.c.leaf_index.is_(None))
+             .order_by(t.records.c.log_from, t.records.c.requested_at, t.records.c.request_id,
+                       t.records.c.attempt).limit(RECONCILE_BATCH))
+_SET_LEAF = (update(t.records).where(
+    t.records.c.request_id == bindparam("rid"), t.records.c.attempt == bindparam("att"),
+    t.records.c.leaf_index.is_(None)).values(leaf_index=bindparam("idx")))
 
 
 class ProvisionLog(Protocol):
     """The append-only log the hub commits every provision record to."""
 
-    def append(self, entries: Sequence[bytes]) -> list[int]: ...
+    def append_once(self, entries: Sequence[bytes], since: int) -> list[int]: ...
+
+    def known_size(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -87,6 +113,8 @@ class ProvisionRecord:
     result: str
     reason: str
     leaf_index: int | None
+    #: 番号法23条2項: the fact of this provision is 不開示 to the person (see Table 2).
+    undisclosed: bool = False
 
 
 class HubService:
@@ -119,6 +147,9 @@ class HubService:
     def create_schema(self) -> None:
         migrate(self.engine, "myna.hub")
         self.outbox.create_schema()
+        # a record must be on disk before its leaf is (a power cut must not keep the
+        # leaf and lose the record): SQLite commits with synchronous=FULL, as the log does
+        durable_sqlite(self.engine)
 
     def _on_protection(self, conn: Connection, event: Event) -> None:
         """支援措置 set or lifted for the person behind the sender's 符号: every
@@ -260,6 +291,9 @@ class HubService:
             if seen is not None:
                 last = self._latest(conn, message.request_id)
                 if last is not None and Result(last.result).final:
+                    if last.leaf_index is None and self.log is not None:
+                        placed = self.reconcile()  # its leaf was lost to a crash: repair
+                        return self._answer(last, placed.get((last.request_id, last.attempt)))
                     return self._answer(last)
             attempt = 1 if seen is None else (self._latest_attempt(conn, message.request_id) + 1)
             if seen is None:
@@ -275,6 +309,7 @@ class HubService:
             provider=message.provider, row_id=message.row_id, affair=message.affair,
             item=message.item, requested_at=requested_at, link=None, sealed=None,
             provided_at=None,
+            undisclosed=self.table2.undisclosed(message.row_id, message.affair, message.item),
         )
         try:
             provider = self.institution(message.provider)
@@ -323,22 +358,52 @@ class HubService:
             "provided_at": None if result is Result.PENDING else self.now()})
 
     def _record(self, record: dict[str, Any]) -> LinkAnswer:
-        """Write one provision record and its log leaf, all or nothing."""
+        """Write one provision record, then its log leaf (see the module docstring)."""
         record["result"] = Result(record["result"]).value
+        record.setdefault("undisclosed", False)
+        key = (record["request_id"], record["attempt"])
         with self.engine.begin() as conn:
-            # the record first: if it cannot be written, nothing reaches the log
-            conn.execute(insert(t.records).values(**record, leaf_index=None))
-            if self.log is not None:
-                leaf_index = self.log.append([self._leaf(record)])[0]
-                conn.execute(update(t.records).where(
-                    t.records.c.request_id == record["request_id"],
-                    t.records.c.attempt == record["attempt"]).values(leaf_index=leaf_index))
-            row = self._latest(conn, record["request_id"])
-        assert row is not None
-        return self._answer(row)
+            conn.execute(insert(t.records).values(
+                **record, leaf_index=None,
+                log_from=None if self.log is None else self.log.known_size()))
+        placed = self.reconcile()
+        index = placed.get(key)
+        if index is None and self.log is not None:  # placed meanwhile by a concurrent write
+            with self.engine.connect() as conn:
+                index = conn.execute(select(t.records.c.leaf_index).where(
+                    t.records.c.request_id == key[0], t.records.c.attempt == key[1])).scalar()
+        sealed = record.get("sealed")
+        return LinkAnswer(record["request_id"], Result(record["result"]),
+                          base64.b64encode(sealed).decode() if sealed else None,
+                          record["reason"], index)
 
-    def _leaf(self, record: dict[str, Any]) -> bytes:
-        return self.codes.commitment(record.get("link") or "", committed_view(record))
+    def reconcile(self) -> dict[tuple[str, int], int]:
+        """Give every record still without a leaf its leaf; returns what was placed.
+
+        Idempotent (see the module docstring): a leaf appended before a crash is
+        found again, never appended twice.  Runs after every write and at start.
+        """
+        placed: dict[tuple[str, int], int] = {}
+        if self.log is None:
+            return placed
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(_UNLOGGED).all()
+            if not rows:
+                return placed
+            since = min(int(r.log_from or 0) for r in rows)
+            indexes = self.log.append_once([self.leaf(r._mapping) for r in rows], since)
+            with self.engine.connect() as conn, relaxed_commit(conn):
+                conn.execute(_SET_LEAF, [{"rid": r.request_id, "att": r.attempt, "idx": i}
+                                         for r, i in zip(rows, indexes, strict=True)])
+            placed.update({(r.request_id, int(r.attempt)): i
+                           for r, i in zip(rows, indexes, strict=True)})
+            if len(rows) < RECONCILE_BATCH:
+                return placed
+
+    def leaf(self, record: Mapping[Any, Any]) -> bytes:
+        """The log entry a stored record (a row, with its ``link``) commits to."""
+        return self.codes.commitment(record.get("link") or "", record)
 
     def _latest(self, conn: Connection, request_id: str) -> Any:
         return conn.execute(
@@ -350,9 +415,10 @@ class HubService:
             t.records.c.request_id == request_id)).scalar_one())
 
     @staticmethod
-    def _answer(row: Any) -> LinkAnswer:
+    def _answer(row: Any, leaf_index: int | None = None) -> LinkAnswer:
         sealed = base64.b64encode(row.sealed).decode() if row.sealed else None
-        return LinkAnswer(row.request_id, Result(row.result), sealed, row.reason, row.leaf_index)
+        index = row.leaf_index if leaf_index is None else leaf_index
+        return LinkAnswer(row.request_id, Result(row.result), sealed, row.reason, index)
 
     def complete(self, answer: ProvideAnswer) -> None:
         """A provider's staff decided a pending request: record the outcome."""
@@ -373,7 +439,7 @@ class HubService:
             raise ValidationError("承認結果は提供か拒否です", "completion must provide or refuse")
         record = {c: getattr(last, c) for c in (
             "request_id", "requester", "provider", "row_id", "affair", "item", "requested_at",
-            "link")}
+            "link", "undisclosed")}
         self._record(record | {
             "attempt": last.attempt + 1, "result": result, "reason": answer.reason,
             "provided_at": self.now(),
@@ -397,7 +463,8 @@ class HubService:
             rows = conn.execute(query).all()
         return [ProvisionRecord(
             r.request_id, r.attempt, r.requester, r.provider, r.row_id, r.affair, r.item,
-            r.requested_at, r.provided_at, r.result, r.reason, r.leaf_index) for r in rows]
+            r.requested_at, r.provided_at, r.result, r.reason, r.leaf_index, bool(r.undisclosed))
+            for r in rows]
 
     def records(self, request_id: str | None = None) -> list[ProvisionRecord]:
         if request_id:
@@ -426,11 +493,20 @@ class HubService:
         (:mod:`myna.retention`).
 
         The log keeps their leaves, so the count stays visible and proofs of
-        later records still verify.
+        later records still verify; ``expired_records`` notes which leaves lost their
+        record this way, so an audit can tell them from deleted records.
         """
-        limit = retention_cutoff(now or self.now(), self.retention_years)
+        now = now or self.now()
+        limit = retention_cutoff(now, self.retention_years)
         with self.engine.begin() as conn:
-            gone = conn.execute(t.records.delete().where(t.records.c.requested_at < limit))
+            old = t.records.c.requested_at < limit
+            bulk_insert(conn, t.expired_records, [
+                (int(r.leaf_index), r.request_id, int(r.attempt), now)
+                for r in conn.execute(select(t.records.c.leaf_index, t.records.c.request_id,
+                                             t.records.c.attempt)
+                                      .where(old, t.records.c.leaf_index.is_not(None)))
+            ], ["leaf_index", "request_id", "attempt", "expired_at"])
+            gone = conn.execute(t.records.delete().where(old))
         return int(gone.rowcount or 0)
 
     def record_evidence(self, request_id: str, attempt: int) -> tuple[dict[str, Any], int]:
@@ -440,7 +516,7 @@ class HubService:
                 t.records.c.request_id == request_id, t.records.c.attempt == attempt)).first()
         if row is None or row.leaf_index is None:
             raise NotFound(f"照会 {request_id} の記録はありません", f"no record {request_id}")
-        return committed_view(dict(row._mapping)), int(row.leaf_index)
+        return committed_view(row._mapping), int(row.leaf_index)
 
     def person_commit_key(self, person_key: str) -> bytes:
         """The key a person needs to recognise their own leaves (handed over via the portal)."""

@@ -1,9 +1,21 @@
-"""The hub's tables: no names, numbers, 住民票コード or plaintext items."""
+"""The hub's tables: no names, numbers, 住民票コード or plaintext items.
+
+``records`` holds the provision records (番号法23条).  A record is written first,
+with ``leaf_index`` NULL and ``log_from`` (a size the provision log had already
+reached before the record existed, so its leaf can only sit at or after it); its
+leaf is appended afterwards and ``leaf_index`` filled in.  Rows still waiting for
+their leaf are found through the small partial index ``ix_records_unlogged``.
+``expired_records`` keeps, for each record deleted at the end of its retention
+period, which leaf it had: the leaf stays in the log, and an audit can tell an
+expired record from a deleted one.
+"""
 
 from __future__ import annotations
 
 from sqlalchemy import (
     CHAR,
+    BigInteger,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -14,6 +26,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
+    text,
 )
 
 metadata = MetaData()
@@ -66,8 +80,21 @@ records = Table(
     Column("link", CHAR(64)),
     Column("leaf_index", Integer),
     Column("sealed", LargeBinary),
+    Column("undisclosed", Boolean, nullable=False, server_default=false()),
+    Column("log_from", BigInteger),
     PrimaryKeyConstraint("request_id", "attempt"),
     Index("ix_records_link", "link"),
+    Index("ix_records_unlogged", "log_from", sqlite_where=text("leaf_index IS NULL"),
+          postgresql_where=text("leaf_index IS NULL")),
+)
+
+expired_records = Table(
+    "expired_records",
+    metadata,
+    Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("request_id", String(64), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("expired_at", DateTime(timezone=True), nullable=False),
 )
 
 refusals = Table(

@@ -8,6 +8,14 @@ exact file bytes at load and refuses a file that does not verify.
 Each row says who may ask (情報照会者), for which affair (事務), whom
 (情報提供者), for which items (特定個人情報).  The hub refuses any request
 whose (requester, affair, provider, item) is not in the row it cites.
+
+不開示 (番号法23条2項): where the fact that an item was asked for or provided is
+itself information not to be disclosed to the person (不開示情報, e.g.
+個人情報保護法78条1項7号ロ: disclosure would make it hard to establish the facts in
+the assessment or collection of taxes), the requester and the provider must record
+that it is so.  The law leaves the judgment to them, case by case; Myna publishes a
+standing judgment per row and item as ``undisclosed`` (with the provision relied on
+in ``undisclosed_basis``), and the hub sets the flag on every record of such an item.
 """
 
 from __future__ import annotations
@@ -43,6 +51,10 @@ class Row:
     affair: str
     provider: str
     items: tuple[str, ...]
+    #: Items whose provision records are 不開示 to the person (番号法23条2項).
+    undisclosed: tuple[str, ...] = ()
+    #: The provision on 不開示情報 the ``undisclosed`` items rely on.
+    undisclosed_basis: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,11 @@ class Table2:
                 )
         return row
 
+    def undisclosed(self, row_id: str, affair: str, item: str) -> bool:
+        """Whether a record of ``item`` asked for under this row and affair is 不開示."""
+        row = self.rows.get(row_id)
+        return row is not None and row.affair == affair and item in row.undisclosed
+
     def affairs(self) -> list[str]:
         return sorted({r.affair for r in self.rows.values()})
 
@@ -109,7 +126,13 @@ def parse(document: bytes, signature: bytes, key: Ed25519PublicKey | None = None
     rows: dict[str, Row] = {}
     for raw in data["rows"]:
         row = Row(raw["id"], raw["requester"], raw["affair"], raw["provider"],
-                  tuple(raw["items"]))
+                  tuple(raw["items"]), tuple(raw.get("undisclosed", ())),
+                  str(raw.get("undisclosed_basis", "")))
+        if not set(row.undisclosed) <= set(row.items) or (row.undisclosed
+                                                         and not row.undisclosed_basis):
+            raise ValidationError(
+                f"別表第二の項番 {row.id} の不開示の項目が特定個人情報にないか、根拠がありません",
+                f"Table 2 row {row.id}: undisclosed items outside its items or without a basis")
         if row.id in rows:
             raise ValidationError(f"別表第二の項番 {row.id} が重複しています",
                                   f"duplicate Table 2 row {row.id}")

@@ -23,18 +23,16 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Engine, bindparam, event, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from myna.clock import show_time, utcnow
-from myna.db import bulk_insert, migrate
+from myna.db import bulk_insert, durable_sqlite, migrate
 from myna.errors import Conflict, NotFound, ValidationError
 from myna.keys import KeyStore
 from myna.retention import retention_cutoff
@@ -109,27 +107,10 @@ class LogEntry:
     expired_at: dt.datetime | None
 
 
-_configured: weakref.WeakSet[Engine] = weakref.WeakSet()
-
 # Built once so SQLAlchemy's compiled cache serves every tile read (a primary-key search).
 _TILE_QUERY = select(t.tiles.c.level, t.tiles.c.idx, t.tiles.c.hashes, t.tiles.c.inner_rows).where(
     t.tiles.c.log_id == bindparam("log_id"), t.tiles.c.level == bindparam("level"),
     t.tiles.c.idx == bindparam("idx"))
-
-
-def _durable_sqlite(engine: Engine) -> None:
-    """Make every connection of a SQLite engine commit with ``synchronous=FULL``."""
-    if engine.dialect.name != "sqlite" or engine in _configured:
-        return
-
-    @event.listens_for(engine, "connect")
-    def _full_sync(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA synchronous=FULL")  # runs after make_engine's NORMAL
-        cur.close()
-
-    _configured.add(engine)
-    engine.dispose()  # connections pooled before this get replaced by FULL ones
 
 
 class TransparencyLog:
@@ -164,7 +145,7 @@ class TransparencyLog:
         self._log_id: int | None = None
         self._size = 0  # the largest size known to be committed
         self._upper_loaded = False
-        _durable_sqlite(engine)
+        durable_sqlite(engine)
 
     # -- set-up -------------------------------------------------------------
 
@@ -397,6 +378,26 @@ class TransparencyLog:
 
     def append(self, entries: Sequence[bytes]) -> list[int]:
         """Append ``entries`` in ONE transaction; returns their leaf indexes."""
+        return self._append(entries, None)
+
+    def append_once(self, entries: Sequence[bytes], since: int) -> list[int]:
+        """Append each entry unless an equal one already sits at an index ``>= since``.
+
+        Returns every entry's leaf index, old or new, in ONE transaction taken under
+        the append lock, so concurrent or repeated calls never append an entry twice.
+        This is how a caller that records something in another database first and
+        appends its leaf afterwards (the hub) repairs a crash between the two: it
+        calls again, and gets the leaf that was already appended.  ``since`` is a
+        size the log had reached before the entries existed (see :meth:`known_size`),
+        so only the entries appended since are read.
+        """
+        return self._append(entries, max(0, since))
+
+    def known_size(self) -> int:
+        """A size the log is known to have reached (no I/O; at most the committed size)."""
+        return self._size
+
+    def _append(self, entries: Sequence[bytes], since: int | None) -> list[int]:
         items = [bytes(e) for e in entries]
         for i, item in enumerate(items):
             if len(item) > MAX_ENTRY_BYTES:
@@ -406,7 +407,6 @@ class TransparencyLog:
                 )
         if not items:
             return []
-        hashes = [merkle.leaf_hash(e) for e in items]
         with self._lock:
             now = as_utc(self.now())
             with self.engine.begin() as conn:
@@ -418,19 +418,83 @@ class TransparencyLog:
                     .returning(t.logs.c.tree_size)
                 ).one()
                 size = int(row[0])
+                placed: dict[bytes, int] = {}
+                if since is not None and since < size:
+                    for idx, data in conn.execute(select(t.entries.c.idx, t.entries.c.data).where(
+                            t.entries.c.log_id == log_id, t.entries.c.idx >= since,
+                            t.entries.c.idx < size).order_by(t.entries.c.idx)):
+                        if data is not None:
+                            placed.setdefault(bytes(data), int(idx))
+                indexes: list[int] = []
+                fresh: list[bytes] = []
+                for item in items:
+                    if since is not None and item in placed:
+                        indexes.append(placed[item])
+                        continue
+                    indexes.append(size + len(fresh))
+                    fresh.append(item)
+                    if since is not None:
+                        placed[item] = indexes[-1]
+                if not fresh:
+                    return indexes  # nothing new: the transaction only touched updated_at
                 bulk_insert(conn, t.entries,
-                            [(log_id, size + i, d) for i, d in enumerate(items)],
+                            [(log_id, size + i, d) for i, d in enumerate(fresh)],
                             ["log_id", "idx", "data"])
                 conn.execute(insert(t.batches).values(
-                    log_id=log_id, first_index=size, count=len(items), appended_at=now))
-                written = self._extend_tiles(conn, log_id, size, hashes)
-                new_size = size + len(items)
+                    log_id=log_id, first_index=size, count=len(fresh), appended_at=now))
+                written = self._extend_tiles(conn, log_id, size,
+                                             [merkle.leaf_hash(e) for e in fresh])
+                new_size = size + len(fresh)
                 root = merkle.range_hash(0, new_size, self._oracle(conn, written))
                 conn.execute(update(t.logs).where(t.logs.c.log_id == log_id)
                              .values(tree_size=new_size, root_hash=root))
             self._remember(written.items())
             self._size = max(self._size, new_size)
-        return list(range(size, new_size))
+        return indexes
+
+    def leaves(self, start: int, end: int) -> list[tuple[bool, bytes | None, bytes | None]]:
+        """``(row present, entry data, stored leaf hash)`` of entries ``[start, end)``.
+
+        For audits: read straight from the stored rows (entries and level-0 tiles),
+        with no check.  The data is None where the row is missing or expired, the
+        hash where its tile is missing or too short.
+        """
+        if end <= start:
+            return []
+        with self.engine.connect() as conn:
+            log_id = self._id(conn)
+            data = dict(conn.execute(select(t.entries.c.idx, t.entries.c.data).where(
+                t.entries.c.log_id == log_id, t.entries.c.idx >= start,
+                t.entries.c.idx < end)).all())
+            bottoms = {int(r[0]): bytes(r[1]) for r in conn.execute(
+                select(t.tiles.c.idx, t.tiles.c.hashes).where(
+                    t.tiles.c.log_id == log_id, t.tiles.c.level == 0,
+                    t.tiles.c.idx >= start // TILE_WIDTH,
+                    t.tiles.c.idx <= (end - 1) // TILE_WIDTH)).all()}
+        out: list[tuple[bool, bytes | None, bytes | None]] = []
+        for i in range(start, end):
+            bottom = bottoms.get(i // TILE_WIDTH, b"")
+            off = (i % TILE_WIDTH) * HASH
+            stored = bottom[off:off + HASH] if off + HASH <= len(bottom) else None
+            value = data.get(i)
+            out.append((i in data, None if value is None else bytes(value), stored))
+        return out
+
+    def appended_times(self, start: int, end: int) -> list[tuple[int, int, dt.datetime]]:
+        """``(first index, count, time of appending)`` of the batches covering ``[start, end)``."""
+        if end <= start:
+            return []
+        with self.engine.connect() as conn:
+            log_id = self._id(conn)
+            first = conn.execute(select(func.max(t.batches.c.first_index)).where(
+                t.batches.c.log_id == log_id, t.batches.c.first_index <= start)).scalar()
+            rows = conn.execute(
+                select(t.batches.c.first_index, t.batches.c.count, t.batches.c.appended_at)
+                .where(t.batches.c.log_id == log_id,
+                       t.batches.c.first_index >= (start if first is None else first),
+                       t.batches.c.first_index < end)
+                .order_by(t.batches.c.first_index)).all()
+        return [(int(r[0]), int(r[1]), as_utc(r[2])) for r in rows]
 
     def _extend_tiles(
         self, conn: Connection, log_id: int, old_size: int, hashes: list[bytes]

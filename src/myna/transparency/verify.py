@@ -16,7 +16,10 @@
    cosignature, and with any checkpoints given by the caller (e.g. the latest
    one the witness holds): a log smaller than a signed checkpoint was rolled
    back; a mismatching root pins the rewritten stored hashes between the last
-   matching and the first mismatching checkpoint sizes.
+   matching and the first mismatching checkpoint sizes.  A checkpoint fetched
+   from the witness itself (``witnessed``) that the log does not reproduce is
+   reported as a fork: the log is not the one the witness saw, whatever the
+   log's own (replaceable) checkpoints say.
 
 Each problem comes with a Japanese and an English message.
 """
@@ -34,6 +37,7 @@ from sqlalchemy import Connection, func, select
 
 from myna.errors import MynaError, NotFound
 from myna.transparency import storage as t
+from myna.transparency.errors import SignatureInvalid
 from myna.transparency.merkle import EMPTY_ROOT, HASH_SIZE, leaf_hash, range_hash
 from myna.transparency.note import (
     Note,
@@ -144,6 +148,7 @@ def verify_log(
     log: TransparencyLog, *,
     witness_keys: Mapping[str, Ed25519PublicKey | bytes] | None = None,
     trusted_checkpoints: Sequence[str] = (),
+    witnessed: Sequence[str] = (),
     chunk: int = 65_536,
     max_reported: int = 100,
 ) -> VerificationReport:
@@ -151,8 +156,9 @@ def verify_log(
 
     ``witness_keys`` (name → public key) check the stored cosignatures; by
     default the keys registered in the log are used.  ``trusted_checkpoints``
-    are signed (possibly cosigned) checkpoints obtained elsewhere, e.g.
-    ``witness.latest_checkpoint(log.origin)``.
+    are signed (possibly cosigned) checkpoints obtained elsewhere; ``witnessed``
+    are cosigned checkpoints fetched from the witness (e.g.
+    ``witness.latest_checkpoint(log.origin)``), whose mismatch is a fork.
     """
     chunk = max(TILE_WIDTH, chunk - chunk % TILE_WIDTH)
     with log.engine.connect() as conn:
@@ -161,7 +167,8 @@ def verify_log(
         else:
             conn.exec_driver_sql("BEGIN")  # one read snapshot for the whole audit
         try:
-            return _verify(log, conn, witness_keys, trusted_checkpoints, chunk, max_reported)
+            return _verify(log, conn, witness_keys, trusted_checkpoints, witnessed, chunk,
+                           max_reported)
         finally:
             conn.rollback()
 
@@ -169,7 +176,7 @@ def verify_log(
 def _verify(
     log: TransparencyLog, conn: Connection,
     witness_keys: Mapping[str, Ed25519PublicKey | bytes] | None,
-    trusted: Sequence[str], chunk: int, max_reported: int,
+    trusted: Sequence[str], witnessed: Sequence[str], chunk: int, max_reported: int,
 ) -> VerificationReport:
     row = conn.execute(select(t.logs.c.log_id, t.logs.c.tree_size, t.logs.c.root_hash)
                        .where(t.logs.c.name == log.name)).first()
@@ -188,15 +195,16 @@ def _verify(
     cps = conn.execute(select(t.checkpoints.c.size, t.checkpoints.c.root_hash, t.checkpoints.c.note)
                        .where(t.checkpoints.c.log_id == log_id)
                        .order_by(t.checkpoints.c.size)).all()
-    external: list[tuple[str, Note]] = []
-    for text in trusted:
-        try:
-            external.append((text, parse_note(text)))
-        except MynaError as exc:
-            out.add("checkpoint", f"外部のチェックポイントが読めません: {exc.message_ja}",
-                    f"unreadable trusted checkpoint: {exc.message_en}")
+    external: list[tuple[bool, Note]] = []
+    for from_witness, texts in ((False, trusted), (True, witnessed)):
+        for text in texts:
+            try:
+                external.append((from_witness, parse_note(text)))
+            except MynaError as exc:
+                out.add("checkpoint", f"外部のチェックポイントが読めません: {exc.message_ja}",
+                        f"unreadable trusted checkpoint: {exc.message_en}")
     sizes: set[int] = {int(c[0]) for c in cps}
-    for _text, note in external:
+    for _from_witness, note in external:
         with contextlib.suppress(MynaError):
             sizes.add(parse_checkpoint(note.text).size)
     stash_needed = {s // TILE_WIDTH for s in sizes | {size} if 0 < s <= size and s % TILE_WIDTH}
@@ -320,18 +328,29 @@ def _verify(
     good: list[int] = []
     bad: list[int] = []
 
-    def compare(where_ja: str, where_en: str, cp_size: int, cp_root: bytes) -> None:
+    def compare(where_ja: str, where_en: str, cp_size: int, cp_root: bytes,
+                fork: bool = False) -> None:
         if cp_size > size:
             out.add("rollback",
                     f"{where_ja}は {cp_size:,} 件ですが、ログには {size:,} 件しかありません"
-                    "（記録の削除・巻き戻し）",
+                    "（記録の削除・巻き戻し" + ("、またはログの差し替え）" if fork else "）"),
                     f"{where_en} covers {cp_size} entries but the log has only {size} "
-                    "(entries removed / rolled back)")
+                    "(entries removed / rolled back" + (", or the log replaced)" if fork
+                                                        else ")"))
             return
         if range_hash(0, cp_size, node) == cp_root:
             good.append(cp_size)
+            return
+        bad.append(cp_size)
+        if fork:
+            out.add("fork",
+                    f"記録ログが分岐しています: {where_ja}（大きさ {cp_size:,}）の根ハッシュを、"
+                    "このログは再現できません（ログ・データディレクトリの差し替え、"
+                    "または履歴の書き換え）",
+                    f"the log has forked: it does not reproduce the root of the {where_en} "
+                    f"(size {cp_size}); the log or its data directory was replaced, or its "
+                    "history rewritten")
         else:
-            bad.append(cp_size)
             out.add("checkpoint",
                     f"{where_ja}（大きさ {cp_size:,}）の根ハッシュが、"
                     "記録から再計算した値と一致しません",
@@ -373,10 +392,9 @@ def _verify(
         except MynaError as exc:
             out.add("cosignature", f"監視者 {witness} の連署（大きさ {cp_size}）: {exc.message_ja}",
                     f"cosignature by {witness} at size {cp_size}: {exc.message_en}")
-    for _text, note in external:
+    for from_witness, note in external:
         report.checkpoints_checked += 1
         try:
-            verify_note(note, log.public_key, log.name)
             cp = parse_checkpoint(note.text)
             for name, key in keys.items():
                 if any(s.name == name for s in note.signatures):
@@ -386,8 +404,29 @@ def _verify(
             out.add("checkpoint", f"外部のチェックポイントが検証できません: {exc.message_ja}",
                     f"trusted checkpoint does not verify: {exc.message_en}")
             continue
-        compare("監視者が保持するチェックポイント", "trusted (witnessed) checkpoint",
-                cp.size, cp.root)
+        try:
+            verify_note(note, log.public_key, log.name)
+            if cp.origin != log.origin:
+                raise SignatureInvalid("ログの名前が違います", "another origin")
+        except MynaError as exc:
+            if from_witness:
+                out.add("fork",
+                        "記録ログが分岐しています: 監視者（個人情報保護委員会）が連署した"
+                        "チェックポイントは、このログの鍵・名前で署名されたものではありません"
+                        "（ログが別のものに差し替えられた疑い）",
+                        "the log has forked: the checkpoint the witness cosigned was not "
+                        f"signed by this log's key and origin ({exc.message_en})")
+            else:
+                out.add("checkpoint",
+                        f"外部のチェックポイントが検証できません: {exc.message_ja}",
+                        f"trusted checkpoint does not verify: {exc.message_en}")
+            continue
+        if from_witness:
+            compare("監視者（個人情報保護委員会）が連署したチェックポイント",
+                    "checkpoint cosigned by the witness", cp.size, cp.root, fork=True)
+        else:
+            compare("監視者が保持するチェックポイント", "trusted (witnessed) checkpoint",
+                    cp.size, cp.root)
     if bad:
         first_bad = min(bad)
         lo = max((s for s in good if s < first_bad), default=0)

@@ -1,6 +1,12 @@
 """The witness: the Personal Information Protection Commission (個人情報保護委員会).
 
-An independent node with its own database and key.  Before it cosigns a
+An independent node with its own database and key.  Its state must not live with
+the log it guards: whoever holds the hub's data directory could otherwise replace
+log and witness together with a different, internally consistent history and have
+it cosigned.  :func:`open_witness_dir` opens a witness from a directory of its own
+(its Ed25519 key under ``keys/``, its SQLite database of everything it cosigned,
+``witness.json`` with its name), which ``myna serve --node witness --witness-dir``
+serves over HTTP (:mod:`myna.transport.witness`).  Before it cosigns a
 checkpoint of the provision-record log it checks, against what it cosigned
 before for that log (by origin):
 
@@ -20,16 +26,19 @@ key can check our cosignatures.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine, insert, select, update
 
 from myna.clock import utcnow
-from myna.db import migrate
-from myna.errors import Conflict
-from myna.keys import KeyStore
+from myna.db import durable_sqlite, make_engine, migrate, node_url
+from myna.errors import Conflict, NotFound, ValidationError
+from myna.keys import FileKeyStore, KeyStore
 from myna.transparency import storage as t
 from myna.transparency.errors import (
     InconsistentLog,
@@ -87,6 +96,8 @@ class Witness:
 
     def create_schema(self) -> None:
         migrate(self.engine, "myna.transparency.witness_store")
+        # forgetting a cosignature after a power cut would let a fork of it be cosigned
+        durable_sqlite(self.engine)
 
     def verifier_key(self) -> str:
         """The witness key as a C2SP verifier key string (type 0x04)."""
@@ -226,18 +237,82 @@ def verify_cosigned(
     return CosignedCheckpoint(parse_checkpoint(note.text), log_name, witness_name, timestamp)
 
 
-def witness_log(log: TransparencyLog, witness: Witness) -> str:
+class WitnessApi(Protocol):
+    """What the hub and auditors use of a witness, in-process or over HTTP."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def public_key(self) -> Ed25519PublicKey: ...
+
+    def verifier_key(self) -> str: ...
+
+    def latest(self, origin: str) -> Checkpoint | None: ...
+
+    def latest_checkpoint(self, origin: str) -> str | None: ...
+
+    def cosign(self, checkpoint_text: str, consistency_proof: Sequence[bytes],
+               old_size: int | None = None) -> str: ...
+
+
+DEFAULT_NAME = "ppc.myna.example/witness"
+WITNESS_CONFIG = "witness.json"
+
+
+def open_witness_dir(directory: Path | str, name: str | None = None,
+                     now: Callable[[], dt.datetime] = utcnow, create: bool = False) -> Witness:
+    """The witness whose whole state lives in ``directory``.
+
+    Only ``create=True`` (``myna witness init``) makes a new one: a witness with no
+    history trusts the first checkpoint it is shown, so a mistyped or vanished
+    directory must not silently become one.  ``name`` is fixed when the directory
+    is made (``witness.json``); asking for another one later is refused.
+    """
+    root = Path(directory)
+    config = root / WITNESS_CONFIG
+    if not create and not config.exists():
+        raise NotFound(
+            f"{root} は監視者のディレクトリではありません（myna witness init で作成してください）",
+            f"{root} holds no witness (create it with myna witness init)")
+    root.mkdir(exist_ok=True, mode=0o700)  # its parent must exist: no folders made up
+    if config.exists():
+        stored = str(json.loads(config.read_text(encoding="utf-8"))["name"])
+        if name is not None and name != stored:
+            raise ValidationError(f"監視者のディレクトリ {root} は {stored} のものです",
+                                  f"witness directory {root} belongs to {stored}")
+        name = stored
+    else:
+        name = check_key_name(name or DEFAULT_NAME)
+        config.write_text(json.dumps({"name": name}, ensure_ascii=False) + "\n",
+                          encoding="utf-8")
+    witness = Witness(make_engine(node_url(root, "witness"), "witness"),
+                      FileKeyStore(root / "keys"), name, now=now)
+    witness.create_schema()
+    return witness
+
+
+def witness_log(log: TransparencyLog, witness: WitnessApi) -> str:
     """Sign a checkpoint, have the witness cosign it, and keep the cosignature in the log.
 
-    Returns the cosigned checkpoint (log signature and cosignature lines).
-    In-process wiring of what the hub does over the network.
+    Returns the cosigned checkpoint (log signature and cosignature lines).  The
+    consistency proof starts at the last checkpoint the witness says it cosigned;
+    if it has moved on meanwhile (C2SP tlog-witness 409), the proof is made again
+    from its size once.  A refusal (:class:`WitnessRefused`) is raised as is.
     """
     checkpoint = log.checkpoint()
     cp = parse_checkpoint(parse_note(checkpoint).text)
     latest = witness.latest(log.origin)
     old = 0 if latest is None else latest.size
-    proof = log.consistency_proof(old, cp.size) if 0 < old <= cp.size else []
-    line = witness.cosign(checkpoint, proof, old_size=old)
+    for attempt in range(2):
+        proof = log.consistency_proof(old, cp.size) if 0 < old <= cp.size else []
+        try:
+            line = witness.cosign(checkpoint, proof, old_size=old)
+            break
+        except OldSizeMismatch as exc:
+            if attempt or exc.latest_size == old:
+                raise
+            old = exc.latest_size
     log.add_witness(witness.name, witness.public_key)
     log.add_cosignature(checkpoint + line)
     return checkpoint + line

@@ -254,6 +254,7 @@ class RecordLine:
     css: str
     reason: str
     leaf_index: int | None
+    undisclosed: bool = False
 
 
 
@@ -275,6 +276,7 @@ def record_lines(
             names(r.requester), names(r.provider), r.row_id, r.affair, r.item,
             jst(r.requested_at), jst(r.provided_at), r.result, result_label(r.result),
             RESULT_CLASS.get(r.result, "muted"), reason_ja(r.reason), r.leaf_index,
+            r.undisclosed,
         )
         for r in records
     ]

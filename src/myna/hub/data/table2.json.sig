@@ -1,1 +1,1 @@
-TNb4LuIWvtSPOXXcpne3kVVToU/ZdkBFKJOKJGmQdb7Ziz7JUkA5oHpuen9UmWs5LYQRf/HlG3cPcvjo8lPMBw==
+iCVivndoLppU5hXH2hds0XcZG/ec1KOp5Kl/agtGPR3B29Oiv2Kkw4D8m0c3nLqwxizCm1sF6/9q6xrSqkAiDQ==
