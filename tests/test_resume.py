@@ -8,6 +8,7 @@ again and checks the invariants with ``myna check``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -176,3 +177,28 @@ def test_check_finds_nothing_on_a_fresh_demo(shared_demo: Path) -> None:
     checked = _myna(shared_demo, "check")
     assert checked.returncode == 0, checked.stdout[-3000:]
     assert "不一致なし" in checked.stdout
+
+
+def test_check_names_a_record_altered_behind_the_log(shared_demo: Path, tmp_path: Path) -> None:
+    """A provision record rewritten in the hub's database is a disagreement for myna check."""
+    from sqlalchemy import update
+
+    from myna.hub import storage as ht
+
+    data = tmp_path / "data"
+    shutil.copytree(shared_demo, data)
+    system = MynaSystem(data)
+    try:
+        with system.hub.engine.begin() as conn:
+            first = conn.execute(select(ht.records.c.request_id).limit(1)).scalar()
+            assert first is not None
+            conn.execute(update(ht.records).where(ht.records.c.request_id == first)
+                         .values(affair="生活保護の決定・実施"))
+    finally:
+        system.dispose()
+    checked = _myna(data, "check", "--json")
+    assert checked.returncode == 1
+    report = json.loads(checked.stdout)
+    [found] = report["disagreements"]
+    assert found["what_ja"].startswith("記録とログの不一致")
+    assert any(first in example for example in found["examples"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from myna.clock import show_time
+from myna.hub.audit import audit_records
 from myna.system import MynaSystem
 
 SHOW = 5  # resident ids named per disagreement
@@ -44,7 +45,8 @@ class CheckReport:
 
 
 def check_installation(system: MynaSystem) -> CheckReport:
-    """Compare registry ↔ J-LIS, registry ↔ 統合宛名 and every node's undelivered events."""
+    """Compare registry ↔ J-LIS, registry ↔ 統合宛名, the hub's records ↔ the log's leaves,
+    unfinished 符号 acquisitions and requests, and every node's undelivered events."""
     report = CheckReport()
     for code, town in sorted(system.municipalities.items()):
         carried = town.registry.carried_numbers()
@@ -68,6 +70,15 @@ def check_installation(system: MynaSystem) -> CheckReport:
                    "the 統合宛名 maps a resident to another number",
                    [f"住民ID {rid}" for rid, _, n in carried
                     if n is not None and rid in atena and atena[rid] != n])
+    audit = audit_records(system.hub, system.provision_log)
+    report.compared["hub-records"] = audit.records
+    by_kind: dict[str, list[str]] = {}
+    for problem in audit.problems:
+        by_kind.setdefault(problem.kind, []).append(problem.message_ja)
+    for kind, found in sorted(by_kind.items()):
+        report.disagreements.append(Disagreement(
+            "情報提供等記録 ↔ 記録ログ", f"記録とログの不一致（{kind}）",
+            f"records and log leaves disagree ({kind})", len(found), found[:SHOW]))
     for inst, server in sorted(system.intermediates.items()):
         unfinished = server.unfinished_acquisitions()
         if unfinished:

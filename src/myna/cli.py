@@ -454,12 +454,23 @@ def number_assign_all(
 
 
 @app.command("check")
-def check(data_dir: DataDir = Path("myna-data")) -> None:
-    """ノード間の整合性を検査する（住基 ↔ J-LIS、住基 ↔ 統合宛名、未配送イベント）。"""
+def check(
+    data_dir: DataDir = Path("myna-data"),
+    as_json: Annotated[bool, typer.Option("--json", help="結果をJSONで出力")] = False,
+) -> None:
+    """ノード間の整合性を検査する（住基 ↔ J-LIS・統合宛名、記録 ↔ ログ、未完了の処理、未配送）。"""
+    from dataclasses import asdict
+
     from myna.check import check_installation
 
     with opened_system(data_dir) as system:
         report = check_installation(system)
+    if as_json:
+        sys.stdout.write(json.dumps({
+            "ok": report.ok, "compared": report.compared,
+            "disagreements": [asdict(d) for d in report.disagreements]},
+            ensure_ascii=False, indent=2) + "\n")
+        raise typer.Exit(0 if report.ok else 1)
     compared = "、".join(f"{k} {v:,}件" for k, v in report.compared.items())
     if report.ok:
         out.print(f"[green]不一致なし[/green]（no disagreements; {compared}）")
