@@ -19,7 +19,8 @@ runner = CliRunner()
 
 #: Columns that name a future moment by design (expiry, a booked slot, a lock's end).
 FUTURE_BY_DESIGN = {"expires_at", "expires_on", "hold_until", "locked_until", "next_update",
-                    "not_after", "slot_start", "period_of_stay_until", "valid_until"}
+                    "not_after", "slot_start", "period_of_stay_until", "valid_until",
+                    "keep_until"}  # keep_until: a replayed request is refused until then
 
 
 def test_the_demo_records_nothing_after_the_day_it_runs(shared_demo: Path) -> None:

@@ -52,6 +52,15 @@ def aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """The same instant as aware UTC (naive values are UTC, as stored).
+
+    >>> as_utc(dt.datetime(2024, 1, 5, 0, 30, tzinfo=JST)).isoformat()
+    '2024-01-04T15:30:00+00:00'
+    """
+    return aware(value).astimezone(dt.UTC)
+
+
 def to_jst(value: dt.datetime) -> dt.datetime:
     """The same instant in Japan time (naive values are UTC, as stored)."""
     return aware(value).astimezone(JST)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import io
 import json
 import re
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Column,
     Connection,
     CursorResult,
+    DateTime,
     Engine,
     Integer,
     MetaData,
@@ -36,8 +38,32 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.types import TypeDecorator
 
 _SAFE_SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """The one timestamp type of every node: stored with its time zone, always read back
+    as an aware UTC datetime (SQLite keeps none; PostgreSQL answers in the session's
+    zone), so no reader has to repair it.  A naive value is taken as UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        return None if value is None else _utc(value)
+
+    def process_result_value(self, value: dt.datetime | None,
+                             dialect: Any) -> dt.datetime | None:
+        return None if value is None else _utc(value)
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
 
 
 def node_url(data_dir: Path | str, node: str, url: str | None = None) -> str:

@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from myna.card import storage as t
 from myna.card.authorisation import verify_reset_token
 from myna.card.pins import PinIncorrect, PinLocked, Slot, hash_pin, validate_pin
-from myna.clock import utcnow
+from myna.clock import as_utc, utcnow
 from myna.db import migrate
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from myna.keys import KeyStore
@@ -85,7 +85,7 @@ class ChipStore:
         migrate(self.engine, "myna.card")
 
     def _now(self) -> dt.datetime:
-        return self.now().astimezone(dt.UTC)
+        return as_utc(self.now())
 
     # -- manufacture and personalisation (at J-LIS) ------------------------------
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
-    DateTime,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -19,6 +18,8 @@ from sqlalchemy import (
     String,
     Table,
 )
+
+from myna.db import UtcDateTime
 
 metadata = MetaData()
 
@@ -28,7 +29,7 @@ chips = Table(
     Column("card_id", String(64), primary_key=True),
     Column("salt", LargeBinary(32), nullable=False),
     Column("status", String(10), nullable=False),  # active | retired
-    Column("manufactured_at", DateTime(timezone=True), nullable=False),
+    Column("manufactured_at", UtcDateTime(), nullable=False),
 )
 
 chip_slots = Table(
@@ -44,7 +45,7 @@ chip_slots = Table(
     Column("failures", Integer, nullable=False),
     Column("max_tries", Integer, nullable=False),
     Column("locked", Boolean, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 trusted_municipalities = Table(
@@ -52,7 +53,7 @@ trusted_municipalities = Table(
     metadata,
     Column("municipality_code", String(6), primary_key=True),
     Column("public_key", LargeBinary(32), nullable=False),  # raw Ed25519
-    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("registered_at", UtcDateTime(), nullable=False),
 )
 
 used_reset_tokens = Table(
@@ -63,7 +64,7 @@ used_reset_tokens = Table(
     Column("slot", String(10), nullable=False),
     Column("municipality_code", String(6), nullable=False),
     Column("staff_id", String(100), nullable=False),
-    Column("used_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", UtcDateTime(), nullable=False),
 )
 
 chip_events = Table(
@@ -73,5 +74,5 @@ chip_events = Table(
     Column("card_id", String(64), nullable=False, index=True),
     Column("slot", String(10)),
     Column("event", String(30), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
 )

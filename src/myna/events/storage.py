@@ -9,13 +9,14 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     Column,
-    DateTime,
     Index,
     Integer,
     MetaData,
     String,
     Table,
 )
+
+from myna.db import UtcDateTime
 
 metadata = MetaData()
 
@@ -30,8 +31,8 @@ event_outbox = Table(
     Column("kind", String(60), nullable=False),
     Column("subject", String(80), nullable=False),
     Column("payload", JSON, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("delivered_at", DateTime(timezone=True)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("delivered_at", UtcDateTime()),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", String(200)),
     Index("ix_event_outbox_pending", "destination", "delivered_at", "seq"),
@@ -45,7 +46,7 @@ event_inbox = Table(
     Column("kind", String(60), nullable=False),
     Column("subject", String(80), nullable=False),
     Column("source_seq", Integer, nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
 )
 
 #: the highest outbox position applied per source: order is kept per sender

@@ -32,11 +32,12 @@ from typing import Any
 
 from sqlalchemy import select
 
+from myna.clock import as_utc
 from myna.hub import storage as t
 from myna.hub.service import HubService
 from myna.retention import retention_cutoff
 from myna.transparency.merkle import leaf_hash
-from myna.transparency.service import TransparencyLog, as_utc
+from myna.transparency.service import TransparencyLog
 from myna.transparency.verify import Problem
 
 #: How much later than its retention limit a leaf may have been appended and still lose

@@ -17,7 +17,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     Index,
     Integer,
     LargeBinary,
@@ -30,6 +29,8 @@ from sqlalchemy import (
     text,
 )
 
+from myna.db import UtcDateTime
+
 metadata = MetaData()
 
 institutions = Table(
@@ -40,7 +41,7 @@ institutions = Table(
     Column("role", String(50), nullable=False),
     Column("signing_key", String(100), nullable=False),
     Column("box_key", String(100), nullable=False),
-    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("registered_at", UtcDateTime(), nullable=False),
 )
 
 codes = Table(
@@ -49,7 +50,7 @@ codes = Table(
     Column("institution_id", String(50), nullable=False),
     Column("code", CHAR(32), nullable=False),
     Column("link", CHAR(64), nullable=False),
-    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("issued_at", UtcDateTime(), nullable=False),
     PrimaryKeyConstraint("institution_id", "code"),
     Index("uq_codes_link", "link", "institution_id", unique=True),
 )
@@ -60,7 +61,7 @@ requests = Table(
     Column("request_id", String(64), primary_key=True),
     Column("requester", String(50), nullable=False),
     Column("digest", CHAR(64), nullable=False),
-    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("first_seen", UtcDateTime(), nullable=False),
 )
 
 records = Table(
@@ -73,8 +74,8 @@ records = Table(
     Column("row_id", String(20), nullable=False),
     Column("affair", String(100), nullable=False),
     Column("item", String(50), nullable=False),
-    Column("requested_at", DateTime(timezone=True), nullable=False),
-    Column("provided_at", DateTime(timezone=True)),
+    Column("requested_at", UtcDateTime(), nullable=False),
+    Column("provided_at", UtcDateTime()),
     Column("result", String(20), nullable=False),
     Column("reason", String(500), nullable=False),
     Column("link", CHAR(64)),
@@ -94,14 +95,14 @@ expired_records = Table(
     Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
     Column("request_id", String(64), nullable=False),
     Column("attempt", Integer, nullable=False),
-    Column("expired_at", DateTime(timezone=True), nullable=False),
+    Column("expired_at", UtcDateTime(), nullable=False),
 )
 
 refusals = Table(
     "refusals",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Column("sender", String(50), nullable=False),
     Column("request_id", String(64)),
     Column("reason", Text, nullable=False),

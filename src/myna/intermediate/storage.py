@@ -11,7 +11,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
-    DateTime,
     Index,
     Integer,
     MetaData,
@@ -20,6 +19,8 @@ from sqlalchemy import (
     Table,
 )
 
+from myna.db import UtcDateTime
+
 metadata = MetaData()
 
 codes = Table(
@@ -27,7 +28,7 @@ codes = Table(
     metadata,
     Column("local_ref", String(40), primary_key=True),
     Column("code", CHAR(32), nullable=False, unique=True),
-    Column("acquired_at", DateTime(timezone=True), nullable=False),
+    Column("acquired_at", UtcDateTime(), nullable=False),
 )
 
 acquisitions = Table(
@@ -35,8 +36,8 @@ acquisitions = Table(
     metadata,
     Column("ref", CHAR(32), primary_key=True),
     Column("local_ref", String(40), nullable=False),
-    Column("requested_at", DateTime(timezone=True), nullable=False),
-    Column("delivered_at", DateTime(timezone=True)),
+    Column("requested_at", UtcDateTime(), nullable=False),
+    Column("delivered_at", UtcDateTime()),
 )
 
 items = Table(
@@ -46,7 +47,7 @@ items = Table(
     Column("item", String(50), nullable=False),
     Column("payload", JSON, nullable=False),
     Column("manual_approval", Boolean, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     PrimaryKeyConstraint("code", "item"),
 )
 
@@ -55,7 +56,7 @@ refusals = Table(
     metadata,
     Column("code", CHAR(32), nullable=False),
     Column("affair", String(100), nullable=False),
-    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("registered_at", UtcDateTime(), nullable=False),
     PrimaryKeyConstraint("code", "affair"),
 )
 
@@ -69,10 +70,10 @@ queue = Table(
     Column("affair", String(100), nullable=False),
     Column("requester", String(50), nullable=False),
     Column("requester_box_key", String(100), nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
     Column("status", String(20), nullable=False),
     Column("decided_by", String(50)),
-    Column("decided_at", DateTime(timezone=True)),
+    Column("decided_at", UtcDateTime()),
     Column("reason", String(500)),
     Index("ix_queue_status", "status"),
 )
@@ -89,7 +90,7 @@ journal = Table(
     Column("item", String(50), nullable=False),
     Column("local_ref", String(40)),
     Column("result", String(20), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Index("ix_journal_at", "at"),
 )
 
@@ -103,7 +104,7 @@ answered = Table(
     Column("request_id", String(64), primary_key=True),
     Column("digest", CHAR(64), nullable=False),
     Column("answer", JSON, nullable=False),
-    Column("keep_until", DateTime(timezone=True), nullable=False),
+    Column("keep_until", UtcDateTime(), nullable=False),
     Index("ix_answered_keep_until", "keep_until"),
 )
 
@@ -112,7 +113,7 @@ protections = Table(
     "protections",
     metadata,
     Column("code", CHAR(32), primary_key=True),
-    Column("since", DateTime(timezone=True), nullable=False),
+    Column("since", UtcDateTime(), nullable=False),
 )
 
 #: our own requests, written before the hub is asked: one still unanswered after a crash
@@ -126,6 +127,6 @@ outgoing = Table(
     Column("affair", String(100), nullable=False),
     Column("provider", String(50), nullable=False),
     Column("item", String(50), nullable=False),
-    Column("sent_at", DateTime(timezone=True), nullable=False),
-    Column("answered_at", DateTime(timezone=True)),
+    Column("sent_at", UtcDateTime(), nullable=False),
+    Column("answered_at", UtcDateTime()),
 )

@@ -8,7 +8,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -19,7 +18,7 @@ from sqlalchemy import (
     false,
 )
 
-from myna.db import counters_table
+from myna.db import UtcDateTime, counters_table
 
 metadata = MetaData()
 
@@ -32,7 +31,7 @@ code_batches = Table(
     Column("municipality_code", CHAR(6), nullable=False),
     Column("first_counter", Integer, nullable=False),
     Column("count", Integer, nullable=False),
-    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("issued_at", UtcDateTime(), nullable=False),
 )
 
 resident_codes = Table(
@@ -41,7 +40,7 @@ resident_codes = Table(
     Column("code", CHAR(11), primary_key=True),
     Column("municipality_code", CHAR(6), nullable=False),
     Column("batch_id", Integer, ForeignKey("code_batches.batch_id"), nullable=False),
-    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("issued_at", UtcDateTime(), nullable=False),
     Index("ix_resident_codes_municipality", "municipality_code"),
 )
 
@@ -53,8 +52,8 @@ numbers = Table(
     Column("generation", Integer, nullable=False),
     Column("person_key", CHAR(32), nullable=False),
     Column("status", String(10), nullable=False),
-    Column("assigned_at", DateTime(timezone=True), nullable=False),
-    Column("retired_at", DateTime(timezone=True)),
+    Column("assigned_at", UtcDateTime(), nullable=False),
+    Column("retired_at", UtcDateTime()),
     Column("retire_reason", String(500)),
     UniqueConstraint("resident_code", "generation", name="uq_numbers_input"),
     Index("ix_numbers_person", "person_key"),
@@ -72,7 +71,7 @@ persons = Table(
     Column("sex", String(2), nullable=False),
     Column("address", String(500), nullable=False),
     Column("status", String(20), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 identity_history = Table(
@@ -83,7 +82,7 @@ identity_history = Table(
     Column("event", String(40), nullable=False),
     Column("detail", JSON, nullable=False),
     Column("municipality_code", CHAR(6), nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
 )
 
 callers = Table(
@@ -104,7 +103,7 @@ lookup_log = Table(
     Column("purpose", String(200), nullable=False),
     Column("person_key", CHAR(32)),
     Column("result", String(20), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
 )
 
 #: 支援措置 (DV等支援措置) reported by the person's municipality: the address is withheld
@@ -115,5 +114,5 @@ protected_persons = Table(
     Column("person_key", CHAR(32), primary_key=True),
     Column("municipality_code", CHAR(6), nullable=False),
     Column("approved_callers", JSON, nullable=False),
-    Column("since", DateTime(timezone=True), nullable=False),
+    Column("since", UtcDateTime(), nullable=False),
 )

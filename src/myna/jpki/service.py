@@ -27,7 +27,7 @@ from cryptography.x509 import ocsp
 from sqlalchemy import Connection, Engine, Row, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from myna.clock import JST, aware, show_time, utcnow
+from myna.clock import JST, as_utc, aware, show_time, utcnow
 from myna.db import inserted_id, migrate
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from myna.events import Event, Inbox
@@ -157,7 +157,7 @@ class JpkiService:
                            lambda: self._now())
 
     def _now(self) -> dt.datetime:
-        return aware(self.now()).astimezone(dt.UTC).replace(microsecond=0)
+        return as_utc(self.now()).replace(microsecond=0)
 
     def issue_date(self) -> dt.date:
         """Today in Japan by the CA's clock: the issue date the age and validity rules use."""

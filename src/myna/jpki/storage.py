@@ -9,7 +9,6 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -19,6 +18,8 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
 )
+
+from myna.db import UtcDateTime
 
 metadata = MetaData()
 
@@ -33,9 +34,9 @@ ca_certificates = Table(
     Column("certificate", LargeBinary, nullable=False),  # DER
     Column("encrypted_key", LargeBinary, nullable=False),  # PKCS#8 PEM, encrypted
     Column("issuer_ca_id", Integer, ForeignKey("ca_certificates.ca_id")),
-    Column("not_before", DateTime(timezone=True), nullable=False),
-    Column("not_after", DateTime(timezone=True), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("not_before", UtcDateTime(), nullable=False),
+    Column("not_after", UtcDateTime(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     UniqueConstraint("role", "generation", name="uq_ca_role_generation"),
 )
 
@@ -50,11 +51,11 @@ certificates = Table(
     Column("subject_id", String(64)),  # auth certificates: the random subject identifier
     Column("fingerprint", String(64), nullable=False),  # SHA-256 of the DER, hex
     Column("der", LargeBinary, nullable=False),
-    Column("not_before", DateTime(timezone=True), nullable=False),
-    Column("not_after", DateTime(timezone=True), nullable=False),
-    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("not_before", UtcDateTime(), nullable=False),
+    Column("not_after", UtcDateTime(), nullable=False),
+    Column("issued_at", UtcDateTime(), nullable=False),
     Column("status", String(10), nullable=False),  # good | revoked
-    Column("revoked_at", DateTime(timezone=True)),
+    Column("revoked_at", UtcDateTime()),
     Column("revocation_reason", String(30)),  # RFC 5280 reason name
     Column("revocation_note", String(500)),
     Index("ix_certificates_card", "card_id"),
@@ -70,7 +71,7 @@ relying_parties = Table(
     Column("category", String(20), nullable=False),
     Column("approval_ref", String(100)),
     Column("active", Boolean, nullable=False),
-    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("registered_at", UtcDateTime(), nullable=False),
 )
 
 query_log = Table(
@@ -82,7 +83,7 @@ query_log = Table(
     Column("serial", String(40)),
     Column("purpose", String(10)),
     Column("result", String(30), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Index("ix_query_log_party", "party_id"),
     Index("ix_query_log_serial", "serial"),
 )
@@ -93,8 +94,8 @@ crls = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("ca_id", Integer, ForeignKey("ca_certificates.ca_id"), nullable=False),
     Column("crl_number", Integer, nullable=False),
-    Column("this_update", DateTime(timezone=True), nullable=False),
-    Column("next_update", DateTime(timezone=True), nullable=False),
+    Column("this_update", UtcDateTime(), nullable=False),
+    Column("next_update", UtcDateTime(), nullable=False),
     Column("entries", Integer, nullable=False),
     Column("der", LargeBinary, nullable=False),
     UniqueConstraint("ca_id", "crl_number", name="uq_crls_number"),

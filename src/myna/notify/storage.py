@@ -12,7 +12,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -20,6 +19,8 @@ from sqlalchemy import (
     String,
     Table,
 )
+
+from myna.db import UtcDateTime
 
 metadata = MetaData()
 
@@ -30,8 +31,8 @@ batches = Table(
     Column("municipality_code", CHAR(6), nullable=False),
     Column("municipality_name", String(100), nullable=False),
     Column("apply_url", String(200), nullable=False),
-    Column("prepared_at", DateTime(timezone=True), nullable=False),
-    Column("mailed_at", DateTime(timezone=True)),
+    Column("prepared_at", UtcDateTime(), nullable=False),
+    Column("mailed_at", UtcDateTime()),
     Index("ix_batches_municipality", "municipality_code"),
 )
 
@@ -66,7 +67,7 @@ members = Table(
     Column("birth_date", Date, nullable=False),
     Column("sex", String(2), nullable=False),
     Column("individual_number", CHAR(12), nullable=False),
-    Column("used_at", DateTime(timezone=True)),
+    Column("used_at", UtcDateTime()),
     Index("ix_members_letter", "letter_id"),
     Index("ix_members_person", "municipality_code", "resident_id"),
 )
@@ -80,7 +81,7 @@ letter_events = Table(
     Column("reason", String(20)),
     Column("identity_document", String(100)),
     Column("note", String(500)),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Index("ix_letter_events_letter", "letter_id", "event_id"),
 )
 
@@ -96,7 +97,7 @@ alternatives = Table(
     Column("care_of", String(200)),
     Column("note", String(500)),
     Column("for_remailing", Boolean, nullable=False),
-    Column("registered_at", DateTime(timezone=True), nullable=False),
-    Column("withdrawn_at", DateTime(timezone=True)),
+    Column("registered_at", UtcDateTime(), nullable=False),
+    Column("withdrawn_at", UtcDateTime()),
     Index("ix_alternatives_person", "municipality_code", "resident_id"),
 )

@@ -8,7 +8,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -19,7 +18,7 @@ from sqlalchemy import (
     text,
 )
 
-from myna.db import counters_table
+from myna.db import UtcDateTime, counters_table
 
 metadata = MetaData()
 
@@ -38,7 +37,7 @@ code_pool = Table(
     metadata,
     Column("code", CHAR(11), primary_key=True),
     Column("used", Boolean, nullable=False, default=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
     Index("ix_code_pool_free", "used"),
 )
 
@@ -48,7 +47,7 @@ households = Table(
     Column("household_number", String(12), primary_key=True),
     Column("postcode", CHAR(7), nullable=False),
     Column("address", String(500), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 residents = Table(
@@ -81,7 +80,7 @@ residents = Table(
     Column("period_of_stay_until", Date),
     Column("support_measure", Boolean, nullable=False, default=False),
     Column("version", Integer, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Index(
         "uq_residents_active_code",
         "resident_code",
@@ -109,7 +108,7 @@ resident_versions = Table(
     Column("version", Integer, nullable=False),
     Column("event_id", Integer, ForeignKey("events.event_id"), nullable=False),
     Column("snapshot", JSON, nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
     PrimaryKeyConstraint("resident_id", "version"),
 )
 
@@ -120,7 +119,7 @@ events = Table(
     Column("kind", String(20), nullable=False),
     Column("resident_id", Integer, nullable=False, index=True),
     Column("occurred_on", Date, nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
     Column("staff_id", String(50), nullable=False),
     Column("detail", JSON, nullable=False),
 )
@@ -130,7 +129,7 @@ moveout_certificates = Table(
     metadata,
     Column("certificate_id", String(40), primary_key=True),
     Column("resident_id", Integer, ForeignKey("residents.resident_id"), nullable=False),
-    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("issued_at", UtcDateTime(), nullable=False),
     Column("data", JSON, nullable=False),
 )
 
@@ -143,8 +142,8 @@ staff = Table(
     Column("password_hash", String(200), nullable=False),
     Column("active", Boolean, nullable=False, default=True),
     Column("failed_attempts", Integer, nullable=False, default=0),
-    Column("locked_until", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("locked_until", UtcDateTime()),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 staff_sessions = Table(
@@ -154,10 +153,10 @@ staff_sessions = Table(
     Column("staff_id", String(50), ForeignKey("staff.staff_id"), nullable=False),
     Column("kind", String(10), nullable=False),
     Column("role", String(20), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("last_seen_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("ended_at", DateTime(timezone=True)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_seen_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("ended_at", UtcDateTime()),
     Column("end_reason", String(40)),
     Index("ix_staff_sessions_staff", "staff_id"),
 )
@@ -171,7 +170,7 @@ access_log = Table(
     Column("action", String(40), nullable=False),
     Column("purpose", String(200), nullable=False),
     Column("detail", JSON, nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
 )
 
 copies = Table(
@@ -183,7 +182,7 @@ copies = Table(
     Column("includes_number", Boolean, nullable=False),
     Column("reason", String(500)),
     Column("staff_id", String(50), nullable=False),
-    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("issued_at", UtcDateTime(), nullable=False),
     Column("document", JSON, nullable=False),
 )
 
@@ -215,11 +214,11 @@ protected_access = Table(
     Column("staff_id", String(50), nullable=False),
     Column("affair_id", String(40), nullable=False),
     Column("reason", String(200), nullable=False),
-    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("requested_at", UtcDateTime(), nullable=False),
     Column("status", String(10), nullable=False),
     Column("decided_by", String(50)),
-    Column("decided_at", DateTime(timezone=True)),
-    Column("expires_at", DateTime(timezone=True)),
+    Column("decided_at", UtcDateTime()),
+    Column("expires_at", UtcDateTime()),
     Index("ix_protected_access_resident", "resident_id"),
     Index("ix_protected_access_staff", "staff_id"),
 )

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from myna.clock import show_time, utcnow
+from myna.clock import as_utc, show_time, utcnow
 from myna.db import bulk_insert, durable_sqlite, migrate
 from myna.errors import Conflict, NotFound, ValidationError
 from myna.keys import KeyStore
@@ -67,13 +67,6 @@ MAX_ENTRY_BYTES = 65_535
 DEFAULT_RETENTION_YEARS = 7
 TileKey = tuple[int, int]
 
-
-
-def as_utc(value: dt.datetime) -> dt.datetime:
-    """Aware UTC (SQLite hands back naive datetimes, which are stored as UTC)."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
 
 
 class _Tile:

@@ -22,7 +22,6 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -33,6 +32,8 @@ from sqlalchemy import (
     Text,
 )
 
+from myna.db import UtcDateTime
+
 metadata = MetaData()
 
 logs = Table(
@@ -42,8 +43,8 @@ logs = Table(
     Column("name", String(200), nullable=False, unique=True),
     Column("tree_size", BigInteger, nullable=False),
     Column("root_hash", LargeBinary(32), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 batches = Table(
@@ -52,8 +53,8 @@ batches = Table(
     Column("log_id", Integer, ForeignKey("tlog_logs.log_id"), primary_key=True),
     Column("first_index", BigInteger, primary_key=True),
     Column("count", Integer, nullable=False),
-    Column("appended_at", DateTime(timezone=True), nullable=False),
-    Column("expired_at", DateTime(timezone=True)),
+    Column("appended_at", UtcDateTime(), nullable=False),
+    Column("expired_at", UtcDateTime()),
 )
 
 # Hot tables: no foreign key (one lookup less per row); WITHOUT ROWID on SQLite so
@@ -85,7 +86,7 @@ checkpoints = Table(
     Column("size", BigInteger, primary_key=True),
     Column("root_hash", LargeBinary(32), nullable=False),
     Column("note", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 witnesses = Table(
@@ -94,7 +95,7 @@ witnesses = Table(
     Column("log_id", Integer, ForeignKey("tlog_logs.log_id"), primary_key=True),
     Column("name", String(200), primary_key=True),
     Column("public_key", LargeBinary(32), nullable=False),
-    Column("added_at", DateTime(timezone=True), nullable=False),
+    Column("added_at", UtcDateTime(), nullable=False),
 )
 
 cosignatures = Table(
@@ -105,7 +106,7 @@ cosignatures = Table(
     Column("witness", String(200), primary_key=True),
     Column("line", Text, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
 )
 
 witness_metadata = MetaData()
@@ -116,8 +117,8 @@ witnessed_logs = Table(
     Column("origin", String(200), primary_key=True),
     Column("key_name", String(200), nullable=False),
     Column("public_key", LargeBinary(32), nullable=False),
-    Column("added_at", DateTime(timezone=True), nullable=False),
-    Column("last_seen_at", DateTime(timezone=True)),
+    Column("added_at", UtcDateTime(), nullable=False),
+    Column("last_seen_at", UtcDateTime()),
 )
 
 cosigned = Table(
@@ -129,5 +130,5 @@ cosigned = Table(
     Column("checkpoint", Text, nullable=False),
     Column("cosignature", Text, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
-    Column("cosigned_at", DateTime(timezone=True), nullable=False),
+    Column("cosigned_at", UtcDateTime(), nullable=False),
 )

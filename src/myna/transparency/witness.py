@@ -35,7 +35,7 @@ from typing import Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine, insert, select, update
 
-from myna.clock import utcnow
+from myna.clock import as_utc, utcnow
 from myna.db import durable_sqlite, make_engine, migrate, node_url
 from myna.errors import Conflict, NotFound, ValidationError
 from myna.keys import FileKeyStore, KeyStore
@@ -62,7 +62,7 @@ from myna.transparency.note import (
     verify_cosignature,
     verify_note,
 )
-from myna.transparency.service import TransparencyLog, as_utc
+from myna.transparency.service import TransparencyLog
 
 
 class CheckpointNotSigned(WitnessRefused, SignatureInvalid):

@@ -67,7 +67,7 @@ from myna.card.lifecycle.domain import (
 )
 from myna.card.lifecycle.render import CardBack, CardFront, render_back, render_front
 from myna.card.pins import Slot, validate_pin
-from myna.clock import aware, jst_date, show_time, utcnow
+from myna.clock import as_utc, aware, jst_date, show_time, utcnow
 from myna.db import inserted_id, migrate
 from myna.errors import Conflict, MynaError, NotFound, PermissionDenied, ValidationError
 from myna.events import Event, Inbox
@@ -275,7 +275,7 @@ class CardService:
                         {"reason": "個人番号の変更", "mode": event.payload.get("mode", "")})
 
     def _now(self) -> dt.datetime:
-        return aware(self.now()).astimezone(dt.UTC)
+        return as_utc(self.now())
 
     def _today(self) -> dt.date:
         return jst_date(self._now())

@@ -13,7 +13,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -22,6 +21,8 @@ from sqlalchemy import (
     String,
     Table,
 )
+
+from myna.db import UtcDateTime
 
 metadata = MetaData()
 
@@ -42,9 +43,9 @@ applications = Table(
     Column("staff_id", String(50)),  # counter applications
     Column("reissue_of", String(12)),  # 再交付: the card it replaces
     Column("status", String(10), nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
     Column("card_number", String(12)),
-    Column("closed_at", DateTime(timezone=True)),
+    Column("closed_at", UtcDateTime()),
 )
 
 cards = Table(
@@ -66,16 +67,16 @@ cards = Table(
     Column("face_image", LargeBinary, nullable=False),
     Column("issued_on", Date, nullable=False),  # 発行日 (production)
     Column("expires_on", Date, nullable=False),
-    Column("produced_at", DateTime(timezone=True), nullable=False),
+    Column("produced_at", UtcDateTime(), nullable=False),
     Column("hold_until", Date, nullable=False),  # unclaimed cards are voided after this day
     Column("status", String(10), nullable=False),
     Column("auth_serial", String(40)),  # current certificates (upper-case hex)
     Column("signing_serial", String(40)),
-    Column("handed_over_at", DateTime(timezone=True)),
+    Column("handed_over_at", UtcDateTime()),
     Column("handed_over_by", String(50)),
     Column("identity_method", String(10)),
     Column("identity_documents", JSON),
-    Column("ended_at", DateTime(timezone=True)),
+    Column("ended_at", UtcDateTime()),
     Column("end_reason", String(20)),
     Index("ix_cards_holder", "holder_ref"),
     Index("ix_cards_status", "status", "municipality_code"),
@@ -86,8 +87,8 @@ appointments = Table(
     metadata,
     Column("card_number", String(12), ForeignKey("cards.card_number"), primary_key=True),
     Column("municipality_code", String(6), nullable=False),
-    Column("slot_start", DateTime(timezone=True), nullable=False),
-    Column("booked_at", DateTime(timezone=True), nullable=False),
+    Column("slot_start", UtcDateTime(), nullable=False),
+    Column("booked_at", UtcDateTime(), nullable=False),
     Index("ix_appointments_slot", "municipality_code", "slot_start"),
 )
 
@@ -99,9 +100,9 @@ suspensions = Table(
            index=True),
     Column("reported_by", String(20), nullable=False),
     Column("note", String(200), nullable=False),
-    Column("suspended_at", DateTime(timezone=True), nullable=False),
+    Column("suspended_at", UtcDateTime(), nullable=False),
     Column("revoked", JSON, nullable=False),  # {"auth": "serial", "signing": "serial"}
-    Column("resumed_at", DateTime(timezone=True)),
+    Column("resumed_at", UtcDateTime()),
     Column("resumed_by", String(50)),
     Column("identity_documents", JSON),
 )
@@ -114,7 +115,7 @@ notes = Table(
            index=True),
     Column("text", String(200), nullable=False),
     Column("staff_id", String(50), nullable=False),
-    Column("written_at", DateTime(timezone=True), nullable=False),
+    Column("written_at", UtcDateTime(), nullable=False),
 )
 
 events = Table(
@@ -126,5 +127,5 @@ events = Table(
     Column("event", String(30), nullable=False),
     Column("actor", String(50), nullable=False),
     Column("detail", JSON, nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
 )
