@@ -151,3 +151,16 @@ def test_a_refusal_of_provision_holds_at_every_provider(case: Case) -> None:
     assert case.pension.flags("P-0001")[1] == ()
     assert _ask_pension(case) is Result.PROVIDED
     assert check_installation(case.system).ok
+
+
+def test_a_support_measure_on_a_removed_record_stays_in_the_town(case: Case) -> None:
+    """A 除票's protection is the old town's own: nothing is sent that J-LIS, which knows
+    the person lives elsewhere, would have to refuse (and so block every later event)."""
+    clerk = case.town.registry.create_staff("clerk", "窓口", Role.CLERK, "password-1234")
+    case.town.registry.move_out(clerk, case.rid, "東京都国分寺市本町九丁目1番1号",
+                                dt.date.today())
+    before = case.town.registry.outbox.delivered_count()
+    case.town.registry.set_support_measure(case.supervisor, case.rid, True, "DV支援措置の申出")
+    assert case.town.registry.outbox.delivered_count() == before
+    assert not case.pension.is_protected("P-0001")
+    assert check_installation(case.system).ok

@@ -440,7 +440,7 @@ def test_undisclosed_records_are_marked_on_the_result_and_records_pages(
     """番号法23条2項: a record of an item Table 2 marks 不開示 says so wherever it is shown."""
     me = browser("clerk1", OLD)
     rid = world.old.registry.numbered_residents()[1][0]
-    result = me.ask(rid, row="T2-0017", provider=f"municipality-{OLD}", purpose="住民税の賦課")
+    result = me.ask(rid, row="T2-0017", provider=f"municipality-{OLD}", purpose="local-tax")
     assert result.status_code == 200, result.text
     assert "不開示" in text_of(result) and "番号法第23条第2項" in text_of(result)
     [record] = [r for r in world.system.hub.records() if r.row_id == "T2-0017"]

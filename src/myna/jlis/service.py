@@ -614,7 +614,16 @@ class JlisService:
         if key is None:
             raise NotFound("本人確認情報がまだ登録されていません",
                            "no identity recorded for this person")
-        self._check_current_municipality(conn, key, town)
+        where = conn.execute(select(t.persons.c.municipality_code, t.persons.c.status).where(
+            t.persons.c.person_key == key)).first()
+        if where is None or where.municipality_code != town or where.status != "住民":
+            # the person lives elsewhere now (the move reached J-LIS first): only the
+            # present town's measure governs; this one goes into the history
+            conn.execute(insert(t.identity_history).values(
+                person_key=key, event="支援措置（住所地以外からの通知）",
+                detail={"on": bool(p["on"]), "superseded": True}, municipality_code=town,
+                recorded_at=self.now()))
+            return
         conn.execute(t.protected_persons.delete().where(t.protected_persons.c.person_key == key))
         if p["on"]:
             conn.execute(insert(t.protected_persons).values(

@@ -403,6 +403,10 @@ class Notifications(RegistryCore):
                 .values(support_measure=on)
             )
             self._log(conn, staff, resident.resident_id, "support_measure", reason, {"on": on})
+            if resident.status != Status.RESIDENT:
+                # a 除票: its copies are protected here; the person's present town tells
+                # J-LIS, the mailing and the network (this town no longer may)
+                return
             self.outbox.add(conn, JLIS, "support_measure.changed", resident.resident_code, {
                 "resident_code": resident.resident_code, "on": on,
                 "approved_callers": callers})
