@@ -106,23 +106,30 @@ def test_a_receiver_that_is_down_gets_everything_later(pair: tuple[Outbox, Inbox
     assert outbox.backlog() == []
 
 
-def test_a_failing_event_holds_back_the_later_ones(pair: tuple[Outbox, Inbox]) -> None:
+def test_a_refused_event_holds_back_only_that_persons_later_ones(
+    pair: tuple[Outbox, Inbox],
+) -> None:
     outbox, inbox = pair
-    _queue(outbox, "a", "bad", "c", kind="checked")
+    _queue(outbox, "a", "bad", "c", "d", kind="checked")  # subjects p0, p1, p0, p1
     report = Relay(outbox, {"jlis": InboxSink(inbox)}).deliver()
-    assert report.delivered == 1 and report.failed["jlis"].startswith("invalid")
-    assert [v for _, v in _values(inbox)] == ["a"]
-    assert [e.payload["v"] for e in outbox.pending("jlis")] == ["bad", "c"]
+    assert report.delivered == 2 and report.failed["jlis"].startswith("invalid")
+    # p0's events went on; p1's "d" waits behind its refused "bad", in order
+    assert _values(inbox) == [("p0", "a"), ("p0", "c")]
+    assert [e.payload["v"] for e in outbox.pending("jlis")] == ["bad", "d"]
     assert outbox.backlog()[0].attempts == 1
+    # once the receiver accepts it (here: the handler is mended), p1 catches up in order
+    inbox.handlers["checked"] = _record
+    assert Relay(outbox, {"jlis": InboxSink(inbox)}).deliver().delivered == 2
+    assert [v for s, v in _values(inbox) if s == "p1"] == ["bad", "d"]
 
 
 def test_out_of_order_wrong_address_and_impersonation_are_refused(
     pair: tuple[Outbox, Inbox],
 ) -> None:
     outbox, inbox = pair
-    _queue(outbox, "a", "b")
-    first, second = outbox.pending("jlis")
-    assert inbox.receive([second]).applied == [second.event_id]
+    _queue(outbox, "a", "b", "c")
+    first, _, third = outbox.pending("jlis")  # first and third are about p0
+    assert inbox.receive([third]).applied == [third.event_id]
     late = inbox.receive([first])
     assert late.applied == [] and late.error is not None and late.error.startswith("conflict")
     other = Event("e" * 32, outbox.source, "hub", "changed", "p", 99, first.created_at, {"v": "x"})
@@ -132,7 +139,7 @@ def test_out_of_order_wrong_address_and_impersonation_are_refused(
     assert "他のノード" in (inbox.receive([forged], sender="municipality:132152").error_ja or "")
     unknown = Event("a" * 32, outbox.source, "jlis", "mystery", "p", 101, first.created_at, {})
     assert inbox.receive([unknown]).error is not None
-    assert [v for _, v in _values(inbox)] == ["b"]
+    assert [v for _, v in _values(inbox)] == ["c"]
 
 
 def test_events_travel_over_http_and_only_from_their_own_sender(

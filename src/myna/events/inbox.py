@@ -119,27 +119,35 @@ class Inbox:
         self._apply_all([event])
 
     def _apply_all(self, events: Sequence[Event]) -> None:
-        """Apply events in one transaction, each with its inbox row; repeats are skipped."""
+        """Apply events in one transaction, each with its inbox row; repeats are skipped.
+
+        Order is kept per sender and person (``subject``): an event older than one
+        already applied for the same person from the same sender is refused.
+        """
         with self.engine.begin() as conn:
             ids = [e.event_id for e in events]
             seen = set(conn.execute(select(t.event_inbox.c.event_id).where(
                 t.event_inbox.c.event_id.in_(ids))).scalars())
-            sources = sorted({e.source for e in events})
-            known: dict[str, int] = {
-                str(src): int(seq) for src, seq in conn.execute(
-                    select(t.event_positions.c.source, t.event_positions.c.last_seq)
-                    .where(t.event_positions.c.source.in_(sources)).with_for_update())}
-            last: dict[str, int] = dict(known)
+            p = t.event_positions.c
+            known: dict[tuple[str, str], int] = {}
+            for source in sorted({e.source for e in events}):
+                subjects = sorted({e.subject for e in events if e.source == source})
+                known |= {(source, str(subject)): int(seq) for subject, seq in conn.execute(
+                    select(p.subject, p.last_seq).where(p.source == source,
+                                                        p.subject.in_(subjects))
+                    .with_for_update())}
+            last: dict[tuple[str, str], int] = dict(known)
             rows = []
             now = self.now()
             for event in events:
                 if event.event_id in seen:
                     continue  # delivered again after a lost acknowledgement: already applied
-                before = last.get(event.source)
+                key = (event.source, event.subject)
+                before = last.get(key)
                 if before is not None and event.seq <= before:
                     raise Conflict("イベントの順序が正しくありません（後のイベントが適用済み）",
                                    f"event {event.seq} from {event.source} arrived after "
-                                   f"{before}")
+                                   f"{before} for the same subject")
                 handler = self.handlers.get(event.kind)
                 if handler is not None:
                     handler(conn, event)
@@ -147,16 +155,16 @@ class Inbox:
                 rows.append({"event_id": event.event_id, "source": event.source,
                              "kind": event.kind, "subject": event.subject,
                              "source_seq": event.seq, "received_at": now})
-                last[event.source] = event.seq
+                last[key] = event.seq
             if rows:
                 conn.execute(_INBOX_INSERT, rows)
-            for source, seq in last.items():
-                if source not in known:
-                    conn.execute(insert(t.event_positions).values(source=source, last_seq=seq))
-                elif seq != known[source]:
-                    conn.execute(update(t.event_positions)
-                                 .where(t.event_positions.c.source == source)
-                                 .values(last_seq=seq))
+            for (source, subject), seq in last.items():
+                if (source, subject) not in known:
+                    conn.execute(insert(t.event_positions).values(
+                        source=source, subject=subject, last_seq=seq))
+                elif seq != known[(source, subject)]:
+                    conn.execute(update(t.event_positions).where(
+                        p.source == source, p.subject == subject).values(last_seq=seq))
 
     def applied_count(self, source: str | None = None) -> int:
         from sqlalchemy import func

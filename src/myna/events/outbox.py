@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,15 +61,18 @@ class Outbox:
             ["event_id", "destination", "kind", "subject", "payload", "created_at", "attempts"],
         )
 
-    def pending(self, destination: str, limit: int = 500) -> list[Event]:
-        """Undelivered events for ``destination``, oldest first."""
+    def pending(self, destination: str, limit: int = 500,
+                held: Collection[str] = ()) -> list[Event]:
+        """Undelivered events for ``destination``, oldest first, leaving out the subjects
+        (persons) in ``held``."""
+        query = (select(t.event_outbox)
+                 .where(t.event_outbox.c.destination == destination,
+                        t.event_outbox.c.delivered_at.is_(None))
+                 .order_by(t.event_outbox.c.seq).limit(limit))
+        if held:
+            query = query.where(t.event_outbox.c.subject.not_in(list(held)))
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(t.event_outbox)
-                .where(t.event_outbox.c.destination == destination,
-                       t.event_outbox.c.delivered_at.is_(None))
-                .order_by(t.event_outbox.c.seq).limit(limit)
-            ).all()
+            rows = conn.execute(query).all()
         return [Event(r.event_id, self.source, r.destination, r.kind, r.subject, int(r.seq),
                       aware(r.created_at), dict(r.payload)) for r in rows]
 

@@ -43,9 +43,11 @@ class Relay:
 
     Events of a destination go in outbox order and the next batch is sent only
     after the receiver acknowledged the previous one, so the receiver sees them
-    in order; a failure stops that destination until the next run (the others go
-    on).  An event is marked delivered only after its receipt: a crash in between
-    sends it again, and the receiver's inbox ignores the repeat.
+    in order.  An event the receiver refuses holds back that person's later events
+    (the subject) until the next run, while everyone else's go on; a receiver
+    that cannot be reached stops its destination until the next run.  An event
+    is marked delivered only after its receipt: a crash in between sends it
+    again, and the receiver's inbox ignores the repeat.
     """
 
     def __init__(self, outbox: Outbox,
@@ -74,8 +76,9 @@ class Relay:
         if sink is None:
             report.failed[destination] = "no route"
             return
+        held: set[str] = set()  # persons whose next event the receiver refused
         while True:
-            events = self.outbox.pending(destination, self.batch)
+            events = self.outbox.pending(destination, self.batch, held)
             if not events:
                 return
             try:
@@ -88,11 +91,13 @@ class Relay:
             self.outbox.mark_delivered(receipt.applied)
             report.delivered += len(receipt.applied)
             if receipt.error or len(receipt.applied) < len(events):
+                # the refused event and that person's later ones wait (order per person);
+                # everyone else's go on
                 stuck = events[len(receipt.applied)]
                 error = receipt.error or "not acknowledged"
                 self.outbox.record_failure(stuck.event_id, error)
                 report.failed[destination] = error
-                return
+                held.add(stuck.subject)
 
 
 class RelayWorker:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
 )
@@ -49,14 +50,16 @@ event_inbox = Table(
     Column("received_at", UtcDateTime(), nullable=False),
 )
 
-#: the highest outbox position applied per source: order is kept per sender
+#: the highest outbox position applied per sender and person (``subject``): order is kept
+#: per person, so one event the receiver refuses holds back only that person's later ones
 event_positions = Table(
-    "event_positions",
+    "event_subject_positions",
     metadata,
-    Column("source", String(80), primary_key=True),
+    Column("source", String(80), nullable=False),
+    Column("subject", String(80), nullable=False),
     Column("last_seq", Integer, nullable=False),
+    PrimaryKeyConstraint("source", "subject"),
 )
-
 
 def with_event_tables(node_metadata: MetaData) -> MetaData:
     """A node's own tables together with the event tables it also has, their migration
