@@ -9,7 +9,6 @@ final record, and ``myna check`` finds nothing unfinished.
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 import subprocess
 from pathlib import Path
@@ -26,16 +25,13 @@ from myna.intermediate import storage as it
 from myna.keys import FileKeyStore
 from myna.linkage.network import NodeUnavailable
 from myna.netca import NetworkCA
-from myna.registry.domain import PersonDetails
-from myna.registry.service import InitialResident
 from myna.system import MynaSystem
 from myna.transport.http import NodeIdentity, _Client
 from myna.transport.processes import free_port, start, stop
+from pension import NENKIN, TOWN, TOWN_INST, held_by_town_and_pension
 
 pytestmark = pytest.mark.slow
 
-TOWN, NENKIN = "132152", "nenkin"
-TOWN_INST = f"municipality-{TOWN}"
 NODES = ["hub", f"intermediate:{TOWN_INST}", f"intermediate:{NENKIN}"]
 
 
@@ -43,19 +39,7 @@ NODES = ["hub", f"intermediate:{TOWN_INST}", f"intermediate:{NENKIN}"]
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = tmp_path_factory.mktemp("exchange") / "data"
     system = MynaSystem(data)
-    system.add_municipality(TOWN)
-    pension = system.add_institution(NENKIN, "日本年金機構", "厚生労働大臣・日本年金機構")
-    town = system.municipalities[TOWN]
-    town.registry.register_initial([InitialResident(
-        PersonDetails("鰐淵\u3000花子", "わにぶち\u3000はなこ", dt.date(1980, 5, 5), "女"), "h1",
-        "世帯主", "1860001", "東京都国立市北一丁目1番1号", dt.date(2010, 4, 1))])
-    town.registry.initial_numbering()
-    [(_, _, number)] = town.registry.carried_numbers()
-    town.acquire_codes()
-    [ref] = pension.begin_acquisition(["P-0001"])
-    system.jlis.request_codes(NENKIN, [(number or "", ref)])
-    pension.put_item("P-0001", "年金給付関係情報", {"年金種別": "老齢基礎年金", "年額": 780_000,
-                                                   "受給開始日": "2020-04-01"})
+    held_by_town_and_pension(system)
     system.dispose()
     return data
 

@@ -22,14 +22,10 @@ from myna.jlis.service import WITHHELD
 from myna.linkage.messages import Result
 from myna.municipality import Municipality
 from myna.notify.domain import AlternativeReason
-from myna.registry.domain import PersonDetails, Role, Staff
-from myna.registry.service import InitialResident
+from myna.registry.domain import Role, Staff
 from myna.system import MynaSystem
+from pension import NENKIN, TOWN, held_by_town_and_pension
 
-TOWN, NENKIN = "132152", "nenkin"
-PENSION = {"年金種別": "老齢基礎年金", "年額": 780_000, "受給開始日": "2020-04-01"}
-TAX = {"年度": 2025, "総所得金額": 2_100_000, "市町村民税所得割額": 100_000,
-       "市町村民税均等割額": 5_000, "課税区分": "課税"}
 RESIDENCE = ("1850012", "東京都国分寺市本町二丁目3番4号")
 
 
@@ -45,20 +41,8 @@ class Case:
 
 @pytest.fixture
 def case(system: MynaSystem) -> Case:
-    system.add_municipality(TOWN)
-    pension = system.add_institution(NENKIN, "日本年金機構", "厚生労働大臣・日本年金機構")
-    town = system.municipalities[TOWN]
-    town.registry.register_initial([InitialResident(
-        PersonDetails("鰐淵\u3000花子", "わにぶち\u3000はなこ", dt.date(1960, 2, 29), "女"),
-        "h1", "世帯主", "1860001", "東京都国立市北一丁目1番1号", dt.date(2010, 4, 1))])
-    town.registry.initial_numbering()
-    [(rid, _, number)] = town.registry.carried_numbers()
-    assert number
-    town.acquire_codes()
-    town.intermediate.put_item(town.atena_no(rid), "地方税関係情報", TAX)
-    [ref] = pension.begin_acquisition(["P-0001"])
-    system.jlis.request_codes(NENKIN, [(number, ref)])
-    pension.put_item("P-0001", "年金給付関係情報", PENSION)
+    held = held_by_town_and_pension(system, born=dt.date(1960, 2, 29))
+    town, pension, rid, number = held.town, held.pension, held.rid, held.number
     supervisor = town.registry.create_staff("sup", "係長", Role.SUPERVISOR, "password-1234")
     system.jlis.register_caller("kenkei", "警視庁", ["支援措置の確認"])
     system.jlis.register_caller("shakyo", "社会保険事務", ["資格確認"])

@@ -8,7 +8,6 @@ institution's server — each hop a durable event between processes.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,41 +20,25 @@ from myna.jlis.service import WITHHELD
 from myna.keys import FileKeyStore
 from myna.netca import NetworkCA
 from myna.notify.service import NotificationService
-from myna.registry.domain import PersonDetails, Role
-from myna.registry.service import InitialResident, MunicipalityRegistry
+from myna.registry.domain import Role
+from myna.registry.service import MunicipalityRegistry
 from myna.system import MynaSystem
 from myna.transport.http import HttpNetwork, NodeIdentity, _Client
 from myna.transport.processes import free_port, running_nodes
+from pension import ADDRESS, NENKIN, TOWN, TOWN_INST, held_by_town_and_pension
 
 pytestmark = pytest.mark.slow
 
-TOWN, NENKIN = "132152", "nenkin"
-TOWN_INST = f"municipality-{TOWN}"
-ADDRESS = "東京都国立市北一丁目1番1号"
 RESIDENCE = ("1850012", "東京都国分寺市本町二丁目3番4号")
-TAX = {"年度": 2025, "総所得金額": 2_100_000, "市町村民税所得割額": 100_000,
-       "市町村民税均等割額": 5_000, "課税区分": "課税"}
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     data = tmp_path_factory.mktemp("dv")
     system = MynaSystem(data)
-    system.add_municipality(TOWN)
-    pension = system.add_institution(NENKIN, "日本年金機構", "厚生労働大臣・日本年金機構")
-    town = system.municipalities[TOWN]
-    town.registry.register_initial([InitialResident(
-        PersonDetails("鰐淵\u3000花子", "わにぶち\u3000はなこ", dt.date(1980, 5, 5), "女"), "h1",
-        "世帯主", "1860001", ADDRESS, dt.date(2010, 4, 1))])
-    town.registry.initial_numbering()
-    [(rid, _, number)] = town.registry.carried_numbers()
-    town.acquire_codes()
+    held = held_by_town_and_pension(system)
+    town, rid, number = held.town, held.rid, held.number
     atena_no = town.atena_no(rid)
-    [ref] = pension.begin_acquisition(["P-0001"])
-    system.jlis.request_codes(NENKIN, [(number or "", ref)])
-    pension.put_item("P-0001", "年金給付関係情報", {"年金種別": "老齢基礎年金", "年額": 780_000,
-                                                   "受給開始日": "2020-04-01"})
-    town.intermediate.put_item(atena_no, "地方税関係情報", TAX)
     town.registry.create_staff("sup", "係長", Role.SUPERVISOR, "password-1234")
     system.jlis.register_caller("kenkei", "警視庁", ["支援措置の確認"])
     system.jlis.register_caller("shakyo", "社会保険事務", ["資格確認"])

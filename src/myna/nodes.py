@@ -153,19 +153,12 @@ class NodeHost:
 
         network = self.network("hub")
         worker = self._worker(Relay(hub.outbox, network.events), "hub")
-        [(path, (receive, _))] = events_route(hub.inbox, is_intermediate).items()
-
-        def received_then_relayed(caller: str, p: dict[str, Any]) -> dict[str, Any]:
-            answer = receive(caller, p)
-            worker.wake()
-            return answer
-
         return node_app("Myna hub", self.ca.certificate, {
             "/node/v1/hub/issue-codes": (issue, lambda c: c == "jlis"),
             "/node/v1/hub/request": (request, is_intermediate),
             "/node/v1/hub/complete": (complete, is_intermediate),
             "/node/v1/hub/poll": (poll, is_intermediate),
-            path: (received_then_relayed, is_intermediate),
+            **events_route(hub.inbox, is_intermediate, after=worker.wake),
         }, lifespan=expiry.lifespan)
 
     def jlis_app(self) -> FastAPI:
@@ -212,18 +205,11 @@ class NodeHost:
         def is_town(caller: str) -> bool:
             return caller.startswith("municipality:")
 
-        def applied_then_relayed(caller: str, p: dict[str, Any]) -> dict[str, Any]:
-            answer = receive(caller, p)
-            worker.wake()
-            return answer
-
         def identity_of(caller: str, p: dict[str, Any]) -> dict[str, Any]:
             record = jlis.lookup_by_number(caller.split(":", 1)[1], str(p["purpose"]),
                                            str(p["number"]))
             return record.as_json()
 
-        [(path, (receive, _))] = events_route({"jlis": jlis.inbox, "notify": notify.inbox},
-                                              is_town).items()
         return node_app("Myna J-LIS", self.ca.certificate, {
             "/node/v1/jlis/request-codes": (request_codes, lambda c: c.startswith("business:")),
             "/node/v1/jlis/resident-codes": (resident_codes, is_town),
@@ -231,7 +217,8 @@ class NodeHost:
             "/node/v1/jlis/assign-numbers": (assign_all, is_town),
             "/node/v1/jlis/next-number": (next_number, is_town),
             "/node/v1/jlis/identity": (identity_of, lambda c: c.startswith("business:")),
-            path: (applied_then_relayed, is_town),
+            **events_route({"jlis": jlis.inbox, "notify": notify.inbox}, is_town,
+                           after=worker.wake),
         })
 
     def intermediate_app(self, institution: str) -> FastAPI:
@@ -251,13 +238,6 @@ class NodeHost:
         def may_send(caller: str) -> bool:
             """The hub, and (for a town's own server) the town's 統合宛名."""
             return caller == "hub" or caller == f"atena:{town}"
-
-        [(path, (receive, _))] = events_route(server.inbox, may_send).items()
-
-        def received_then_relayed(caller: str, p: dict[str, Any]) -> dict[str, Any]:
-            answer = receive(caller, p)
-            worker.wake()
-            return answer
 
         def protected(caller: str, p: dict[str, Any]) -> dict[str, Any]:
             return {"protected": server.is_protected(str(p["local_ref"]))}
@@ -313,5 +293,5 @@ class NodeHost:
             "/node/v1/intermediate/pending": (pending, is_own),
             "/node/v1/intermediate/decide": (decide, is_own),
             "/node/v1/intermediate/protected": (protected, is_own),
-            path: (received_then_relayed, may_send),
+            **events_route(server.inbox, may_send, after=worker.wake),
         }, lifespan=expiry.lifespan)

@@ -178,9 +178,7 @@ class IntermediateServer:
 
     def _on_protection_changed(self, conn: Connection, event: Event) -> None:
         """The hub: protect (or stop protecting) the person behind our 符号."""
-        if event.source != "hub":
-            raise PermissionDenied("情報提供ネットワークシステム以外からの通知です",
-                                   f"{event.source} is not the hub")
+        _from_hub(event)
         self._protect(conn, str(event.payload["code"]), bool(event.payload["on"]))
 
     def _protect(self, conn: Connection, code: str, on: bool) -> None:
@@ -352,9 +350,7 @@ class IntermediateServer:
 
     def _on_refusal_changed(self, conn: Connection, event: Event) -> None:
         """The hub: the person refused (or stopped refusing) provision for an affair."""
-        if event.source != "hub":
-            raise PermissionDenied("情報提供ネットワークシステム以外からの通知です",
-                                   f"{event.source} is not the hub")
+        _from_hub(event)
         self._refuse(conn, str(event.payload["code"]), str(event.payload["affair"]),
                      bool(event.payload["refused"]))
 
@@ -638,6 +634,13 @@ class IntermediateServer:
     def fetch(self, request_id: str) -> Received:
         """Poll the hub for the current answer to one of our requests and open it."""
         return self.open(self.network.the_hub().poll(self.institution, request_id))
+
+
+def _from_hub(event: Event) -> None:
+    """Only the hub tells a server what holds for the people behind its 符号."""
+    if event.source != "hub":
+        raise PermissionDenied("情報提供ネットワークシステム以外からの通知です",
+                               f"{event.source} is not the hub")
 
 
 def _loggable(value: object) -> str:

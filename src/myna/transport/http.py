@@ -221,10 +221,13 @@ class HttpEventSink(_Client):
                        data.get("error_ja"))
 
 
-def events_route(inboxes: Inbox | Mapping[str, Inbox], may_send: Callable[[str], bool]) -> dict[
+def events_route(inboxes: Inbox | Mapping[str, Inbox], may_send: Callable[[str], bool],
+                 after: Callable[[], None] | None = None) -> dict[
         str, tuple[Handler, Callable[[str], bool]]]:
     """The route by which other nodes deliver events to the inboxes this process hosts
-    (by destination); a caller may only deliver events whose source is itself."""
+    (by destination); a caller may only deliver events whose source is itself.
+    ``after`` runs once a delivery was applied (e.g. to wake this node's own relay,
+    for the events the ones received caused)."""
     hosted = {inboxes.node: inboxes} if isinstance(inboxes, Inbox) else dict(inboxes)
 
     def receive(caller: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -238,6 +241,8 @@ def events_route(inboxes: Inbox | Mapping[str, Inbox], may_send: Callable[[str],
             raise NotFound("このノードが受け付ける宛先ではありません",
                            "no such destination at this node")
         receipt = inbox.receive(events, sender=caller)
+        if after is not None and receipt.applied:
+            after()
         return {"applied": receipt.applied, "error": receipt.error,
                 "error_ja": receipt.error_ja}
 
