@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import select
 
 from myna.check import check_installation
+from myna.contracts.jlis import WITHHELD
 from myna.intermediate.service import IntermediateServer
 from myna.jlis import storage as jt
-from myna.jlis.service import WITHHELD
 from myna.linkage.messages import Result
 from myna.municipality import Municipality
 from myna.notify.domain import AlternativeReason

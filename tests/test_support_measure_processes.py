@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from myna.atena.service import AtenaService
+from myna.contracts.jlis import WITHHELD
 from myna.events import InboxSink, Relay
-from myna.jlis.service import WITHHELD
 from myna.keys import FileKeyStore
 from myna.netca import NetworkCA
 from myna.notify.service import NotificationService

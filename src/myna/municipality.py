@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from myna.atena.service import AtenaService
+from myna.contracts.jlis import JlisApi, Progress
 from myna.intermediate.service import IntermediateServer, PendingRequest, Received
-from myna.jlis.service import JlisApi, Progress
 from myna.notify.domain import BatchSummary, household_notices
 from myna.notify.service import NotificationService
 from myna.registry.domain import Staff

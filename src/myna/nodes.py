@@ -217,6 +217,7 @@ class NodeHost:
             "/node/v1/jlis/assign-numbers": (assign_all, is_town),
             "/node/v1/jlis/next-number": (next_number, is_town),
             "/node/v1/jlis/identity": (identity_of, lambda c: c.startswith("business:")),
+            "/node/v1/jlis/stats": (lambda caller, p: dict(jlis.stats()), lambda c: True),
             **events_route({"jlis": jlis.inbox, "notify": notify.inbox}, is_town,
                            after=worker.wake),
         })

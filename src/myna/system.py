@@ -27,13 +27,14 @@ from myna.card.authorisation import MunicipalityCardDesk
 from myna.card.chip import ChipStore
 from myna.card.lifecycle.directory import RegistryDirectory
 from myna.card.lifecycle.service import CardService
+from myna.contracts.jlis import CODE_PURPOSE
 from myna.db import make_engine, node_url
 from myna.errors import NotFound
 from myna.events import Inbox, InboxSink, Outbox, Relay
 from myna.expiry import RetentionTask, hub_tasks, intermediate_task
 from myna.hub.service import HubService
 from myna.intermediate.service import IntermediateServer
-from myna.jlis.service import CODE_PURPOSE, JlisService
+from myna.jlis.service import JlisService
 from myna.jpki.service import JpkiService
 from myna.keys import FileKeyStore, KeyStore
 from myna.linkage.network import Network

@@ -1,7 +1,7 @@
 """The J-LIS node: its service layer over its own database.
 
-Municipalities talk to it only through :class:`JlisApi` (in-process here; the
-same calls go over HTTP between separately started nodes).
+Other organisations talk to it only through :class:`~myna.contracts.jlis.JlisApi`
+(in-process here; the same calls go over HTTP between separately started nodes).
 """
 
 from __future__ import annotations
@@ -9,13 +9,18 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Protocol
+from dataclasses import asdict
 
 import numpy as np
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from myna.clock import utcnow
+from myna.contracts.jlis import (
+    CODE_PURPOSE,
+    WITHHELD,
+    IdentityRecord,
+    Progress,
+)
 from myna.db import bulk_insert, inserted_id, migrate, reserve
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from myna.events import Event, Inbox, Outbox
@@ -26,66 +31,8 @@ from myna.keys import KeyStore
 from myna.linkage.network import NetworkApi
 from myna.numbers import bulk, individual, resident_code
 
-Progress = Callable[[int], None]
-CODE_PURPOSE = "符号の取得"
-#: what a caller not approved for a 支援措置 case sees instead of the address
-WITHHELD = "（支援措置により非表示）"
 #: J-LIS's own services that follow a person's 本人確認情報 (公的個人認証, card centre)
 IDENTITY_SUBSCRIBERS = ("jpki", "cards")
-
-
-
-@dataclass(frozen=True)
-class IdentityRecord:
-    """What J-LIS answers about a person: 本人確認情報 and the current number (and the
-    住民票コード, to a caller allowed to receive it)."""
-
-    resident_code: str | None
-    individual_number: str
-    name: str
-    furigana: str
-    birth_date: dt.date
-    sex: str
-    address: str
-    municipality_code: str
-    status: str
-
-    def as_json(self) -> dict[str, str]:
-        data = asdict(self)
-        data["birth_date"] = self.birth_date.isoformat()
-        return data
-
-
-class NumberingApi(Protocol):
-    """The calls a municipality makes to J-LIS (in-process, or :class:`JlisClient`).
-
-    What J-LIS must learn from a municipality — a confirmed number, changed
-    本人確認情報, a number or 住民票コード change — arrives as events in its
-    inbox (``identity.recorded``, ``numbering.initial``, ``number.changed``,
-    ``resident_code.changed``), never as a call inside the municipality's
-    transaction.
-    """
-
-    def issue_resident_codes(self, municipality_code: str, count: int) -> list[str]: ...
-
-    def assign_number(self, municipality_code: str, code: str) -> str: ...
-
-    def assign_numbers_bulk(
-        self, municipality_code: str, codes: Sequence[str], progress: Progress | None = None
-    ) -> list[str]: ...
-
-    def next_number(self, municipality_code: str, code: str) -> tuple[str, int]: ...
-
-
-class JlisApi(NumberingApi, Protocol):
-    """Every call J-LIS answers: a municipality's, and an authorised institution's."""
-
-    def lookup_by_number(self, caller_id: str, purpose: str, number: str) -> IdentityRecord: ...
-
-    def request_codes(
-        self, institution: str, requests: Sequence[tuple[str, str]],
-        progress: Progress | None = None, chunk: int = 20_000,
-    ) -> None: ...
 
 
 class JlisService:

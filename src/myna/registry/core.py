@@ -19,10 +19,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, RowMapping, func, insert, or_, select, update
 
 from myna.clock import jst_date, utcnow
+from myna.contracts.jlis import NumberingApi
 from myna.db import bulk_insert, inserted_id, migrate, reserve
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from myna.events import Outbox
-from myna.jlis.service import NumberingApi
 from myna.numbers import individual, municipality_code, resident_code
 from myna.registry import storage as t
 from myna.registry.access import StaffAccess

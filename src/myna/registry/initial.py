@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from myna.contracts.jlis import Progress
 from myna.db import bulk_insert, sync_sequence
 from myna.errors import Conflict, ValidationError
 from myna.faults import fault_point
-from myna.jlis.service import Progress
 from myna.registry import storage as t
 from myna.registry.core import (
     INITIAL_CHUNK,

@@ -30,6 +30,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from myna.clock import utcnow
+from myna.contracts.jlis import IdentityRecord
 from myna.errors import MynaError, NotFound, PermissionDenied, ValidationError
 from myna.events.inbox import Inbox, Receipt
 from myna.events.model import Event
@@ -180,10 +181,11 @@ class IntermediateClient(_Client):
 
 
 class JlisClient(_Client):
-    """:class:`myna.jlis.service.NumberingApi` over HTTP (what a municipality calls).
+    """:class:`myna.contracts.jlis.JlisApi` over HTTP.
 
-    J-LIS takes the municipality from the caller's certificate, not from the
-    arguments: a town can only ask for its own codes and numbers.
+    J-LIS takes the municipality or institution from the caller's certificate, not
+    from the arguments: a town can only ask for its own codes and numbers, an
+    institution only for its own 符号.
     """
 
     BULK = 50_000
@@ -207,6 +209,25 @@ class JlisClient(_Client):
     def next_number(self, municipality_code: str, code: str) -> tuple[str, int]:
         data = self.post("/node/v1/jlis/next-number", {"code": code})
         return str(data["number"]), int(data["generation"])
+
+    def lookup_by_number(self, caller_id: str, purpose: str, number: str) -> IdentityRecord:
+        """本人確認情報 for an institution (``business:<caller_id>``; J-LIS checks the
+        caller's certificate, its registered purposes and 支援措置)."""
+        return IdentityRecord.from_json(self.post("/node/v1/jlis/identity", {
+            "purpose": purpose, "number": number}))
+
+    def request_codes(self, institution: str, requests: Sequence[tuple[str, str]],
+                      progress: Callable[[int], None] | None = None,
+                      chunk: int = 20_000) -> None:
+        """符号の取得 for an institution's own people (``business:<institution>``)."""
+        for start in range(0, len(requests), chunk):
+            part = [list(r) for r in requests[start:start + chunk]]
+            self.post("/node/v1/jlis/request-codes", {"requests": part})
+            if progress:
+                progress(len(part))
+
+    def stats(self) -> dict[str, int]:
+        return {str(k): int(v) for k, v in self.post("/node/v1/jlis/stats", {}).items()}
 
 
 EVENTS_PATH = "/node/v1/events"
@@ -291,14 +312,27 @@ class HttpNetwork:
 # -- server side ---------------------------------------------------------------------------------
 
 
-def node_app(title: str, ca: x509.Certificate, routes: dict[str, tuple[Handler, Callable[[str],
-             bool]]], now: Now = utcnow, lifespan: Any = None) -> FastAPI:
+Routes = dict[str, tuple[Handler, Callable[[str], bool]]]
+
+
+def node_app(title: str, ca: x509.Certificate, routes: Routes, now: Now = utcnow,
+             lifespan: Any = None) -> FastAPI:
     """A FastAPI app serving signed node-to-node routes.
 
     ``routes`` maps a path to (handler(caller, payload) -> JSON, may_call(caller));
     ``lifespan`` runs alongside the server (e.g. :meth:`myna.expiry.Expiry.lifespan`).
     """
     app = FastAPI(title=title, docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.include_router(node_router(ca, routes, now))
+    app.add_middleware(BodyLimit, max_bytes=64 * 1024 * 1024)  # bulk deliveries of 符号
+    app.add_middleware(UrlHygiene)
+    app.add_middleware(ErrorGuard)
+    return app
+
+
+def node_router(ca: x509.Certificate, routes: Routes, now: Now = utcnow) -> APIRouter:
+    """The signed node-to-node routes alone, for an app that also serves people
+    (a municipality's staff app serves its node routes beside its pages)."""
     router = APIRouter()
 
     def make(path: str, handler: Handler, may_call: Callable[[str], bool]) -> None:
@@ -330,8 +364,4 @@ def node_app(title: str, ca: x509.Certificate, routes: dict[str, tuple[Handler, 
 
     for path, (handler, may_call) in routes.items():
         make(path, handler, may_call)
-    app.include_router(router)
-    app.add_middleware(BodyLimit, max_bytes=64 * 1024 * 1024)  # bulk deliveries of 符号
-    app.add_middleware(UrlHygiene)
-    app.add_middleware(ErrorGuard)
-    return app
+    return router

@@ -49,7 +49,14 @@ from myna.web.presenters import (
     mask_number,
     percent,
 )
-from myna.web.state import TOKEN_MAX_AGE, WebState, derive_key, flash, get_state
+from myna.web.state import (
+    TOKEN_MAX_AGE,
+    StaffServices,
+    WebState,
+    derive_key,
+    flash,
+    get_state,
+)
 
 HERE = Path(__file__).parent
 log = logging.getLogger(__name__)
@@ -199,7 +206,7 @@ async def _security_headers(
     return response
 
 
-def create_app(system: MynaSystem, session_secret: bytes,
+def create_app(system: StaffServices, session_secret: bytes,
                expiry: Expiry | None = None) -> FastAPI:
     """The staff web app and API for every municipality of ``system``.
 

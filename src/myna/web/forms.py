@@ -23,10 +23,10 @@ from myna.registry.domain import (
     PersonDetails,
     parse_date,
 )
-from myna.system import MynaSystem
 from myna.text import check_characters, check_length
 from myna.transport.limits import DEFAULT_MAX_BODY
 from myna.web.errors import FIELD_LABELS
+from myna.web.state import StaffServices
 
 _SECRET_FIELDS = {"password", "csrf_token"}
 
@@ -268,7 +268,9 @@ _CHECKED: tuple[tuple[str, str], ...] = (
 )
 
 
-def verify_certificate(system: MynaSystem, certificate: MoveOutCertificate) -> MoveOutCertificate:
+def verify_certificate(
+    system: StaffServices, certificate: MoveOutCertificate,
+) -> MoveOutCertificate:
     """Check a presented 転出証明書 against the issuing municipality, when it is ours too.
 
     Returns the issuing municipality's stored certificate (or the presented one

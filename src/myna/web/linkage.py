@@ -24,8 +24,8 @@ from myna.municipality import ROLE, Municipality
 from myna.registry.affairs import affair
 from myna.registry.domain import Resident
 from myna.registry.service import MunicipalityRegistry
-from myna.system import MynaSystem
 from myna.web.presenters import jdate, jst
+from myna.web.state import StaffServices
 
 #: The longest purpose staff may type: the registry logs it with a suffix such as
 #: ``（情報照会: 地方税関係情報）`` and accepts at most 200 characters in all.
@@ -83,39 +83,29 @@ def result_label(value: str) -> str:
 # -- Table 2 and institutions -------------------------------------------------------------
 
 
-def request_rows(system: MynaSystem) -> list[Row]:
+def request_rows(system: StaffServices) -> list[Row]:
     """The Table 2 rows under which a municipality (市町村長) may ask."""
     rows = [r for r in system.hub.table2.rows.values() if r.requester == ROLE]
     return sorted(rows, key=lambda r: r.id)
 
 
-def row_of(system: MynaSystem, row_id: str) -> Row | None:
+def row_of(system: StaffServices, row_id: str) -> Row | None:
     return system.hub.table2.rows.get(row_id)
 
 
-def institutions(system: MynaSystem) -> list[Institution]:
-    """Every institution of this installation registered at the hub.
-
-    The hub offers no listing, so this goes through the installation's
-    intermediate servers (every one of them is registered at the hub).
-    """
-    found = []
-    for institution_id in sorted(system.intermediates):
-        try:
-            found.append(system.hub.institution(institution_id))
-        except NotFound:
-            continue
-    return found
+def institutions(system: StaffServices) -> list[Institution]:
+    """Every institution registered at the hub."""
+    return system.hub.institutions()
 
 
-def providers_for(system: MynaSystem, row: Row, own: str) -> list[Institution]:
+def providers_for(system: StaffServices, row: Row, own: str) -> list[Institution]:
     """The institutions that may answer under ``row`` (not the asking town itself)."""
     return sorted((i for i in institutions(system)
                    if i.role == row.provider and i.institution_id != own),
                   key=lambda i: (i.name, i.institution_id))
 
 
-def provider_affairs(system: MynaSystem) -> list[str]:
+def provider_affairs(system: StaffServices) -> list[str]:
     """The affairs for which other institutions may ask a municipality (what a person
     may refuse at the town's intermediate server)."""
     return sorted({r.affair for r in system.hub.table2.rows.values() if r.provider == ROLE})
@@ -124,7 +114,7 @@ def provider_affairs(system: MynaSystem) -> list[str]:
 class InstitutionNames:
     """Institution display names, looked up once per page."""
 
-    def __init__(self, system: MynaSystem) -> None:
+    def __init__(self, system: StaffServices) -> None:
         self.system = system
         self._names: dict[str, str] = {}
 
@@ -259,7 +249,7 @@ class RecordLine:
 
 
 
-def records_of(system: MynaSystem, institution: str) -> list[ProvisionRecord]:
+def records_of(system: StaffServices, institution: str) -> list[ProvisionRecord]:
     """The hub's records in which ``institution`` took part, newest first."""
     mine = system.hub.records_for_institution(institution)
     mine.sort(key=lambda r: (aware(r.provided_at or r.requested_at), r.attempt), reverse=True)
@@ -267,7 +257,7 @@ def records_of(system: MynaSystem, institution: str) -> list[ProvisionRecord]:
 
 
 def record_lines(
-    system: MynaSystem, institution: str, records: Iterable[ProvisionRecord],
+    system: StaffServices, institution: str, records: Iterable[ProvisionRecord],
 ) -> list[RecordLine]:
     names = InstitutionNames(system)
     return [
@@ -282,7 +272,7 @@ def record_lines(
     ]
 
 
-def latest_record(system: MynaSystem, request_id: str, requester: str) -> ProvisionRecord:
+def latest_record(system: StaffServices, request_id: str, requester: str) -> ProvisionRecord:
     """The hub's latest record of one of ``requester``'s requests."""
     records = [r for r in system.hub.records(request_id) if r.requester == requester]
     if not records:

@@ -7,20 +7,26 @@ import hmac
 import secrets
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Protocol, cast
 from urllib.parse import quote, urlencode
 
 from fastapi import Path, Request, Response
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from myna.card.lifecycle.service import CardService
 from myna.errors import PermissionDenied
+from myna.expiry import RetentionTask
+from myna.hub.service import HubService
+from myna.keys import KeyStore
+from myna.municipality import Municipality
+from myna.notify.service import NotificationService
 from myna.registry.documents import ResidentRecordCopy, render_html, render_pdf
 from myna.registry.domain import Staff
 from myna.registry.service import MunicipalityRegistry
 from myna.registry.staff import SessionKind
-from myna.system import MynaSystem
 from myna.web.errors import Unauthorized
 
 #: API bearer tokens and staff sign-ins last one working day.
@@ -37,6 +43,37 @@ ResidentId = Annotated[int, Path(ge=1, le=2**31 - 1, description="住民ID")]
 def derive_key(secret: bytes, purpose: str) -> bytes:
     """A separate key per use of the one application secret (HMAC-SHA256)."""
     return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
+
+
+class StaffServices(Protocol):
+    """What the staff web app reaches: its own towns' systems, and the other
+    organisations only through their interfaces.
+
+    :class:`myna.system.MynaSystem` provides it in one process (every town of the
+    installation); :class:`myna.town.TownHost` in a municipality's own process (that
+    town alone, the others over HTTP).
+    """
+
+    @property
+    def keys(self) -> KeyStore: ...
+
+    @property
+    def registries(self) -> Mapping[str, MunicipalityRegistry]: ...
+
+    def registry(self, code: str) -> MunicipalityRegistry: ...
+
+    def municipality(self, code: str) -> Municipality: ...
+
+    @property
+    def notify(self) -> NotificationService: ...
+
+    @property
+    def cards(self) -> CardService: ...
+
+    @property
+    def hub(self) -> HubService: ...
+
+    def retention_tasks(self) -> list[RetentionTask]: ...
 
 
 @dataclass(frozen=True)
@@ -123,7 +160,7 @@ class LinkageContext:
 class WebState:
     """Everything the handlers need, stored on ``app.state.myna``."""
 
-    system: MynaSystem
+    system: StaffServices
     templates: Jinja2Templates
     tokens: URLSafeTimedSerializer
     #: Signs the links to 情報照会 results (a key of its own: never a bearer token).
