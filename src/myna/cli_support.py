@@ -218,7 +218,7 @@ def output_file(value: Path | None) -> Path | None:
 
 def require_installation(data_dir: Path) -> None:
     """Refuse a data directory without ``system.json`` (no installation there)."""
-    from myna.system import CONFIG
+    from myna.config import CONFIG
 
     if not (data_dir / CONFIG).is_file():
         fail(NotFound(

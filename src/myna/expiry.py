@@ -22,16 +22,27 @@ import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from myna.clock import utcnow
 from myna.errors import ValidationError
 from myna.transport.guard import describe, where
 
-if TYPE_CHECKING:
-    from myna.hub.service import HubService
-    from myna.intermediate.service import IntermediateServer
-    from myna.transparency.service import TransparencyLog
+
+class RecordStore(Protocol):
+    """A store of provision records that erases those past their retention period."""
+
+    def expire_records(self, now: dt.datetime | None = None) -> int: ...
+
+
+class InstitutionRecords(RecordStore, Protocol):
+    @property
+    def institution(self) -> str: ...
+
+
+class ExpiringLog(Protocol):
+    def expire(self, before: dt.datetime | None = None, *,
+               now: dt.datetime | None = None) -> int: ...
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +79,7 @@ class ExpiryReport:
         return " ".join(parts) or "nothing to look at"
 
 
-def hub_tasks(hub: HubService, provision_log: TransparencyLog | None) -> list[RetentionTask]:
+def hub_tasks(hub: RecordStore, provision_log: ExpiringLog | None) -> list[RetentionTask]:
     """The hub's records (番号法23条3項) and the data of its log's entries."""
     tasks = [RetentionTask("hub", "情報提供ネットワークシステムの情報提供等記録",
                            hub.expire_records)]
@@ -80,7 +91,7 @@ def hub_tasks(hub: HubService, provision_log: TransparencyLog | None) -> list[Re
     return tasks
 
 
-def intermediate_task(server: IntermediateServer) -> RetentionTask:
+def intermediate_task(server: InstitutionRecords) -> RetentionTask:
     """An intermediate server's own records (番号法23条1項)."""
     return RetentionTask(f"intermediate:{server.institution}",
                          f"中間サーバー（{server.institution}）の情報提供等記録",

@@ -14,7 +14,9 @@ directory (see :mod:`myna.transport.witness`).
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,8 @@ from myna.keys import FileKeyStore, KeyStore
 from myna.linkage.messages import LinkRequest, ProvideAnswer, ProvideRequest
 from myna.netca import NetworkCA, check_certificate
 from myna.notify.service import NotificationService
-from myna.system import MynaSystem, open_provision_log
+from myna.system import MynaSystem, open_provision_log, open_witness
+from myna.transparency.witness import witness_log
 from myna.transport.http import (
     HttpNetwork,
     NodeIdentity,
@@ -151,6 +154,21 @@ class NodeHost:
         def poll(caller: str, p: dict[str, Any]) -> dict[str, Any]:
             return answer_to_json(hub.poll(institution_of(caller), p["request_id"]))
 
+        witness = open_witness(self.config, self.data_dir, self.keys, provision_log)
+
+        def checkpoint(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+            """A checkpoint of the provision log, signed now and cosigned by the witness."""
+            return {"checkpoint": witness_log(provision_log, witness)}
+
+        def proof(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+            """A leaf of the log (commitments only: no personal data) and its inclusion
+            proof up to ``size``."""
+            index, size = int(p["index"]), int(p["size"])
+            entry = provision_log.entry(index)
+            return {"data": base64.b64encode(entry.data or b"").decode(),
+                    "proof": [base64.b64encode(h).decode()
+                              for h in provision_log.inclusion_proof(index, size)]}
+
         network = self.network("hub")
         worker = self._worker(Relay(hub.outbox, network.events), "hub")
         return node_app("Myna hub", self.ca.certificate, {
@@ -158,6 +176,8 @@ class NodeHost:
             "/node/v1/hub/request": (request, is_intermediate),
             "/node/v1/hub/complete": (complete, is_intermediate),
             "/node/v1/hub/poll": (poll, is_intermediate),
+            "/node/v1/hub/log/checkpoint": (checkpoint, lambda c: c.startswith("business:")),
+            "/node/v1/hub/log/proof": (proof, lambda c: c.startswith("business:")),
             **events_route(hub.inbox, is_intermediate, after=worker.wake),
         }, lifespan=expiry.lifespan)
 
@@ -296,3 +316,14 @@ class NodeHost:
             "/node/v1/intermediate/protected": (protected, is_own),
             **events_route(server.inbox, may_send, after=worker.wake),
         }, lifespan=expiry.lifespan)
+
+
+def app_from_env() -> FastAPI:
+    """``uvicorn --factory myna.nodes:app_from_env`` with ``MYNA_DATA_DIR`` set.
+
+    The session secret is the key ``web/session-secret`` of the installation's key store.
+    """
+    from myna.web.app import create_app
+
+    system = MynaSystem(os.environ.get("MYNA_DATA_DIR", "myna-data"))
+    return create_app(system, system.keys.secret("web/session-secret", 32))

@@ -15,8 +15,6 @@ the data directory itself, which does not protect against whoever holds it.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +25,8 @@ from myna.card.authorisation import MunicipalityCardDesk
 from myna.card.chip import ChipStore
 from myna.card.lifecycle.directory import RegistryDirectory
 from myna.card.lifecycle.service import CardService
+from myna.config import CONFIG, SystemConfig, read_config
 from myna.contracts.jlis import CODE_PURPOSE
-from myna.db import make_engine, node_url
 from myna.errors import NotFound
 from myna.events import Inbox, InboxSink, Outbox, Relay
 from myna.expiry import RetentionTask, hub_tasks, intermediate_task
@@ -48,7 +46,6 @@ from myna.transparency.witness import DEFAULT_NAME as DEFAULT_WITNESS_NAME
 from myna.transparency.witness import Witness, WitnessApi, open_witness_dir, witness_log
 from myna.transport.witness import WitnessClient
 
-CONFIG = "system.json"
 LOG_NAME = "hub.myna.example/provision-records"
 WITNESS_NAME = DEFAULT_WITNESS_NAME
 
@@ -60,37 +57,19 @@ def open_provision_log(engine: Engine, keys: KeyStore) -> TransparencyLog:
     return log
 
 
-@dataclass
-class SystemConfig:
-    """``system.json``: the installation's organisations, database and endpoints.
-
-    ``namespace`` prefixes every node's database name (its PostgreSQL schema is
-    ``myna_<namespace><node>``), so that several installations can share one
-    PostgreSQL database without touching each other's tables.
-    """
-
-    municipalities: list[str] = field(default_factory=list)
-    institutions: list[dict[str, str]] = field(default_factory=list)
-    database_url: str | None = None
-    endpoints: dict[str, str] = field(default_factory=dict)
-    namespace: str = ""
-    witness_dir: str | None = None
-    witness_key: str | None = None
-
-    def to_json(self) -> str:
-        data: dict[str, Any] = {
-            "municipalities": self.municipalities, "institutions": self.institutions,
-            "database_url": self.database_url, "endpoints": self.endpoints,
-            "namespace": self.namespace}
-        if self.witness_dir:
-            data["witness_dir"] = self.witness_dir
-        if self.witness_key:
-            data["witness_key"] = self.witness_key
-        return json.dumps(data, ensure_ascii=False, indent=2)
-
-    def engine(self, data_dir: Path, node: str) -> Engine:
-        """The engine of one node of this installation (its SQLite file or schema)."""
-        return make_engine(node_url(data_dir, node, self.database_url), self.namespace + node)
+def open_witness(config: SystemConfig, data_dir: Path, keys: KeyStore,
+                 log: TransparencyLog) -> WitnessApi:
+    """The protection commission's witness, as the installation's configuration names
+    it (see the module's docstring)."""
+    url = config.endpoints.get("witness")
+    if url:
+        return WitnessClient(url, config.witness_key)
+    if config.witness_dir:
+        return open_witness_dir(config.witness_dir)  # registered by `myna witness`
+    witness = Witness(config.engine(data_dir, "ppc-witness"), keys, WITNESS_NAME)
+    witness.create_schema()
+    witness.add_log(log.origin, log.public_key)
+    return witness
 
 
 class MynaSystem:
@@ -159,25 +138,10 @@ class MynaSystem:
 
     @staticmethod
     def read_config(data_dir: Path) -> SystemConfig:
-        path = Path(data_dir) / CONFIG
-        if not path.exists():
-            return SystemConfig()
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return SystemConfig(list(data.get("municipalities", [])),
-                            list(data.get("institutions", [])), data.get("database_url"),
-                            dict(data.get("endpoints", {})), str(data.get("namespace", "")),
-                            data.get("witness_dir"), data.get("witness_key"))
+        return read_config(data_dir)
 
     def _open_witness(self) -> WitnessApi:
-        url = self.config.endpoints.get("witness")
-        if url:
-            return WitnessClient(url, self.config.witness_key)
-        if self.config.witness_dir:
-            return open_witness_dir(self.config.witness_dir)  # registered by `myna witness`
-        witness = Witness(self._engine("ppc-witness"), self.keys, WITNESS_NAME)
-        witness.create_schema()
-        witness.add_log(self.provision_log.origin, self.provision_log.public_key)
-        return witness
+        return open_witness(self.config, self.data_dir, self.keys, self.provision_log)
 
     def save_config(self) -> None:
         (self.data_dir / CONFIG).write_text(self.config.to_json(), encoding="utf-8")

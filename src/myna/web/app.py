@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlencode
@@ -22,7 +21,6 @@ from starlette.types import Scope
 
 from myna.errors import MynaError, Unavailable
 from myna.expiry import Expiry
-from myna.system import MynaSystem
 from myna.transport.guard import (
     SERVER_ERROR_JA,
     ErrorGuard,
@@ -259,13 +257,4 @@ def create_app(system: StaffServices, session_secret: bytes,
     return app
 
 
-def app_from_env() -> FastAPI:
-    """``uvicorn --factory myna.web:app_from_env`` with ``MYNA_DATA_DIR`` set.
-
-    The session secret is the key ``web/session-secret`` of the installation's key store.
-    """
-    system = MynaSystem(os.environ.get("MYNA_DATA_DIR", "myna-data"))
-    return create_app(system, system.keys.secret("web/session-secret", 32))
-
-
-__all__ = ["create_app", "app_from_env", "get_state"]
+__all__ = ["create_app", "get_state"]
