@@ -419,6 +419,8 @@ def test_move_out_and_move_in_with_the_certificate_json(client: TestClient, town
               certificate_json=json.dumps(certificate, ensure_ascii=False), **placement)
     assert ok.status_code == 200, ok.text
     assert "転入届を受け付けました" in ok.text and "髙橋 花子" in ok.text
+    checks = [e for e in town.registry.access_log(rid) if e.action == "view_certificate"]
+    assert "転入地（131016）からの照合" in {e.purpose for e in checks}  # the issuer logs it
     moved = chiyoda.search(chiyoda.get_staff("c2"), REGISTRY, name="髙橋 花子")
     assert moved[0].individual_number == individual.mask(town.wife.individual_number or "")
     again = post(other, "/m/131016/move-ins", csrf(ok.text), mode="json",

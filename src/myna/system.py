@@ -40,6 +40,7 @@ from myna.municipality import ROLE, Municipality, institution_id
 from myna.netca import NetworkCA
 from myna.notify.service import NotificationService
 from myna.numbers import municipality_code
+from myna.registry.peers import LocalTown, MoveOutSource
 from myna.registry.service import MunicipalityRegistry
 from myna.transparency.service import TransparencyLog
 from myna.transparency.witness import DEFAULT_NAME as DEFAULT_WITNESS_NAME
@@ -246,6 +247,11 @@ class MynaSystem:
                 f"市区町村コード {code} はこのシステムに登録されていません",
                 f"municipality {code} is not part of this installation",
             ) from None
+
+    def moveout_source(self, code: str, asking: str) -> MoveOutSource | None:
+        """A town of this installation, answering another's check of a 転出証明書."""
+        registry = self.registries.get(code)
+        return None if registry is None else LocalTown(registry, asking)
 
     def engines(self) -> list[Any]:
         engines: list[Any] = [self.jlis.engine, self.hub.engine, self.jpki.engine,

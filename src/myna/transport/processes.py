@@ -33,14 +33,19 @@ def _wait(port: int, proc: subprocess.Popen[bytes], log: Path, seconds: float) -
     raise TimeoutError(f"port {port} did not open within {seconds} s")
 
 
+def launch(arguments: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """``myna <arguments>`` in its own process, its output (stdout and stderr) to ``log``."""
+    with log.open("wb") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "myna.cli", *arguments],
+            env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=sink, stderr=subprocess.STDOUT)
+
+
 def start(arguments: list[str], port: int, log: Path,
           seconds: float = 30) -> subprocess.Popen[bytes]:
     """``myna <arguments>`` in its own process, once it listens on ``port``; its output
     (stdout and stderr) goes to ``log``."""
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "myna.cli", *arguments],
-            env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=sink, stderr=subprocess.STDOUT)
+    proc = launch(arguments, log)
     try:
         _wait(port, proc, log, seconds)
     except BaseException:
@@ -65,13 +70,26 @@ def running_nodes(data_dir: Path, ports: Mapping[str, int],
     ``<data_dir>/<node>.log``."""
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        for node, port in ports.items():
+        waiting = []
+        for node, port in ports.items():  # all start at once; then each is waited for
             log = Path(data_dir) / (node.replace(":", "-") + ".log")
-            procs.append(start(["serve", "--node", node, "--port", str(port), "--data-dir",
-                                str(data_dir)], port, log, seconds))
+            proc = launch(["serve", "--node", node, "--port", str(port), "--data-dir",
+                           str(data_dir)], log)
+            procs.append(proc)
+            waiting.append((port, proc, log))
+        for port, proc, log in waiting:
+            _wait(port, proc, log, seconds)
         yield procs
     finally:
-        stop(procs)
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
 
 
 @contextlib.contextmanager

@@ -232,7 +232,8 @@ def move_in(
     request: Request, clerk: ApiClerk, body: MoveInRequest, response: Response,
 ) -> ResidentCreated:
     """転入届 with the 転出証明書 JSON (checked against the issuer when it is in this system)."""
-    certificate = verify_certificate(get_state(request).system, body.certificate.to_domain())
+    certificate = verify_certificate(get_state(request).system,
+                                     body.certificate.to_domain(), clerk.code)
     resident = clerk.registry.move_in(
         clerk.staff, certificate, body.placement.to_domain(), body.moved_on
     )

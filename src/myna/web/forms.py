@@ -269,23 +269,26 @@ _CHECKED: tuple[tuple[str, str], ...] = (
 
 
 def verify_certificate(
-    system: StaffServices, certificate: MoveOutCertificate,
+    system: StaffServices, certificate: MoveOutCertificate, asking: str,
 ) -> MoveOutCertificate:
-    """Check a presented 転出証明書 against the issuing municipality, when it is ours too.
+    """Check a presented 転出証明書 with the town that issued it (its node, or the same
+    process), when that town is part of the installation.
 
-    Returns the issuing municipality's stored certificate (or the presented one
-    when the origin is not part of this installation).
+    Returns the issuing town's certificate (or the presented one when the origin
+    cannot be asked: a town outside the installation).  ``asking`` is the code of the
+    town receiving the 転入届; the issuer logs the read with it.
     """
-    origin = system.registries.get(certificate.from_municipality_code)
+    origin = system.moveout_source(certificate.from_municipality_code, asking)
     if origin is None:
         return certificate
     try:
         stored = origin.moveout_certificate(certificate.certificate_id)
     except NotFound:
         raise ValidationError(
-            f"転出元（{origin.title}）に番号 {certificate.certificate_id} の転出証明書の"
-            "発行記録がありません",
-            f"{origin.code} has not issued certificate {certificate.certificate_id}",
+            f"転出元（{certificate.from_municipality_name}）に番号 "
+            f"{certificate.certificate_id} の転出証明書の発行記録がありません",
+            f"{certificate.from_municipality_code} has not issued certificate "
+            f"{certificate.certificate_id}",
         ) from None
     different = []
     for key, label in _CHECKED:

@@ -326,7 +326,7 @@ def move_in(request: Request, clerk: ClerkDep, form: FormDep) -> Response:
             certificate = certificate_from_fields(form)
         else:
             certificate = certificate_from_json(form.required("certificate_json", "転出証明書"))
-        certificate = verify_certificate(state.system, certificate)
+        certificate = verify_certificate(state.system, certificate, clerk.code)
         resident = clerk.registry.move_in(
             clerk.staff, certificate, placement_from(form), form.date("moved_on", "転入日")
         )

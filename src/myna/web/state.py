@@ -25,6 +25,7 @@ from myna.municipality import Municipality
 from myna.notify.service import NotificationService
 from myna.registry.documents import ResidentRecordCopy, render_html, render_pdf
 from myna.registry.domain import Staff
+from myna.registry.peers import MoveOutSource
 from myna.registry.service import MunicipalityRegistry
 from myna.registry.staff import SessionKind
 from myna.web.errors import Unauthorized
@@ -74,6 +75,11 @@ class StaffServices(Protocol):
     def hub(self) -> HubService: ...
 
     def retention_tasks(self) -> list[RetentionTask]: ...
+
+    def moveout_source(self, code: str, asking: str) -> MoveOutSource | None:
+        """The town ``code`` that issued a 転出証明書, as town ``asking`` reaches it
+        (None for a town outside the installation)."""
+        ...
 
 
 @dataclass(frozen=True)
