@@ -9,12 +9,31 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 from collections.abc import Iterator
 
 #: Japan Standard Time (no daylight saving).
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
 
-_offset = dt.timedelta(0)
+#: A node process started with this set (an ISO instant in the past) runs as if it
+#: had been started then: the demo across processes builds its history months ago
+#: the way :func:`backdated` does in one process.  Only backwards; time moves on.
+BACKDATE_ENV = "MYNA_BACKDATED_TO"
+
+
+def _start_offset() -> dt.timedelta:
+    value = os.environ.get(BACKDATE_ENV)
+    if not value:
+        return dt.timedelta(0)
+    moment = dt.datetime.fromisoformat(value)
+    shift = (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)) - dt.datetime.now(
+        dt.UTC)
+    if shift > dt.timedelta(0):
+        raise ValueError(f"{BACKDATE_ENV} goes back in time only")
+    return shift
+
+
+_offset = _start_offset()
 
 
 def utcnow() -> dt.datetime:

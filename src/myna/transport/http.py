@@ -34,6 +34,7 @@ from myna.contracts.jlis import IdentityRecord
 from myna.errors import MynaError, NotFound, PermissionDenied, ValidationError
 from myna.events.inbox import Inbox, Receipt
 from myna.events.model import Event
+from myna.events.outbox import Outbox
 from myna.linkage.messages import (
     MAX_SKEW,
     LinkAnswer,
@@ -50,6 +51,8 @@ from myna.transport.limits import BodyLimit, UrlHygiene
 Now = Callable[[], dt.datetime]
 #: a node route: handler(caller node id, JSON payload) -> JSON answer
 Handler = Callable[[str, dict[str, Any]], dict[str, Any]]
+#: a node's routes: path → (handler, who may call it)
+Routes = dict[str, tuple[Handler, Callable[[str], bool]]]
 
 
 def _to_sign(method: str, path: str, date: str, body: bytes) -> bytes:
@@ -275,6 +278,28 @@ def events_route(inboxes: Inbox | Mapping[str, Inbox], may_send: Callable[[str],
 HOSTED_BY = {"jpki": "jlis", "cards": "jlis", "notify": "jlis"}
 
 
+BACKLOG_PATH = "/node/v1/events/backlog"
+
+
+def backlog_route(outboxes: Sequence[Outbox]) -> Routes:
+    """How many of this node's events wait for delivery, per destination (counts only:
+    an operator, ``myna check`` or a test waiting for the network to settle)."""
+
+    def backlog(caller: str, payload: dict[str, Any]) -> dict[str, Any]:
+        waiting: dict[str, int] = {}
+        for outbox in outboxes:
+            for b in outbox.backlog():
+                waiting[b.destination] = waiting.get(b.destination, 0) + b.pending
+        return {"pending": sum(waiting.values()), "by_destination": waiting}
+
+    return {BACKLOG_PATH: (backlog, lambda caller: True)}
+
+
+def pending_events(client: _Client) -> int:
+    """Events a node has yet to deliver (see :func:`backlog_route`)."""
+    return int(client.post(BACKLOG_PATH, {})["pending"])
+
+
 class HttpNetwork:
     """The :class:`~myna.linkage.network.Network` interface over HTTP."""
 
@@ -310,9 +335,6 @@ class HttpNetwork:
 
 
 # -- server side ---------------------------------------------------------------------------------
-
-
-Routes = dict[str, tuple[Handler, Callable[[str], bool]]]
 
 
 def node_app(title: str, ca: x509.Certificate, routes: Routes, now: Now = utcnow,
