@@ -16,12 +16,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, create_engine, inspect, select, text
 
 from myna.card.chip import ChipStore
 from myna.card.enrolment import enrol_jpki
@@ -207,6 +209,46 @@ def test_ca_keys_are_stored_encrypted_and_survive_reopening(
     stranger = JpkiService(engine, MemoryKeyStore(), now=clock)  # other passphrase
     with pytest.raises(ValueError):
         stranger.create_schema()
+
+
+def _alembic(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(t.__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        step(cfg, revision)
+
+
+def test_migration_renames_holder_ref_to_person_key_and_keeps_the_values(
+    engines: Callable[[str], Engine], clock: Clock
+) -> None:
+    """0002 renames the column and its index on SQLite (batch) and PostgreSQL alike."""
+    engine = engines("jpki")
+    _alembic(engine, command.upgrade, "0001")
+    at = ISSUE_DAY
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO ca_certificates (ca_id, role, generation, serial, subject, certificate,"
+            " encrypted_key, not_before, not_after, created_at) VALUES (1, 'issuing', 1, 'A1',"
+            " 'CN=x', :b, :b, :at, :at, :at)"), {"b": b"x", "at": at})
+        conn.execute(text(
+            "INSERT INTO certificates (serial, kind, card_id, holder_ref, issuer_ca_id,"
+            " fingerprint, der, not_before, not_after, issued_at, status) VALUES ('B2', 'auth',"
+            " 'CARD-OLD', 'person-7', 1, 'f', :b, :at, :at, :at, 'good')"), {"b": b"x", "at": at})
+    _alembic(engine, command.upgrade, "head")
+    found = inspect(engine)
+    assert "holder_ref" not in {c["name"] for c in found.get_columns("certificates")}
+    assert {i["name"]: i["column_names"] for i in found.get_indexes("certificates")} == {
+        "ix_certificates_card": ["card_id"], "ix_certificates_person": ["person_key"]}
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT person_key FROM certificates")).scalars().all() == [
+            "person-7"]
+    service = JpkiService(engine, MemoryKeyStore(), now=clock)
+    assert service.cards_of_person("person-7") == ["CARD-OLD"]
+    _alembic(engine, command.downgrade, "0001")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT holder_ref FROM certificates")).scalars().all() == [
+            "person-7"]
 
 
 # -- what the certificates carry -----------------------------------------------------------
