@@ -10,17 +10,20 @@ administrative act.
 Everything carried is plain data: certificates, CRLs and OCSP messages as DER (or
 PEM) bytes, times as aware datetimes, the signer's four basic items as
 :class:`SigningSubject`.  A refusal to verify is :class:`CertificateRejected`
-with its :class:`RejectReason`, in-process and over HTTP alike.
+with its :class:`RejectReason`, in-process and over HTTP alike.  The JSON forms
+(``as_json`` / ``from_json``) are what crosses the wire: bytes as base64, times and
+dates as ISO 8601.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from myna.errors import InvalidFormat, ValidationError
 
@@ -81,6 +84,34 @@ class CertificateRejected(ValidationError):
         self.reason = reason
         super().__init__(message_ja, message_en)
 
+    def as_json(self) -> dict[str, Any]:
+        return {"reason": self.reason.value, "message": self.message_ja,
+                "message_en": self.message_en}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CertificateRejected:
+        return cls(RejectReason(data["reason"]), str(data["message"]), str(data["message_en"]))
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def unb64(text: str) -> bytes:
+    """Base64 text as bytes; a clear error for anything else."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (ValueError, TypeError):
+        raise ValidationError("base64 として読み取れません", "not base64") from None
+
+
+def _time(text: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(text) if text is not None else None
+
+
+def _iso(at: dt.datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
 
 @dataclass(frozen=True)
 class SigningSubject:
@@ -112,6 +143,15 @@ class SigningSubject:
                 f"sex must be 男 or 女, not {self.sex!r}",
             )
 
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "birth_date": self.birth_date.isoformat(), "sex": self.sex,
+                "address": self.address}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SigningSubject:
+        return cls(str(data["name"]), dt.date.fromisoformat(data["birth_date"]),
+                   str(data["sex"]), str(data["address"]))
+
 
 @dataclass(frozen=True)
 class RelyingParty:
@@ -124,6 +164,17 @@ class RelyingParty:
     approval_ref: str | None
     active: bool
 
+    def as_json(self) -> dict[str, Any]:
+        return {"party_id": self.party_id, "name": self.name, "kind": self.kind.value,
+                "category": self.category.value, "approval_ref": self.approval_ref,
+                "active": self.active}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RelyingParty:
+        return cls(str(data["party_id"]), str(data["name"]), RelyingPartyKind(data["kind"]),
+                   PartyCategory(data["category"]), data.get("approval_ref"),
+                   bool(data["active"]))
+
 
 @dataclass(frozen=True)
 class VerifiedCertificate:
@@ -134,6 +185,20 @@ class VerifiedCertificate:
     not_after: dt.datetime
     subject: SigningSubject | None  # signing certificates: the four basic items
     subject_id: str | None  # auth certificates: the meaningless identifier
+
+    def as_json(self) -> dict[str, Any]:
+        return {"serial": format(self.serial, "X"), "kind": self.kind.value,
+                "not_after": self.not_after.isoformat(),
+                "subject": self.subject.as_json() if self.subject else None,
+                "subject_id": self.subject_id}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VerifiedCertificate:
+        subject = data.get("subject")
+        return cls(int(data["serial"], 16), CertKind(data["kind"]),
+                   dt.datetime.fromisoformat(data["not_after"]),
+                   SigningSubject.from_json(subject) if subject else None,
+                   data.get("subject_id"))
 
 
 @dataclass(frozen=True)
@@ -150,6 +215,19 @@ class CertificateStatus:
     revoked_at: dt.datetime | None = None
     revocation_reason: str | None = None
 
+    def as_json(self) -> dict[str, Any]:
+        return {"serial": self.serial, "status": self.status,
+                "kind": self.kind.value if self.kind else None,
+                "not_after": _iso(self.not_after), "revoked_at": _iso(self.revoked_at),
+                "revocation_reason": self.revocation_reason}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CertificateStatus:
+        kind = data.get("kind")
+        return cls(str(data["serial"]), str(data["status"]), CertKind(kind) if kind else None,
+                   _time(data.get("not_after")), _time(data.get("revoked_at")),
+                   data.get("revocation_reason"))
+
 
 @dataclass(frozen=True)
 class CaCertificates:
@@ -159,6 +237,17 @@ class CaCertificates:
     root: bytes
     issuing: tuple[bytes, ...]
     ocsp_responder: bytes
+
+    def as_json(self) -> dict[str, Any]:
+        return {"root": self.root.decode("ascii"),
+                "issuing": [c.decode("ascii") for c in self.issuing],
+                "ocsp_responder": self.ocsp_responder.decode("ascii")}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CaCertificates:
+        return cls(str(data["root"]).encode("ascii"),
+                   tuple(str(c).encode("ascii") for c in data["issuing"]),
+                   str(data["ocsp_responder"]).encode("ascii"))
 
 
 class JpkiApi(Protocol):

@@ -85,11 +85,11 @@ class CrlPublisher:
             self.parties.log(repo, relying_party, "crl", None, None,
                              "denied" if denied else which)
             last = repo.last_crl(ca.ca_id)
-            latest = repo.latest_revocation(ca.ca_id)
+            revoked = {int(e.serial, 16) for e in repo.revoked_unexpired(ca.ca_id, now)}
         if denied is not None:
             raise denied
-        # a revocation in the same second as the last CRL may have come after it
-        if last is not None and now < last.next_update and (
-                latest is None or latest < last.this_update):
-            return last.der
+        if last is not None and now < last.next_update:
+            listed = {r.serial_number for r in x509.load_der_x509_crl(last.der)}
+            if revoked <= listed:  # revocation only ever adds: nothing new since
+                return last.der
         return self.publish(which).public_bytes(serialization.Encoding.DER)

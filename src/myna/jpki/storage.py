@@ -30,7 +30,6 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
-    func,
     insert,
     select,
     update,
@@ -267,12 +266,6 @@ class JpkiRepository:
             .where(c.issuer_ca_id == ca_id, c.status == "revoked", c.not_after >= at)
             .order_by(c.revoked_at, c.serial)).all()
         return [RevokedEntry(r.serial, aware(r.revoked_at), r.revocation_reason) for r in rows]
-
-    def latest_revocation(self, ca_id: int) -> dt.datetime | None:
-        c = certificates.c
-        at = self.conn.execute(select(func.max(c.revoked_at))
-                               .where(c.issuer_ca_id == ca_id)).scalar_one()
-        return aware(at) if at is not None else None
 
     # -- CRLs
 
