@@ -112,11 +112,11 @@ def _sign(key: rsa.RSAPrivateKey, data: bytes) -> bytes:
 
 def _issue_both(
     ca: JpkiService, subject: SigningSubject = ICHIRO, card: str = "CARD-1",
-    holder: str = "holder-1",
+    person_key: str = "person-1",
 ) -> tuple[rsa.RSAPrivateKey, x509.Certificate, rsa.RSAPrivateKey, x509.Certificate]:
     sk, ak = _key(), _key()
-    signing = ca.issue_signing_certificate(card, holder, subject, sk.public_key())
-    auth = ca.issue_auth_certificate(card, holder, subject.birth_date, ak.public_key())
+    signing = ca.issue_signing_certificate(card, person_key, subject, sk.public_key())
+    auth = ca.issue_auth_certificate(card, person_key, subject.birth_date, ak.public_key())
     return sk, signing, ak, auth
 
 
@@ -258,7 +258,7 @@ def test_signing_certificate_carries_the_four_items_exactly(ca: JpkiService) -> 
     subject = SigningSubject(
         "𠮷田　髙子", dt.date(1985, 2, 3), "女", "東京都国分寺市本町３丁目１番地の１　ﾊｲﾂ101"
     )
-    cert = ca.issue_signing_certificate("CARD-Y", "holder-y", subject, _key().public_key())
+    cert = ca.issue_signing_certificate("CARD-Y", "person-y", subject, _key().public_key())
     assert certs.signing_subject(cert) == subject  # nothing normalised
     der = cert.public_bytes(serialization.Encoding.DER)
     name = subject.name.encode("utf-8")
@@ -306,14 +306,14 @@ def test_auth_certificate_carries_no_personal_data(ca: JpkiService) -> None:
 def test_no_signing_certificate_under_15(ca: JpkiService) -> None:
     fourteen = SigningSubject("国立 二郎", dt.date(2011, 11, 23), "男", ICHIRO.address)
     with pytest.raises(ValidationError, match="15歳未満") as info:
-        ca.issue_signing_certificate("CARD-2", "holder-2", fourteen, _key().public_key())
+        ca.issue_signing_certificate("CARD-2", "person-2", fourteen, _key().public_key())
     assert "aged 14" in info.value.message_en
     assert ca.certificates_for_card("CARD-2") == []
     # the auth certificate has no age limit
-    ca.issue_auth_certificate("CARD-2", "holder-2", fourteen.birth_date, _key().public_key())
+    ca.issue_auth_certificate("CARD-2", "person-2", fourteen.birth_date, _key().public_key())
     # 15 on the issue date (the 15th birthday itself) is enough
     fifteen = SigningSubject("国立 三郎", dt.date(2011, 11, 22), "男", ICHIRO.address)
-    ca.issue_signing_certificate("CARD-3", "holder-3", fifteen, _key().public_key())
+    ca.issue_signing_certificate("CARD-3", "person-3", fifteen, _key().public_key())
 
 
 @pytest.mark.parametrize(
@@ -374,9 +374,9 @@ def test_subject_rules() -> None:
 
 def test_address_change_revokes_only_the_signing_certificate(ca: JpkiService) -> None:
     sk, signing, ak, auth = _issue_both(ca)
-    other = _issue_both(ca, card="CARD-OTHER", holder="holder-other")
-    assert ca.on_identity_changed("holder-1", ["furigana", "世帯"]) == []  # not in the cert
-    assert ca.on_identity_changed("holder-1", ["住所"]) == [signing.serial_number]
+    other = _issue_both(ca, card="CARD-OTHER", person_key="person-other")
+    assert ca.on_identity_changed("person-1", ["furigana", "世帯"]) == []  # not in the cert
+    assert ca.on_identity_changed("person-1", ["住所"]) == [signing.serial_number]
     record = ca.certificate(signing.serial_number)
     assert record.status == "revoked"
     assert record.revocation_reason is x509.ReasonFlags.affiliation_changed
@@ -392,7 +392,7 @@ def test_address_change_revokes_only_the_signing_certificate(ca: JpkiService) ->
     # a new signing certificate for the new address works
     moved = SigningSubject(ICHIRO.name, ICHIRO.birth_date, ICHIRO.sex, "東京都国分寺市本町1-1")
     new_key = _key()
-    renewed = ca.issue_signing_certificate("CARD-1", "holder-1", moved, new_key.public_key())
+    renewed = ca.issue_signing_certificate("CARD-1", "person-1", moved, new_key.public_key())
     doc = b"application"
     assert ca.verify_signature(doc, _sign(new_key, doc), renewed,
                                relying_party=RP).subject == moved
@@ -401,7 +401,7 @@ def test_address_change_revokes_only_the_signing_certificate(ca: JpkiService) ->
 @pytest.mark.parametrize("field", ["name", "birth_date", "sex", "address", "氏名", "性別"])
 def test_any_of_the_four_items_revokes(ca: JpkiService, field: str) -> None:
     _, signing, _, auth = _issue_both(ca)
-    assert ca.on_identity_changed("holder-1", [field]) == [signing.serial_number]
+    assert ca.on_identity_changed("person-1", [field]) == [signing.serial_number]
     assert ca.certificate(auth.serial_number).status == "good"
 
 
@@ -422,7 +422,7 @@ def test_revoke_with_rfc5280_reasons(ca: JpkiService) -> None:
 
 def test_new_certificate_supersedes_the_old_one_on_the_card(ca: JpkiService) -> None:
     _, first, _, _ = _issue_both(ca)
-    second = ca.issue_signing_certificate("CARD-1", "holder-1", ICHIRO, _key().public_key())
+    second = ca.issue_signing_certificate("CARD-1", "person-1", ICHIRO, _key().public_key())
     old = ca.certificate(first.serial_number)
     assert old.status == "revoked"
     assert old.revocation_reason is x509.ReasonFlags.superseded
@@ -433,10 +433,10 @@ def test_crl_lists_revoked_certificates_with_number_and_next_update(
     ca: JpkiService, clock: Clock
 ) -> None:
     _, signing, _, auth = _issue_both(ca)
-    _, s2, _, _ = _issue_both(ca, card="CARD-2", holder="holder-2")
+    _, s2, _, _ = _issue_both(ca, card="CARD-2", person_key="person-2")
     first = ca.crl()
     assert len(first) == 0
-    ca.on_identity_changed("holder-1", ["address"])
+    ca.on_identity_changed("person-1", ["address"])
     ca.revoke(s2.serial_number, "unspecified")
     clock.at = ISSUE_DAY + dt.timedelta(hours=1)
     crl = ca.crl()
@@ -654,7 +654,7 @@ def test_ocsp_good_revoked_unknown(ca: JpkiService, clock: Clock) -> None:
     assert isinstance(key, rsa.RSAPublicKey)
     key.verify(good.signature, good.tbs_response_bytes, padding.PKCS1v15(), hashes.SHA256())
 
-    ca.on_identity_changed("holder-1", ["name"])
+    ca.on_identity_changed("person-1", ["name"])
     clock.at = ISSUE_DAY + dt.timedelta(minutes=1)
     revoked = _ocsp(ca, signing, algorithm=hashes.SHA256())
     assert revoked.certificate_status is ocsp.OCSPCertStatus.REVOKED
@@ -713,7 +713,7 @@ def live(engines: Callable[[str], Engine], tmp_path: Path) -> tuple[JpkiService,
     service.register_relying_party(RP, "国税庁 e-Tax", RelyingPartyKind.BOTH)
     chips = ChipStore(engines("card-chips"), keys)
     chips.create_schema()
-    enrol_jpki(service, chips, "CARD-1", "holder-1", ICHIRO)
+    enrol_jpki(service, chips, "CARD-1", "person-1", ICHIRO)
     chips.set_pins("CARD-1", auth_pin="4821", signing_pin="K7Q2M9X4")
     out = tmp_path / "pki"
     out.mkdir()
@@ -772,7 +772,7 @@ def test_openssl_reads_the_four_items(live: tuple[JpkiService, ChipStore, Path])
 @needs_openssl
 def test_openssl_checks_the_crl(live: tuple[JpkiService, ChipStore, Path]) -> None:
     service, _, d = live
-    service.on_identity_changed("holder-1", ["address"])
+    service.on_identity_changed("person-1", ["address"])
     pem = serialization.Encoding.PEM
     (d / "crl.pem").write_bytes(service.crl().public_bytes(pem))
     (d / "crls.pem").write_bytes(
@@ -830,7 +830,7 @@ def test_openssl_ocsp_client_accepts_our_responder(
                       "-cert", "signing.pem", "-no_nonce", "-CAfile", "root.pem")
     assert status.returncode == 0 and "signing.pem: good" in status.stdout
 
-    service.on_identity_changed("holder-1", ["name"])
+    service.on_identity_changed("person-1", ["name"])
     (d / "resp2.der").write_bytes(service.ocsp_response((d / "req.der").read_bytes(), RP))
     revoked = _openssl(d, "ocsp", "-respin", "resp2.der", "-issuer", "issuing.pem",
                        "-cert", "signing.pem", "-no_nonce", "-CAfile", "root.pem", "-resp_text")

@@ -9,6 +9,7 @@ real ``myna serve --node jlis`` process.
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import textwrap
 from collections.abc import Iterator
@@ -247,3 +248,28 @@ def test_both_implementations_satisfy_the_protocol(
     assert len(errors) == 1, out  # the only error: NoOcsp is not a JpkiApi
     assert f"{checked.name}:18: error: Incompatible return value" in errors[0], out
     assert "JpkiApi" in errors[0]
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_only_storage_touches_the_database_and_the_contract_only_the_kernel() -> None:
+    src = Path(__file__).resolve().parent.parent / "src" / "myna"
+    # (service.py, which wires the use cases to storage, names the Engine type it is given)
+    for module in ("domain", "authority", "issuance", "revocation", "crl", "parties",
+                   "ocsp_responder", "verification", "routes"):
+        imported = _imports(src / "jpki" / f"{module}.py")
+        assert not {m for m in imported if m.split(".")[0] == "sqlalchemy"}, module
+    contract = _imports(src / "contracts" / "jpki.py")
+    kernel = ("myna.errors", "myna.numbers", "myna.clock", "myna.events", "myna.linkage")
+    mine = {m for m in contract if m.startswith("myna")}
+    assert mine and all(m.startswith(kernel) for m in mine), mine
+    assert not {m for m in contract if m.split(".")[0] in ("sqlalchemy", "cryptography")}
