@@ -151,7 +151,10 @@ ApprovalRef = Annotated[str | None, typer.Option(
 def rp_add(party_id: PartyId, name: PartyName, kind: Kind = "both",
            category: Category = "public", approval_ref: ApprovalRef = None,
            data_dir: DataDir = DEFAULT_DIR) -> None:
-    """署名検証者・利用者証明検証者を登録する（登録済みのIDは update で変更）。"""
+    """署名検証者・利用者証明検証者を登録する（登録済みのIDは update で変更）。
+
+    ネットワーク経由で照会する検証者は、そのノードID（business:<機関ID>）で登録します。
+    """
     _save_party(data_dir, party_id, name, kind, category, approval_ref, update=False)
 
 
