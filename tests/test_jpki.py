@@ -16,12 +16,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, create_engine, inspect, select, text
 
 from myna.card.chip import ChipStore
 from myna.card.enrolment import enrol_jpki
@@ -110,11 +112,11 @@ def _sign(key: rsa.RSAPrivateKey, data: bytes) -> bytes:
 
 def _issue_both(
     ca: JpkiService, subject: SigningSubject = ICHIRO, card: str = "CARD-1",
-    holder: str = "holder-1",
+    person_key: str = "person-1",
 ) -> tuple[rsa.RSAPrivateKey, x509.Certificate, rsa.RSAPrivateKey, x509.Certificate]:
     sk, ak = _key(), _key()
-    signing = ca.issue_signing_certificate(card, holder, subject, sk.public_key())
-    auth = ca.issue_auth_certificate(card, holder, subject.birth_date, ak.public_key())
+    signing = ca.issue_signing_certificate(card, person_key, subject, sk.public_key())
+    auth = ca.issue_auth_certificate(card, person_key, subject.birth_date, ak.public_key())
     return sk, signing, ak, auth
 
 
@@ -209,6 +211,46 @@ def test_ca_keys_are_stored_encrypted_and_survive_reopening(
         stranger.create_schema()
 
 
+def _alembic(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(t.__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        step(cfg, revision)
+
+
+def test_migration_renames_holder_ref_to_person_key_and_keeps_the_values(
+    engines: Callable[[str], Engine], clock: Clock
+) -> None:
+    """0002 renames the column and its index on SQLite (batch) and PostgreSQL alike."""
+    engine = engines("jpki")
+    _alembic(engine, command.upgrade, "0001")
+    at = ISSUE_DAY
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO ca_certificates (ca_id, role, generation, serial, subject, certificate,"
+            " encrypted_key, not_before, not_after, created_at) VALUES (1, 'issuing', 1, 'A1',"
+            " 'CN=x', :b, :b, :at, :at, :at)"), {"b": b"x", "at": at})
+        conn.execute(text(
+            "INSERT INTO certificates (serial, kind, card_id, holder_ref, issuer_ca_id,"
+            " fingerprint, der, not_before, not_after, issued_at, status) VALUES ('B2', 'auth',"
+            " 'CARD-OLD', 'person-7', 1, 'f', :b, :at, :at, :at, 'good')"), {"b": b"x", "at": at})
+    _alembic(engine, command.upgrade, "head")
+    found = inspect(engine)
+    assert "holder_ref" not in {c["name"] for c in found.get_columns("certificates")}
+    assert {i["name"]: i["column_names"] for i in found.get_indexes("certificates")} == {
+        "ix_certificates_card": ["card_id"], "ix_certificates_person": ["person_key"]}
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT person_key FROM certificates")).scalars().all() == [
+            "person-7"]
+    service = JpkiService(engine, MemoryKeyStore(), now=clock)
+    assert service.cards_of_person("person-7") == ["CARD-OLD"]
+    _alembic(engine, command.downgrade, "0001")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT holder_ref FROM certificates")).scalars().all() == [
+            "person-7"]
+
+
 # -- what the certificates carry -----------------------------------------------------------
 
 
@@ -216,7 +258,7 @@ def test_signing_certificate_carries_the_four_items_exactly(ca: JpkiService) -> 
     subject = SigningSubject(
         "𠮷田　髙子", dt.date(1985, 2, 3), "女", "東京都国分寺市本町３丁目１番地の１　ﾊｲﾂ101"
     )
-    cert = ca.issue_signing_certificate("CARD-Y", "holder-y", subject, _key().public_key())
+    cert = ca.issue_signing_certificate("CARD-Y", "person-y", subject, _key().public_key())
     assert certs.signing_subject(cert) == subject  # nothing normalised
     der = cert.public_bytes(serialization.Encoding.DER)
     name = subject.name.encode("utf-8")
@@ -264,14 +306,14 @@ def test_auth_certificate_carries_no_personal_data(ca: JpkiService) -> None:
 def test_no_signing_certificate_under_15(ca: JpkiService) -> None:
     fourteen = SigningSubject("国立 二郎", dt.date(2011, 11, 23), "男", ICHIRO.address)
     with pytest.raises(ValidationError, match="15歳未満") as info:
-        ca.issue_signing_certificate("CARD-2", "holder-2", fourteen, _key().public_key())
+        ca.issue_signing_certificate("CARD-2", "person-2", fourteen, _key().public_key())
     assert "aged 14" in info.value.message_en
     assert ca.certificates_for_card("CARD-2") == []
     # the auth certificate has no age limit
-    ca.issue_auth_certificate("CARD-2", "holder-2", fourteen.birth_date, _key().public_key())
+    ca.issue_auth_certificate("CARD-2", "person-2", fourteen.birth_date, _key().public_key())
     # 15 on the issue date (the 15th birthday itself) is enough
     fifteen = SigningSubject("国立 三郎", dt.date(2011, 11, 22), "男", ICHIRO.address)
-    ca.issue_signing_certificate("CARD-3", "holder-3", fifteen, _key().public_key())
+    ca.issue_signing_certificate("CARD-3", "person-3", fifteen, _key().public_key())
 
 
 @pytest.mark.parametrize(
@@ -332,9 +374,9 @@ def test_subject_rules() -> None:
 
 def test_address_change_revokes_only_the_signing_certificate(ca: JpkiService) -> None:
     sk, signing, ak, auth = _issue_both(ca)
-    other = _issue_both(ca, card="CARD-OTHER", holder="holder-other")
-    assert ca.on_identity_changed("holder-1", ["furigana", "世帯"]) == []  # not in the cert
-    assert ca.on_identity_changed("holder-1", ["住所"]) == [signing.serial_number]
+    other = _issue_both(ca, card="CARD-OTHER", person_key="person-other")
+    assert ca.on_identity_changed("person-1", ["furigana", "世帯"]) == []  # not in the cert
+    assert ca.on_identity_changed("person-1", ["住所"]) == [signing.serial_number]
     record = ca.certificate(signing.serial_number)
     assert record.status == "revoked"
     assert record.revocation_reason is x509.ReasonFlags.affiliation_changed
@@ -350,7 +392,7 @@ def test_address_change_revokes_only_the_signing_certificate(ca: JpkiService) ->
     # a new signing certificate for the new address works
     moved = SigningSubject(ICHIRO.name, ICHIRO.birth_date, ICHIRO.sex, "東京都国分寺市本町1-1")
     new_key = _key()
-    renewed = ca.issue_signing_certificate("CARD-1", "holder-1", moved, new_key.public_key())
+    renewed = ca.issue_signing_certificate("CARD-1", "person-1", moved, new_key.public_key())
     doc = b"application"
     assert ca.verify_signature(doc, _sign(new_key, doc), renewed,
                                relying_party=RP).subject == moved
@@ -359,7 +401,7 @@ def test_address_change_revokes_only_the_signing_certificate(ca: JpkiService) ->
 @pytest.mark.parametrize("field", ["name", "birth_date", "sex", "address", "氏名", "性別"])
 def test_any_of_the_four_items_revokes(ca: JpkiService, field: str) -> None:
     _, signing, _, auth = _issue_both(ca)
-    assert ca.on_identity_changed("holder-1", [field]) == [signing.serial_number]
+    assert ca.on_identity_changed("person-1", [field]) == [signing.serial_number]
     assert ca.certificate(auth.serial_number).status == "good"
 
 
@@ -380,7 +422,7 @@ def test_revoke_with_rfc5280_reasons(ca: JpkiService) -> None:
 
 def test_new_certificate_supersedes_the_old_one_on_the_card(ca: JpkiService) -> None:
     _, first, _, _ = _issue_both(ca)
-    second = ca.issue_signing_certificate("CARD-1", "holder-1", ICHIRO, _key().public_key())
+    second = ca.issue_signing_certificate("CARD-1", "person-1", ICHIRO, _key().public_key())
     old = ca.certificate(first.serial_number)
     assert old.status == "revoked"
     assert old.revocation_reason is x509.ReasonFlags.superseded
@@ -391,10 +433,10 @@ def test_crl_lists_revoked_certificates_with_number_and_next_update(
     ca: JpkiService, clock: Clock
 ) -> None:
     _, signing, _, auth = _issue_both(ca)
-    _, s2, _, _ = _issue_both(ca, card="CARD-2", holder="holder-2")
+    _, s2, _, _ = _issue_both(ca, card="CARD-2", person_key="person-2")
     first = ca.crl()
     assert len(first) == 0
-    ca.on_identity_changed("holder-1", ["address"])
+    ca.on_identity_changed("person-1", ["address"])
     ca.revoke(s2.serial_number, "unspecified")
     clock.at = ISSUE_DAY + dt.timedelta(hours=1)
     crl = ca.crl()
@@ -612,7 +654,7 @@ def test_ocsp_good_revoked_unknown(ca: JpkiService, clock: Clock) -> None:
     assert isinstance(key, rsa.RSAPublicKey)
     key.verify(good.signature, good.tbs_response_bytes, padding.PKCS1v15(), hashes.SHA256())
 
-    ca.on_identity_changed("holder-1", ["name"])
+    ca.on_identity_changed("person-1", ["name"])
     clock.at = ISSUE_DAY + dt.timedelta(minutes=1)
     revoked = _ocsp(ca, signing, algorithm=hashes.SHA256())
     assert revoked.certificate_status is ocsp.OCSPCertStatus.REVOKED
@@ -671,7 +713,7 @@ def live(engines: Callable[[str], Engine], tmp_path: Path) -> tuple[JpkiService,
     service.register_relying_party(RP, "国税庁 e-Tax", RelyingPartyKind.BOTH)
     chips = ChipStore(engines("card-chips"), keys)
     chips.create_schema()
-    enrol_jpki(service, chips, "CARD-1", "holder-1", ICHIRO)
+    enrol_jpki(service, chips, "CARD-1", "person-1", ICHIRO)
     chips.set_pins("CARD-1", auth_pin="4821", signing_pin="K7Q2M9X4")
     out = tmp_path / "pki"
     out.mkdir()
@@ -730,7 +772,7 @@ def test_openssl_reads_the_four_items(live: tuple[JpkiService, ChipStore, Path])
 @needs_openssl
 def test_openssl_checks_the_crl(live: tuple[JpkiService, ChipStore, Path]) -> None:
     service, _, d = live
-    service.on_identity_changed("holder-1", ["address"])
+    service.on_identity_changed("person-1", ["address"])
     pem = serialization.Encoding.PEM
     (d / "crl.pem").write_bytes(service.crl().public_bytes(pem))
     (d / "crls.pem").write_bytes(
@@ -788,7 +830,7 @@ def test_openssl_ocsp_client_accepts_our_responder(
                       "-cert", "signing.pem", "-no_nonce", "-CAfile", "root.pem")
     assert status.returncode == 0 and "signing.pem: good" in status.stdout
 
-    service.on_identity_changed("holder-1", ["name"])
+    service.on_identity_changed("person-1", ["name"])
     (d / "resp2.der").write_bytes(service.ocsp_response((d / "req.der").read_bytes(), RP))
     revoked = _openssl(d, "ocsp", "-respin", "resp2.der", "-issuer", "issuing.pem",
                        "-cert", "signing.pem", "-no_nonce", "-CAfile", "root.pem", "-resp_text")

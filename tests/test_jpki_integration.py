@@ -16,8 +16,8 @@ def test_move_revokes_signing_only_and_death_ends_both(system: MynaSystem) -> No
     person = town.register_birth(
         clerk, PersonDetails("署名\u3000太郎", "しょめい\u3000たろう", dt.date(1990, 6, 15), "男"),
         HouseholdPlacement("世帯主", postcode="1860001", address="東京都国立市北1丁目1番1号"))
-    holder, _ = system.jlis.holder(person.individual_number or "")
-    enrolled = enrol_jpki(system.jpki, system.chips, "card-0001", holder, SigningSubject(
+    person_key, _ = system.jlis.holder(person.individual_number or "")
+    enrolled = enrol_jpki(system.jpki, system.chips, "card-0001", person_key, SigningSubject(
         person.name, person.birth_date, person.sex, person.address))
     assert system.jpki.certificate(enrolled.signing_serial or 0).status == "good"
     town.move_within(clerk, person.resident_id, HouseholdPlacement(

@@ -33,6 +33,7 @@ from myna.expiry import DAILY, Expiry, hub_tasks, intermediate_task
 from myna.hub.service import HubService
 from myna.intermediate.service import IntermediateServer
 from myna.jlis.service import JlisService
+from myna.jpki.routes import jpki_routes
 from myna.jpki.service import JpkiService
 from myna.keys import FileKeyStore, KeyStore
 from myna.linkage.messages import LinkRequest, ProvideAnswer, ProvideRequest
@@ -238,6 +239,7 @@ class NodeHost:
             "/node/v1/jlis/next-number": (next_number, is_town),
             "/node/v1/jlis/identity": (identity_of, lambda c: c.startswith("business:")),
             "/node/v1/jlis/stats": (lambda caller, p: dict(jlis.stats()), lambda c: True),
+            **jpki_routes(jpki),
             **events_route({"jlis": jlis.inbox, "notify": notify.inbox}, is_town,
                            after=worker.wake),
         })

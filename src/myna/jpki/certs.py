@@ -24,6 +24,7 @@ from myna.jpki.domain import (
     CertKind,
     SigningSubject,
     parse_subject_directory_attributes,
+    policy_of,
     subject_directory_attributes,
 )
 
@@ -245,7 +246,7 @@ def build_end_entity(
             x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS,
                                    x509.UniformResourceIdentifier(urls.issuing_cert(generation))),
         ]), critical=False)
-        .add_extension(_policies(kind.policy, cps=urls.cps), critical=False)
+        .add_extension(_policies(policy_of(kind), cps=urls.cps), critical=False)
         .sign(issuing_key, hashes.SHA256())
     )
 

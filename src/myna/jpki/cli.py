@@ -18,13 +18,11 @@ import typer
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from rich.table import Table
-from sqlalchemy import select
 
 from myna.cli_support import DataDir, err, opened_system, out, output_file, output_folder
 from myna.clock import JST, show_time
 from myna.errors import ValidationError
 from myna.jpki import certs
-from myna.jpki import storage as t
 from myna.jpki.domain import (
     CertificateRejected,
     CertKind,
@@ -32,7 +30,6 @@ from myna.jpki.domain import (
     RelyingPartyKind,
     revocation_reason,
 )
-from myna.jpki.service import JpkiService, RelyingParty
 
 app = typer.Typer(help="公的個人認証サービス（JPKI）の認証局", no_args_is_help=True)
 rp_app = typer.Typer(help="署名検証者・利用者証明検証者の登録", no_args_is_help=True)
@@ -154,7 +151,10 @@ ApprovalRef = Annotated[str | None, typer.Option(
 def rp_add(party_id: PartyId, name: PartyName, kind: Kind = "both",
            category: Category = "public", approval_ref: ApprovalRef = None,
            data_dir: DataDir = DEFAULT_DIR) -> None:
-    """署名検証者・利用者証明検証者を登録する（登録済みのIDは update で変更）。"""
+    """署名検証者・利用者証明検証者を登録する（登録済みのIDは update で変更）。
+
+    ネットワーク経由で照会する検証者は、そのノードID（business:<機関ID>）で登録します。
+    """
     _save_party(data_dir, party_id, name, kind, category, approval_ref, update=False)
 
 
@@ -176,15 +176,6 @@ def _save_party(data_dir: Path, party_id: str, name: str, kind: str, category: s
                   f"{party.kind.value}、{party.category.value}）")
 
 
-def relying_parties(service: JpkiService) -> list[RelyingParty]:
-    """Every registered party, active or not (the JPKI node's own table)."""
-    rp = t.relying_parties
-    with service.engine.connect() as conn:
-        rows = conn.execute(select(rp).order_by(rp.c.party_id)).all()
-    return [RelyingParty(r.party_id, r.name, RelyingPartyKind(r.kind), PartyCategory(r.category),
-                         r.approval_ref, bool(r.active)) for r in rows]
-
-
 @rp_app.command("list")
 def rp_list(
     as_json: Annotated[bool, typer.Option("--json", help="JSONで出力")] = False,
@@ -192,7 +183,7 @@ def rp_list(
 ) -> None:
     """登録されている検証者の一覧。"""
     with opened_system(data_dir) as system:
-        parties = relying_parties(system.jpki)
+        parties = system.jpki.relying_parties()
     if as_json:
         typer.echo(json.dumps([
             {"party_id": p.party_id, "name": p.name, "kind": p.kind.value,

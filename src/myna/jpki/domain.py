@@ -35,15 +35,21 @@ The signing certificate carries the four basic items as follows:
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 
 from cryptography import x509
 from cryptography.x509.oid import ObjectIdentifier
 
 from myna.clock import JST
+from myna.contracts.jpki import CertificateRejected as CertificateRejected
+from myna.contracts.jpki import CertKind as CertKind
+from myna.contracts.jpki import PartyCategory as PartyCategory
+from myna.contracts.jpki import RejectReason as RejectReason
+from myna.contracts.jpki import RelyingParty as RelyingParty
+from myna.contracts.jpki import RelyingPartyKind as RelyingPartyKind
+from myna.contracts.jpki import SigningSubject as SigningSubject
+from myna.contracts.jpki import VerifiedCertificate as VerifiedCertificate
 from myna.errors import InvalidFormat, ValidationError
 from myna.jpki import der
 
@@ -61,65 +67,68 @@ VALIDITY_BIRTHDAYS = 5
 
 _SEX_TO_GENDER = {"男": "M", "女": "F"}
 _GENDER_TO_SEX = {v: k for k, v in _SEX_TO_GENDER.items()}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# CertKind, RelyingPartyKind, SigningSubject … are the relying parties' vocabulary: they
+# live in their contract (myna.contracts.jpki) and are named here as well.
+
+ROOT, ISSUING, OCSP = "root", "issuing", "ocsp"  # the roles of the CA's own certificates
 
 
-class CertKind(StrEnum):
-    """The two certificates on a card; also the purpose a relying party checks for."""
-
-    SIGNING = "signing"
-    AUTH = "auth"
-
-    @property
-    def label(self) -> str:
-        return "署名用電子証明書" if self is CertKind.SIGNING else "利用者証明用電子証明書"
-
-    @property
-    def policy(self) -> ObjectIdentifier:
-        return POLICY_SIGNING if self is CertKind.SIGNING else POLICY_AUTH
+def policy_of(kind: CertKind) -> ObjectIdentifier:
+    """The certificate policy OID that marks a card certificate of ``kind``."""
+    return POLICY_SIGNING if kind is CertKind.SIGNING else POLICY_AUTH
 
 
-class RelyingPartyKind(StrEnum):
-    """署名検証者 checks signing certificates, 利用者証明検証者 auth certificates."""
+@dataclass(frozen=True)
+class CertificateRecord:
+    """J-LIS's record of one card certificate."""
 
-    SIGNATURE_VERIFIER = "署名検証者"
-    AUTH_VERIFIER = "利用者証明検証者"
-    BOTH = "署名検証者・利用者証明検証者"
-
-    def may_check(self, kind: CertKind) -> bool:
-        if self is RelyingPartyKind.BOTH:
-            return True
-        return (kind is CertKind.SIGNING) == (self is RelyingPartyKind.SIGNATURE_VERIFIER)
-
-
-class PartyCategory(StrEnum):
-    """Who the relying party is: a public body or a company approved by the minister."""
-
-    PUBLIC = "行政機関等"
-    APPROVED_PRIVATE = "総務大臣認定事業者"
+    serial: int
+    kind: CertKind
+    card_id: str
+    person_key: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    issued_at: dt.datetime
+    status: str  # good | revoked
+    revoked_at: dt.datetime | None
+    revocation_reason: x509.ReasonFlags | None
+    certificate: x509.Certificate
 
 
-class RejectReason(StrEnum):
-    """Why a certificate or signature was refused."""
+@dataclass(frozen=True)
+class QueryRecord:
+    """One logged question: who asked, about which serial, when, and the answer."""
 
-    EXPIRED = "expired"
-    NOT_YET_VALID = "not_yet_valid"
-    REVOKED = "revoked"
-    UNKNOWN_CA = "unknown_ca"
-    NOT_ISSUED = "not_issued"
-    WRONG_PURPOSE = "wrong_purpose"
-    BAD_SIGNATURE = "bad_signature"
-    MALFORMED = "malformed"
+    party_id: str
+    operation: str
+    serial: str | None
+    purpose: str | None
+    result: str
+    at: dt.datetime
 
 
-class CertificateRejected(ValidationError):
-    """A certificate or a signature did not pass verification."""
+def serial_key(serial: int | str) -> str:
+    """A serial as the CA stores it (upper-case hex), from an int or hex text.
 
-    code = "certificate_rejected"
+    >>> serial_key(" 0x1f ")
+    '1F'
+    """
+    if isinstance(serial, int):
+        return format(serial, "X")
+    text = serial.strip().upper().removeprefix("0X")
+    try:
+        return format(int(text, 16), "X")
+    except ValueError:
+        raise ValidationError(
+            f"シリアル番号が不正です: {serial}", f"invalid serial number {serial!r}"
+        ) from None
 
-    def __init__(self, reason: RejectReason, message_ja: str, message_en: str) -> None:
-        self.reason = reason
-        super().__init__(message_ja, message_en)
+
+def check_ref(label_ja: str, label_en: str, value: str) -> str:
+    """An identifier (card id, person key, relying party id): printable, ≤ 64, unpadded."""
+    if not value or len(value) > 64 or not value.isprintable() or value.strip() != value:
+        raise ValidationError(f"{label_ja}が不正です: {value!r}", f"invalid {label_en} {value!r}")
+    return value
 
 
 # RFC 5280 §5.3.1 reasons an end-entity certificate may be revoked for, with the
@@ -227,37 +236,6 @@ def check_signing_age(birth: dt.date, issued_on: dt.date) -> None:
 
 
 # -- the signing certificate's subject ----------------------------------------------
-
-
-@dataclass(frozen=True)
-class SigningSubject:
-    """The four basic items (基本4情報) the signing certificate carries, exactly."""
-
-    name: str
-    birth_date: dt.date
-    sex: str
-    address: str
-
-    def __post_init__(self) -> None:
-        for label_ja, label_en, value in (
-            ("氏名", "name", self.name), ("住所", "address", self.address)
-        ):
-            if not value.strip():
-                raise ValidationError(f"{label_ja}が空です", f"{label_en} is empty")
-            if _CONTROL.search(value):
-                raise InvalidFormat(
-                    f"{label_ja}に制御文字が含まれています",
-                    f"{label_en} contains control characters",
-                )
-        if len(self.name) > 64:
-            raise ValidationError(
-                "氏名が長すぎます（64文字まで）", "name longer than 64 characters (ub-common-name)"
-            )
-        if self.sex not in _SEX_TO_GENDER:
-            raise ValidationError(
-                f"性別が不正です: {self.sex!r}（「男」または「女」）",
-                f"sex must be 男 or 女, not {self.sex!r}",
-            )
 
 
 FIELD_NAMES: dict[str, str] = {
