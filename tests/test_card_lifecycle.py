@@ -114,9 +114,7 @@ class World:
 
     def holder(self, resident_id: int) -> str:
         [(_, number)] = self.town.numbered_residents([resident_id])
-        from myna.card.lifecycle.directory import jlis_person
-
-        return jlis_person(self.system.jlis, number)[0]
+        return self.system.jlis.holder(number)[0]
 
     def issued(self, resident_id: int, *, signing: bool = True) -> str:
         """A card applied for at the counter, produced and handed over."""
@@ -268,7 +266,7 @@ def test_full_lifecycle(world: World) -> None:
     assert jpki.verify_signature(
         document, signed, cards.certificate(second.card_number, CertKind.SIGNING, "NEWPIN77"),
         relying_party=RP).subject
-    assert all(c.status is CardStatus.ENDED for c in cards.cards_of_holder(old.holder_ref)
+    assert all(c.status is CardStatus.ENDED for c in cards.cards_of_holder(old.person_key)
                if c.card_number != second.card_number)
 
     events = [e.event for e in cards.history(card.card_number)]

@@ -23,7 +23,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI
 
 from myna.card.chip import ChipStore
-from myna.card.lifecycle.directory import RegistryDirectory
 from myna.card.lifecycle.service import CardService
 from myna.errors import NotFound, PermissionDenied, ValidationError
 from myna.events import InboxSink, Relay, RelayWorker
@@ -44,6 +43,7 @@ from myna.transport.http import (
     events_route,
     node_app,
 )
+from myna.transport.residents_client import ResidentsClient
 
 
 def identity(ca: NetworkCA, node_id: str) -> NodeIdentity:
@@ -173,8 +173,8 @@ class NodeHost:
         chips.create_schema()
         notify = NotificationService(self._engine("notify"))
         notify.create_schema()
-        cards = CardService(self._engine("cards"), jpki, chips, notify,
-                            RegistryDirectory({}, jlis))
+        cards = CardService(self._engine("cards"), jpki, chips, notify, jlis,
+                            ResidentsClient(self.config.endpoints, identity(self.ca, "jlis")))
         cards.create_schema()
         worker = self._worker(Relay(jlis.outbox, {"jpki": InboxSink(jpki.inbox),
                                                   "cards": InboxSink(cards.inbox)}), "jlis")

@@ -26,17 +26,28 @@ import unicodedata
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 
 from cryptography import x509
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from myna.clock import JST
+from myna.contracts.cards import (
+    ApplicationStatus,
+    CardStatus,
+    Channel,
+    EndReason,
+    IdentityCheck,
+    IdentityMethod,
+    Reporter,
+)
 from myna.errors import InvalidFormat, InvalidLength, ValidationError
 from myna.holidays import office_closed
 from myna.jpki.domain import age_on, nth_birthday_after
 from myna.numbers import individual
 from myna.text import clean_text
+
+__all__ = ["ApplicationStatus", "CardStatus", "Channel", "EndReason", "IdentityCheck",
+           "IdentityMethod", "Reporter"]
 
 # -- validity -------------------------------------------------------------------------
 
@@ -174,109 +185,16 @@ def check_card_number(value: str) -> str:
     return text
 
 
-# -- enumerations ------------------------------------------------------------------------
+# -- enumerations (shared with the municipalities: myna.contracts.cards) ------------------
 
 
-def _parse(enum: type[StrEnum], value: str, aliases: dict[str, str], what_ja: str,
-           what_en: str) -> StrEnum:
-    text = (value or "").strip()
-    text = aliases.get(text.lower(), text)
-    try:
-        return enum(text)
-    except ValueError:
-        allowed = "、".join(m.value for m in enum)
-        raise ValidationError(
-            f"{what_ja}が不正です: {value!r}（{allowed}）",
-            f"unknown {what_en} {value!r}; use one of {allowed} or {', '.join(aliases)}",
-        ) from None
-
-
-class Channel(StrEnum):
-    """How an application arrived (交付申請の方法)."""
-
-    MAIL = "郵送"
-    ONLINE = "オンライン"
-    KIOSK = "証明写真機"
-    COUNTER = "窓口"
-
-    @classmethod
-    def parse(cls, value: Channel | str) -> Channel:
-        if isinstance(value, Channel):
-            return value
-        aliases = {"mail": "郵送", "online": "オンライン", "kiosk": "証明写真機",
-                   "counter": "窓口"}
-        found = _parse(cls, value, aliases, "申請方法", "application channel")
-        assert isinstance(found, Channel)
-        return found
-
-
-class ApplicationStatus(StrEnum):
-    RECEIVED = "受付"
-    PRODUCED = "作成済"
-    WITHDRAWN = "取下げ"
-
-
-class CardStatus(StrEnum):
-    """Where a card is in its life."""
-
-    PRODUCED = "交付前"  # made by J-LIS, waiting at the municipality
-    ACTIVE = "交付済"  # handed over, usable
-    SUSPENDED = "一時停止"  # reported lost: nothing works until resumed
-    ENDED = "廃止"  # for good (see EndReason)
-
-    @property
-    def live(self) -> bool:
-        return self is not CardStatus.ENDED
-
-
-class EndReason(StrEnum):
-    """Why a card ended, with the RFC 5280 reason its certificates are revoked for."""
-
-    UNCLAIMED = "未受領（保管期間経過）"
-    DEATH = "死亡"
-    EMIGRATION = "国外転出"
-    EXPIRY = "有効期限満了"
-    REISSUED = "再交付"
-    RETURNED = "返納"
-    REMOVED = "職権消除"
-
-    @property
-    def revocation(self) -> x509.ReasonFlags:
-        if self is EndReason.UNCLAIMED:
-            return x509.ReasonFlags.privilege_withdrawn
-        if self is EndReason.REISSUED:
-            return x509.ReasonFlags.superseded
-        return x509.ReasonFlags.cessation_of_operation
-
-    @classmethod
-    def parse(cls, value: EndReason | str) -> EndReason:
-        if isinstance(value, EndReason):
-            return value
-        aliases = {"unclaimed": "未受領（保管期間経過）", "death": "死亡",
-                   "emigration": "国外転出", "expiry": "有効期限満了", "reissued": "再交付",
-                   "returned": "返納", "removed": "職権消除"}
-        found = _parse(cls, value, aliases, "廃止の理由", "end reason")
-        assert isinstance(found, EndReason)
-        return found
-
-
-class Reporter(StrEnum):
-    """Who reported a card lost (一時停止の申出)."""
-
-    RESIDENT = "本人"
-    CALL_CENTRE = "コールセンター"
-    MUNICIPALITY = "市区町村窓口"
-
-    @classmethod
-    def parse(cls, value: Reporter | str) -> Reporter:
-        if isinstance(value, Reporter):
-            return value
-        aliases = {"resident": "本人", "call-centre": "コールセンター",
-                   "call_centre": "コールセンター", "call-center": "コールセンター",
-                   "municipality": "市区町村窓口"}
-        found = _parse(cls, value, aliases, "届出者", "reporter")
-        assert isinstance(found, Reporter)
-        return found
+def revocation_of(reason: EndReason) -> x509.ReasonFlags:
+    """The RFC 5280 reason a card's certificates are revoked for when it ends."""
+    if reason is EndReason.UNCLAIMED:
+        return x509.ReasonFlags.privilege_withdrawn
+    if reason is EndReason.REISSUED:
+        return x509.ReasonFlags.superseded
+    return x509.ReasonFlags.cessation_of_operation
 
 
 # -- identity documents (本人確認書類) ------------------------------------------------------
@@ -301,19 +219,6 @@ _DOCUMENT_ALIASES = {
     "保険証": "健康保険被保険者証",
     "student-id": "学生証", "bankbook": "預金通帳", "pension-book": "年金手帳",
 }
-
-
-class IdentityMethod(StrEnum):
-    ONE_DOCUMENT = "1点確認"
-    TWO_DOCUMENTS = "2点確認"
-
-
-@dataclass(frozen=True)
-class IdentityCheck:
-    """How the holder was identified in person, and with which documents."""
-
-    method: IdentityMethod
-    documents: tuple[str, ...]
 
 
 def check_identity_documents(documents: Iterable[str]) -> IdentityCheck:
