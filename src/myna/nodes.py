@@ -24,6 +24,7 @@ from fastapi import FastAPI
 
 from myna.card.chip import ChipStore
 from myna.card.lifecycle.service import CardService
+from myna.card.routes import card_routes
 from myna.errors import NotFound, PermissionDenied, ValidationError
 from myna.events import InboxSink, Relay, RelayWorker
 from myna.expiry import DAILY, Expiry, hub_tasks, intermediate_task
@@ -217,6 +218,7 @@ class NodeHost:
             "/node/v1/jlis/assign-numbers": (assign_all, is_town),
             "/node/v1/jlis/next-number": (next_number, is_town),
             "/node/v1/jlis/identity": (identity_of, lambda c: c.startswith("business:")),
+            **card_routes(cards),
             **events_route({"jlis": jlis.inbox, "notify": notify.inbox}, is_town,
                            after=worker.wake),
         })
