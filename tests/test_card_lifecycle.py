@@ -672,3 +672,42 @@ def test_sample_cards_for_the_demo(world: World) -> None:
     assert len(people) - counts["applied"] == 2  # the others did not apply: nothing follows
     photo = check_photo(synthetic_portrait(random.Random(1)))
     assert (photo.width, photo.height) == (480, 600)
+
+
+def _to_revision(engine: object, revision: str) -> None:
+    """Move the card node's schema to ``revision`` (up or down), like :func:`myna.db.migrate`."""
+    from pathlib import Path
+
+    from alembic import command
+    from alembic.config import Config
+
+    import myna.card.lifecycle as package
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(package.__file__).parent / "migrations"))
+    with engine.begin() as conn:  # type: ignore[attr-defined]
+        cfg.attributes["connection"] = conn
+        current = MigrationContext.configure(conn).get_current_revision() or "base"
+        if revision < current:
+            command.downgrade(cfg, revision)
+        else:
+            command.upgrade(cfg, revision)
+
+
+def test_the_person_key_column_is_renamed_with_the_cards_in_it(world: World) -> None:
+    """Migration 0003 renames holder_ref to person_key in place (SQLite and PostgreSQL),
+    with the cards and the tables that refer to them kept."""
+    number = world.issued(world.person("移行　太郎", dt.date(1970, 3, 3)))
+    key = world.cards.card(number).person_key
+    engine = world.cards.engine
+    _to_revision(engine, "0002")
+    with engine.connect() as conn:
+        from sqlalchemy import text
+
+        assert conn.execute(text("SELECT holder_ref FROM cards")).scalar() == key
+    _to_revision(engine, "0003")
+    assert world.cards.card(number).person_key == key
+    assert [c.card_number for c in world.cards.cards_of_holder(key)] == [number]
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), with_event_tables(t.metadata))
+    assert diff == []
