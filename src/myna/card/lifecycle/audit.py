@@ -40,8 +40,10 @@ def card_problems(desk: Desk) -> list[CardProblem]:
         productions = conn.execute(select(t.productions.c.receipt_no,
                                           t.productions.c.card_number,
                                           t.productions.c.state)).all()
-        handovers = conn.execute(select(t.handovers.c.card_number).where(
-            t.handovers.c.finished_at.is_(None))).scalars().all()
+        handovers = conn.execute(select(t.handovers.c.card_number).join(
+            t.cards, t.cards.c.card_number == t.handovers.c.card_number).where(
+            t.handovers.c.finished_at.is_(None),
+            t.cards.c.status == CardStatus.PRODUCED.value)).scalars().all()
         people = conn.execute(select(t.applications.c.person_key).distinct()).scalars().all()
     for p in productions:
         if p.state == "作成中":

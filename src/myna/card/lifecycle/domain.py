@@ -6,8 +6,8 @@
   end of the period of stay (在留期間の満了日).
 * Card number (:func:`new_card_number`): a random 12-digit serial that is never a
   valid individual number, so the two cannot be confused.
-* Photo (:func:`check_photo`, in :mod:`.photos`): JPEG or PNG, really an image, at least 413 × 531 px
-  (35 × 45 mm at 300 dpi), about 4:5.
+* Photo (:func:`check_photo`, in :mod:`.photos`): JPEG or PNG, really an image, at
+  least 413 × 531 px (35 × 45 mm at 300 dpi), about 4:5.
 * Identity at the counter (:func:`check_identity_documents`): one photo document
   of the first list, or two of the second.
 
