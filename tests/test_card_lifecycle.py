@@ -711,3 +711,32 @@ def test_the_person_key_column_is_renamed_with_the_cards_in_it(world: World) -> 
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), with_event_tables(t.metadata))
     assert diff == []
+
+
+def test_death_stops_a_production_under_way(world: World) -> None:
+    """A production interrupted after its auth certificate (as by a crash) is stopped for
+    good when the applicant dies: its certificate revoked, its chip retired, the
+    application withdrawn, and nothing left for ``myna check``."""
+    from myna.card.lifecycle import production
+    from myna.jpki.domain import CertKind as Kind
+
+    rid = world.person("作成　中", dt.date(1960, 1, 1))
+    app = world.cards.apply(portrait(), channel="counter", municipality_code=KUNITACHI,
+                            resident_id=rid, staff_id="clerk")
+    plan = production._intent(world.cards.desk, app.receipt_no)
+    assert isinstance(plan, production.Plan)
+    production._chip(world.cards.desk, plan)
+    production._certify(world.cards.desk, plan, Kind.AUTH)
+    [problem] = world.cards.problems()
+    assert problem.examples == [f"受付番号 {app.receipt_no}"]
+    with pytest.raises(Conflict, match="作成中"):
+        world.cards.withdraw(app.receipt_no)
+    world.town.record_death(world.clerk, rid, dt.date.today())
+    assert world.cards.application(app.receipt_no).status is ApplicationStatus.WITHDRAWN
+    assert {r.status for r in world.system.jpki.certificates_for_card(plan.card_number)} == \
+        {"revoked"}
+    assert world.system.chips.status(plan.card_number) == "retired"
+    assert world.cards.problems() == []
+    assert world.cards.cards() == []
+    with pytest.raises(Conflict):
+        world.cards.produce(app.receipt_no)
