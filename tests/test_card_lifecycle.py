@@ -114,9 +114,7 @@ class World:
 
     def holder(self, resident_id: int) -> str:
         [(_, number)] = self.town.numbered_residents([resident_id])
-        from myna.card.lifecycle.directory import jlis_person
-
-        return jlis_person(self.system.jlis, number)[0]
+        return self.system.jlis.holder(number)[0]
 
     def issued(self, resident_id: int, *, signing: bool = True) -> str:
         """A card applied for at the counter, produced and handed over."""
@@ -268,7 +266,7 @@ def test_full_lifecycle(world: World) -> None:
     assert jpki.verify_signature(
         document, signed, cards.certificate(second.card_number, CertKind.SIGNING, "NEWPIN77"),
         relying_party=RP).subject
-    assert all(c.status is CardStatus.ENDED for c in cards.cards_of_holder(old.holder_ref)
+    assert all(c.status is CardStatus.ENDED for c in cards.cards_of_person(old.person_key)
                if c.card_number != second.card_number)
 
     events = [e.event for e in cards.history(card.card_number)]
@@ -674,3 +672,71 @@ def test_sample_cards_for_the_demo(world: World) -> None:
     assert len(people) - counts["applied"] == 2  # the others did not apply: nothing follows
     photo = check_photo(synthetic_portrait(random.Random(1)))
     assert (photo.width, photo.height) == (480, 600)
+
+
+def _to_revision(engine: object, revision: str) -> None:
+    """Move the card node's schema to ``revision`` (up or down), like :func:`myna.db.migrate`."""
+    from pathlib import Path
+
+    from alembic import command
+    from alembic.config import Config
+
+    import myna.card.lifecycle as package
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(package.__file__).parent / "migrations"))
+    with engine.begin() as conn:  # type: ignore[attr-defined]
+        cfg.attributes["connection"] = conn
+        current = MigrationContext.configure(conn).get_current_revision() or "base"
+        if revision < current:
+            command.downgrade(cfg, revision)
+        else:
+            command.upgrade(cfg, revision)
+
+
+def test_the_person_key_column_is_renamed_with_the_cards_in_it(world: World) -> None:
+    """Migration 0003 renames holder_ref to person_key in place (SQLite and PostgreSQL),
+    with the cards and the tables that refer to them kept."""
+    number = world.issued(world.person("移行　太郎", dt.date(1970, 3, 3)))
+    key = world.cards.card(number).person_key
+    engine = world.cards.engine
+    _to_revision(engine, "0002")
+    with engine.connect() as conn:
+        from sqlalchemy import text
+
+        assert conn.execute(text("SELECT holder_ref FROM cards")).scalar() == key
+    _to_revision(engine, "0003")
+    assert world.cards.card(number).person_key == key
+    assert [c.card_number for c in world.cards.cards_of_person(key)] == [number]
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), with_event_tables(t.metadata))
+    assert diff == []
+
+
+def test_death_stops_a_production_under_way(world: World) -> None:
+    """A production interrupted after its auth certificate (as by a crash) is stopped for
+    good when the applicant dies: its certificate revoked, its chip retired, the
+    application withdrawn, and nothing left for ``myna check``."""
+    from myna.card.lifecycle import production
+    from myna.jpki.domain import CertKind as Kind
+
+    rid = world.person("作成　中", dt.date(1960, 1, 1))
+    app = world.cards.apply(portrait(), channel="counter", municipality_code=KUNITACHI,
+                            resident_id=rid, staff_id="clerk")
+    plan = production._intent(world.cards.desk, app.receipt_no)
+    assert isinstance(plan, production.Plan)
+    production._chip(world.cards.desk, plan)
+    production._certify(world.cards.desk, plan, Kind.AUTH)
+    [problem] = world.cards.problems()
+    assert problem.examples == [f"受付番号 {app.receipt_no}"]
+    with pytest.raises(Conflict, match="作成中"):
+        world.cards.withdraw(app.receipt_no)
+    world.town.record_death(world.clerk, rid, dt.date.today())
+    assert world.cards.application(app.receipt_no).status is ApplicationStatus.WITHDRAWN
+    assert {r.status for r in world.system.jpki.certificates_for_card(plan.card_number)} == \
+        {"revoked"}
+    assert world.system.chips.status(plan.card_number) == "retired"
+    assert world.cards.problems() == []
+    assert world.cards.cards() == []
+    with pytest.raises(Conflict):
+        world.cards.produce(app.receipt_no)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,11 +16,17 @@ import typer
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from PIL import Image, ImageDraw
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from myna.card.cli import app as card_app
+from myna.card.lifecycle import storage as t
 from myna.card.lifecycle.domain import CardStatus
+from myna.card.lifecycle.issuance import FAULT_POINTS as ISSUANCE_POINTS
+from myna.card.lifecycle.production import FAULT_POINTS as PRODUCTION_POINTS
 from myna.card.lifecycle.wiring import card_service
+from myna.card.pins import PinIncorrect
+from myna.check import check_installation
 from myna.jpki.cli import app as jpki_app
 from myna.jpki.domain import CertKind
 from myna.registry.domain import HouseholdPlacement, PersonDetails, Role
@@ -148,11 +158,6 @@ def test_refusals_exit_with_code_2(installation: tuple[Path, int], tmp_path: Pat
 def test_a_suspension_killed_after_revocation_completes_when_reported_again(
     installation: tuple[Path, int], tmp_path: Path,
 ) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-
     data, rid = installation
     photo = photo_file(tmp_path / "me.png")
     applied = json.loads(ok(card_app, ["apply", "--photo", str(photo), "--municipality",
@@ -183,3 +188,113 @@ def test_a_suspension_killed_after_revocation_completes_when_reported_again(
     assert resumed["status"] == "交付済"
     assert resumed["signing_serial"] != made["signing_serial"]
     assert resumed["auth_serial"] != made["auth_serial"]
+
+
+# -- production and hand-over resume after kill -9 at every step --------------------------------
+
+MYNA = [sys.executable, "-m", "myna.cli"]
+
+
+def _myna(data: Path, *args: str, kill_at: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "MYNA_KILL_AT"}
+    if kill_at:
+        env["MYNA_KILL_AT"] = kill_at
+    return subprocess.run([*MYNA, *args, "--data-dir", str(data)], capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+def _applied(data: Path, rid: int, photo: Path) -> int:
+    applied = json.loads(ok(card_app, ["apply", "--photo", str(photo), "--municipality",
+                                       KUNITACHI, "--resident-id", str(rid), "--staff", "clerk",
+                                       "--json"], data))
+    return int(applied["receipt_no"])
+
+
+def _problems(system: MynaSystem) -> set[str]:
+    return {d.what_en for d in check_installation(system).disagreements}
+
+
+def _invariants(system: MynaSystem, receipt: int) -> None:
+    """One card for the application; exactly its certificates valid, each issued once;
+    one chip with one key per slot; nothing left for ``myna check``."""
+    cards = system.cards
+    with cards.engine.connect() as conn:
+        made = conn.execute(select(t.cards.c.card_number).where(
+            t.cards.c.receipt_no == receipt)).scalars().all()
+    assert len(made) == 1
+    card = cards.card(made[0])
+    records = system.jpki.certificates_for_card(card.card_number)
+    assert sorted(r.serial for r in records) == sorted([card.auth_serial, card.signing_serial])
+    assert all(r.status == "good" for r in records)
+    assert system.chips.card_ids() == [card.card_number]
+    keys = [e for _, e, _ in system.chips.events(card.card_number) if e == "key_generated"]
+    assert len(keys) == 2
+    assert check_installation(system).ok, check_installation(system).disagreements
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", PRODUCTION_POINTS)
+def test_production_killed_at_any_step_completes_when_run_again(
+    installation: tuple[Path, int], tmp_path: Path, point: str,
+) -> None:
+    data, rid = installation
+    receipt = _applied(data, rid, photo_file(tmp_path / "me.png"))
+    killed = _myna(data, "card", "produce", str(receipt), "--json", kill_at=point)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    system = MynaSystem(data)
+    try:  # no card yet; myna check names the unfinished production
+        assert system.cards.cards() == []
+        assert "card productions begun and not finished (run again to complete)" in \
+            _problems(system)
+    finally:
+        system.dispose()
+    # the same command again (or the batch of all waiting applications)
+    again = _myna(data, "card", "produce", *(["--all"] if PRODUCTION_POINTS.index(point) % 2
+                                            else [str(receipt)]), "--json")
+    assert again.returncode == 0, again.stderr[-2000:]
+    [made] = json.loads(again.stdout)
+    assert made["status"] == "交付前" and made["signing_certificate"] == "valid"
+    system = MynaSystem(data)
+    try:
+        _invariants(system, receipt)
+    finally:
+        system.dispose()
+    # and once more: nothing changes, the same card answers
+    [same] = json.loads(ok(card_app, ["produce", str(receipt), "--json"], data))
+    assert same["card_number"] == made["card_number"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ISSUANCE_POINTS)
+def test_hand_over_killed_at_any_step_completes_when_run_again(
+    installation: tuple[Path, int], tmp_path: Path, point: str,
+) -> None:
+    data, rid = installation
+    receipt = _applied(data, rid, photo_file(tmp_path / "me.png"))
+    [made] = json.loads(ok(card_app, ["produce", str(receipt), "--json"], data))
+    number = made["card_number"]
+    issue = ["card", "issue", number, "--staff", "clerk", "-d", "パスポート", "--json"]
+    killed = _myna(data, *issue, "--auth-pin", "4821", "--signing-pin", "K7Q2M9X4",
+                   kill_at=point)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    system = MynaSystem(data)
+    try:
+        assert system.cards.card(number).status is CardStatus.PRODUCED
+        assert "hand-overs begun and not finished (run again to complete)" in _problems(system)
+    finally:
+        system.dispose()
+    # the resident types PINs again (other ones, this time): those are the card's
+    again = _myna(data, *issue, "--auth-pin", "1357", "--signing-pin", "NEWPIN88")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads(again.stdout)["status"] == "交付済"
+    system = MynaSystem(data)
+    try:
+        _invariants(system, receipt)
+        assert system.cards.sign(number, "NEWPIN88", b"doc")
+        with pytest.raises(PinIncorrect):
+            system.cards.sign(number, "K7Q2M9X4", b"doc")
+        assert [e.event for e in system.cards.history(number)].count("交付") == 1
+    finally:
+        system.dispose()
+    refused = _myna(data, *issue, "--auth-pin", "1357", "--signing-pin", "NEWPIN88")
+    assert refused.returncode == 2 and "交付済" in refused.stderr

@@ -94,6 +94,9 @@ def check_installation(system: MynaSystem) -> CheckReport:
                 "回答を受け取っていない照会（再実行で完了します）",
                 "requests sent whose answer never arrived (run again to complete)",
                 len(waiting), [f"照会番号 {r}" for r in waiting[:SHOW]]))
+    for card_problem in system.cards.problems():  # card centre ↔ JPKI and the chips
+        report.add("個人番号カード ↔ 公的個人認証・チップ", card_problem.what_ja,
+                   card_problem.what_en, card_problem.examples)
     outboxes = [("J-LIS", system.jlis.outbox), ("情報提供ネットワークシステム", system.hub.outbox)]
     outboxes += [
         (f"住民基本台帳({code})", town.registry.outbox)

@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI
 
 from myna.card.chip import ChipStore
-from myna.card.lifecycle.directory import RegistryDirectory
 from myna.card.lifecycle.service import CardService
+from myna.card.routes import card_routes
 from myna.errors import NotFound, PermissionDenied, ValidationError
 from myna.events import InboxSink, Relay, RelayWorker
 from myna.expiry import DAILY, Expiry, hub_tasks, intermediate_task
@@ -48,6 +48,7 @@ from myna.transport.http import (
     events_route,
     node_app,
 )
+from myna.transport.residents_client import ResidentsClient
 
 
 def identity(ca: NetworkCA, node_id: str) -> NodeIdentity:
@@ -194,8 +195,8 @@ class NodeHost:
         chips.create_schema()
         notify = NotificationService(self._engine("notify"))
         notify.create_schema()
-        cards = CardService(self._engine("cards"), jpki, chips, notify,
-                            RegistryDirectory({}, jlis))
+        cards = CardService(self._engine("cards"), jpki, chips, notify, jlis,
+                            ResidentsClient(self.config.endpoints, identity(self.ca, "jlis")))
         cards.create_schema()
         worker = self._worker(Relay(jlis.outbox, {"jpki": InboxSink(jpki.inbox),
                                                   "cards": InboxSink(cards.inbox)}), "jlis")
@@ -240,6 +241,7 @@ class NodeHost:
             "/node/v1/jlis/identity": (identity_of, lambda c: c.startswith("business:")),
             "/node/v1/jlis/stats": (lambda caller, p: dict(jlis.stats()), lambda c: True),
             **jpki_routes(jpki),
+            **card_routes(cards),
             **events_route({"jlis": jlis.inbox, "notify": notify.inbox}, is_town,
                            after=worker.wake),
         })

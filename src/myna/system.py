@@ -23,7 +23,6 @@ from sqlalchemy import Engine
 from myna.atena.service import AtenaService
 from myna.card.authorisation import MunicipalityCardDesk
 from myna.card.chip import ChipStore
-from myna.card.lifecycle.directory import RegistryDirectory
 from myna.card.lifecycle.service import CardService
 from myna.config import CONFIG, SystemConfig, read_config
 from myna.contracts.jlis import CODE_PURPOSE
@@ -40,6 +39,7 @@ from myna.municipality import ROLE, Municipality, institution_id
 from myna.netca import NetworkCA
 from myna.notify.service import NotificationService
 from myna.numbers import municipality_code
+from myna.registry.card_directory import RegistryCardDirectory
 from myna.registry.peers import LocalTown, MoveOutSource
 from myna.registry.service import MunicipalityRegistry
 from myna.transparency.service import TransparencyLog
@@ -117,7 +117,7 @@ class MynaSystem:
         self.municipalities: dict[str, Municipality] = {}
         self.intermediates: dict[str, IntermediateServer] = {}
         self.cards = CardService(self._engine("cards"), self.jpki, self.chips, self.notify,
-                                 RegistryDirectory(self.registries, self.jlis))
+                                 self.jlis, RegistryCardDirectory(self.registries))
         self.cards.create_schema()
         #: every node's inbox by node id, and a relay per outbox: in one process events
         #: are delivered right after the sender's transaction (see :meth:`deliver_events`)

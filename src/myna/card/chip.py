@@ -67,6 +67,16 @@ class PinStatus:
     locked: bool
 
 
+@dataclass(frozen=True)
+class SlotState:
+    """A slot as personalised so far: its key, its certificate's serial, its PIN."""
+
+    slot: Slot
+    public_key: rsa.RSAPublicKey
+    certificate_serial: int | None
+    pin_set: bool
+
+
 class ChipStore:
     """The chips of all cards, with their keys, certificates, PINs and retry counters."""
 
@@ -196,8 +206,14 @@ class ChipStore:
 
     # -- PINs -------------------------------------------------------------------------
 
-    def set_pins(self, card_id: str, *, auth_pin: str, signing_pin: str | None = None) -> None:
-        """Set the PINs when the card is handed over (signing only if that slot exists)."""
+    def set_pins(self, card_id: str, *, auth_pin: str, signing_pin: str | None = None,
+                 replace: bool = False) -> None:
+        """Set the PINs when the card is handed over (signing only if that slot exists).
+
+        ``replace`` is for the card centre resuming a hand-over it began and did not
+        finish: the PINs a killed first attempt may have set are set anew, as the
+        resident types them now (the card is still in the counter's custody).
+        """
         validate_pin(Slot.AUTH, auth_pin)
         if signing_pin is not None:
             validate_pin(Slot.SIGNING, signing_pin)
@@ -208,7 +224,7 @@ class ChipStore:
             salt = self._active_chip(conn, card_id)
             for slot, pin in wanted:
                 row = self._require_slot(conn, card_id, slot)
-                if row.pin_hash is not None:
+                if row.pin_hash is not None and not replace:
                     raise Conflict(
                         f"{slot.label}の暗証番号は既に設定されています"
                         "（変更は現在の暗証番号で、忘れた場合は市区町村の窓口で再設定）",
@@ -354,6 +370,36 @@ class ChipStore:
             conn.execute(update(t.chips).where(t.chips.c.card_id == card_id)
                          .values(status="retired"))
             self._event(conn, card_id, None, "retired")
+
+    # -- personalisation state (J-LIS's card centre: producing and resuming) ------------------
+
+    def status(self, card_id: str) -> str | None:
+        """``active``, ``retired``, or None when no chip was made for ``card_id``."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(t.chips.c.status)
+                                 .where(t.chips.c.card_id == card_id)).scalar()
+        return None if value is None else str(value)
+
+    def slot_states(self, card_id: str) -> dict[Slot, SlotState]:
+        """Each slot that has a key: its public key, the serial of the certificate
+        written for it (None before), whether a PIN is set.  No PIN is needed: this
+        is what the personalisation equipment sees, not a holder's reading."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.chip_slots).where(
+                t.chip_slots.c.card_id == card_id)).all()
+        states = {}
+        for r in rows:
+            key = serialization.load_der_public_key(bytes(r.public_key))
+            assert isinstance(key, rsa.RSAPublicKey)
+            serial = x509.load_der_x509_certificate(bytes(r.certificate)).serial_number \
+                if r.certificate is not None else None
+            states[Slot(r.slot)] = SlotState(Slot(r.slot), key, serial, r.pin_hash is not None)
+        return states
+
+    def card_ids(self) -> list[str]:
+        """Every chip made (for ``myna check``: a chip no card record knows is an orphan)."""
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(select(t.chips.c.card_id)).scalars())
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ class JpkiEnrolment:
 
 
 def enrol_jpki(
-    ca: JpkiService, chips: ChipStore, card_id: str, holder_ref: str, subject: SigningSubject,
+    ca: JpkiService, chips: ChipStore, card_id: str, person_key: str, subject: SigningSubject,
     *, signing: bool = True,
 ) -> JpkiEnrolment:
     """Generate both key pairs on the chip and write J-LIS's certificates for them.
@@ -38,13 +38,13 @@ def enrol_jpki(
         check_signing_age(subject.birth_date, ca.issue_date())
     chips.manufacture(card_id)
     auth = ca.issue_auth_certificate(
-        card_id, holder_ref, subject.birth_date, chips.generate_key_pair(card_id, Slot.AUTH)
+        card_id, person_key, subject.birth_date, chips.generate_key_pair(card_id, Slot.AUTH)
     )
     chips.write_certificate(card_id, Slot.AUTH, auth)
     signing_serial = None
     if signing:
         cert = ca.issue_signing_certificate(
-            card_id, holder_ref, subject, chips.generate_key_pair(card_id, Slot.SIGNING)
+            card_id, person_key, subject, chips.generate_key_pair(card_id, Slot.SIGNING)
         )
         chips.write_certificate(card_id, Slot.SIGNING, cert)
         signing_serial = cert.serial_number

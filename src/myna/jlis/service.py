@@ -742,6 +742,19 @@ class JlisService:
             )
         return str(row.person_key), str(row.municipality_code)
 
+    def card_identity(self, number: str) -> tuple[str, IdentityRecord]:
+        """(person key, 本人確認情報) for an active number, for J-LIS's own card centre:
+        the four basic items as J-LIS holds them (never withheld) and the current
+        municipality; the 住民票コード is left out (the card does not need it)."""
+        key, _ = self.holder(number)
+        with self.engine.connect() as conn:
+            person = conn.execute(select(t.persons).where(t.persons.c.person_key == key)).one()
+        return key, IdentityRecord(
+            resident_code=None, individual_number=individual.validate(number), name=person.name,
+            furigana=person.furigana, birth_date=person.birth_date, sex=person.sex,
+            address=person.address, municipality_code=person.municipality_code,
+            status=person.status)
+
     # -- consistency (myna check) --------------------------------------------------
 
     def carried_numbers(self, municipality_code: str) -> dict[str, str]:

@@ -6,8 +6,8 @@
   end of the period of stay (在留期間の満了日).
 * Card number (:func:`new_card_number`): a random 12-digit serial that is never a
   valid individual number, so the two cannot be confused.
-* Photo (:func:`check_photo`): JPEG or PNG, really an image, at least 413 × 531 px
-  (35 × 45 mm at 300 dpi), about 4:5.
+* Photo (:func:`check_photo`, in :mod:`.photos`): JPEG or PNG, really an image, at
+  least 413 × 531 px (35 × 45 mm at 300 dpi), about 4:5.
 * Identity at the counter (:func:`check_identity_documents`): one photo document
   of the first list, or two of the second.
 
@@ -19,24 +19,40 @@ withdrawing an application, has no consequence at all.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 import secrets
 import unicodedata
-import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
-from enum import StrEnum
 
 from cryptography import x509
-from PIL import Image, ImageOps, UnidentifiedImageError
 
+from myna.card.lifecycle.photos import (
+    FACE_HEIGHT,
+    FACE_WIDTH,
+    MIN_PHOTO_HEIGHT,
+    MIN_PHOTO_WIDTH,
+    Photo,
+    check_photo,
+)
 from myna.clock import JST
+from myna.contracts.cards import (
+    ApplicationStatus,
+    CardStatus,
+    Channel,
+    EndReason,
+    IdentityCheck,
+    IdentityMethod,
+    Reporter,
+)
 from myna.errors import InvalidFormat, InvalidLength, ValidationError
 from myna.holidays import office_closed
 from myna.jpki.domain import age_on, nth_birthday_after
 from myna.numbers import individual
 from myna.text import clean_text
+
+__all__ = ["FACE_HEIGHT", "FACE_WIDTH", "MIN_PHOTO_HEIGHT", "MIN_PHOTO_WIDTH",
+           "ApplicationStatus", "CardStatus", "Channel", "EndReason", "IdentityCheck",
+           "IdentityMethod", "Photo", "Reporter", "check_photo"]
 
 # -- validity -------------------------------------------------------------------------
 
@@ -174,109 +190,16 @@ def check_card_number(value: str) -> str:
     return text
 
 
-# -- enumerations ------------------------------------------------------------------------
+# -- enumerations (shared with the municipalities: myna.contracts.cards) ------------------
 
 
-def _parse(enum: type[StrEnum], value: str, aliases: dict[str, str], what_ja: str,
-           what_en: str) -> StrEnum:
-    text = (value or "").strip()
-    text = aliases.get(text.lower(), text)
-    try:
-        return enum(text)
-    except ValueError:
-        allowed = "、".join(m.value for m in enum)
-        raise ValidationError(
-            f"{what_ja}が不正です: {value!r}（{allowed}）",
-            f"unknown {what_en} {value!r}; use one of {allowed} or {', '.join(aliases)}",
-        ) from None
-
-
-class Channel(StrEnum):
-    """How an application arrived (交付申請の方法)."""
-
-    MAIL = "郵送"
-    ONLINE = "オンライン"
-    KIOSK = "証明写真機"
-    COUNTER = "窓口"
-
-    @classmethod
-    def parse(cls, value: Channel | str) -> Channel:
-        if isinstance(value, Channel):
-            return value
-        aliases = {"mail": "郵送", "online": "オンライン", "kiosk": "証明写真機",
-                   "counter": "窓口"}
-        found = _parse(cls, value, aliases, "申請方法", "application channel")
-        assert isinstance(found, Channel)
-        return found
-
-
-class ApplicationStatus(StrEnum):
-    RECEIVED = "受付"
-    PRODUCED = "作成済"
-    WITHDRAWN = "取下げ"
-
-
-class CardStatus(StrEnum):
-    """Where a card is in its life."""
-
-    PRODUCED = "交付前"  # made by J-LIS, waiting at the municipality
-    ACTIVE = "交付済"  # handed over, usable
-    SUSPENDED = "一時停止"  # reported lost: nothing works until resumed
-    ENDED = "廃止"  # for good (see EndReason)
-
-    @property
-    def live(self) -> bool:
-        return self is not CardStatus.ENDED
-
-
-class EndReason(StrEnum):
-    """Why a card ended, with the RFC 5280 reason its certificates are revoked for."""
-
-    UNCLAIMED = "未受領（保管期間経過）"
-    DEATH = "死亡"
-    EMIGRATION = "国外転出"
-    EXPIRY = "有効期限満了"
-    REISSUED = "再交付"
-    RETURNED = "返納"
-    REMOVED = "職権消除"
-
-    @property
-    def revocation(self) -> x509.ReasonFlags:
-        if self is EndReason.UNCLAIMED:
-            return x509.ReasonFlags.privilege_withdrawn
-        if self is EndReason.REISSUED:
-            return x509.ReasonFlags.superseded
-        return x509.ReasonFlags.cessation_of_operation
-
-    @classmethod
-    def parse(cls, value: EndReason | str) -> EndReason:
-        if isinstance(value, EndReason):
-            return value
-        aliases = {"unclaimed": "未受領（保管期間経過）", "death": "死亡",
-                   "emigration": "国外転出", "expiry": "有効期限満了", "reissued": "再交付",
-                   "returned": "返納", "removed": "職権消除"}
-        found = _parse(cls, value, aliases, "廃止の理由", "end reason")
-        assert isinstance(found, EndReason)
-        return found
-
-
-class Reporter(StrEnum):
-    """Who reported a card lost (一時停止の申出)."""
-
-    RESIDENT = "本人"
-    CALL_CENTRE = "コールセンター"
-    MUNICIPALITY = "市区町村窓口"
-
-    @classmethod
-    def parse(cls, value: Reporter | str) -> Reporter:
-        if isinstance(value, Reporter):
-            return value
-        aliases = {"resident": "本人", "call-centre": "コールセンター",
-                   "call_centre": "コールセンター", "call-center": "コールセンター",
-                   "municipality": "市区町村窓口"}
-        found = _parse(cls, value, aliases, "届出者", "reporter")
-        assert isinstance(found, Reporter)
-        return found
+def revocation_of(reason: EndReason) -> x509.ReasonFlags:
+    """The RFC 5280 reason a card's certificates are revoked for when it ends."""
+    if reason is EndReason.UNCLAIMED:
+        return x509.ReasonFlags.privilege_withdrawn
+    if reason is EndReason.REISSUED:
+        return x509.ReasonFlags.superseded
+    return x509.ReasonFlags.cessation_of_operation
 
 
 # -- identity documents (本人確認書類) ------------------------------------------------------
@@ -301,19 +224,6 @@ _DOCUMENT_ALIASES = {
     "保険証": "健康保険被保険者証",
     "student-id": "学生証", "bankbook": "預金通帳", "pension-book": "年金手帳",
 }
-
-
-class IdentityMethod(StrEnum):
-    ONE_DOCUMENT = "1点確認"
-    TWO_DOCUMENTS = "2点確認"
-
-
-@dataclass(frozen=True)
-class IdentityCheck:
-    """How the holder was identified in person, and with which documents."""
-
-    method: IdentityMethod
-    documents: tuple[str, ...]
 
 
 def check_identity_documents(documents: Iterable[str]) -> IdentityCheck:
@@ -352,102 +262,6 @@ def check_identity_documents(documents: Iterable[str]) -> IdentityCheck:
         f"（提示: {'、'.join(seen) or 'なし'}）",
         f"identity needs one photo document or two others; got {seen or 'none'}",
     )
-
-
-# -- photos ------------------------------------------------------------------------------
-
-MIN_PHOTO_WIDTH = 413  # 35 mm at 300 dpi
-MIN_PHOTO_HEIGHT = 531  # 45 mm at 300 dpi
-MIN_ASPECT, MAX_ASPECT = 0.74, 0.84  # width / height: 35:45 = 0.78, 4:5 = 0.80
-MAX_PHOTO_BYTES = 10 * 1024 * 1024
-MAX_PHOTO_PIXELS = 40_000_000
-FACE_WIDTH, FACE_HEIGHT = 480, 600  # the face data kept with the card (4:5)
-PHOTO_FORMATS = ("JPEG", "PNG")
-
-
-@dataclass(frozen=True)
-class Photo:
-    """An accepted photo: what was sent, and the face data kept (JPEG 480 × 600, no metadata)."""
-
-    format: str
-    width: int
-    height: int
-    face_jpeg: bytes
-
-
-def check_photo(data: bytes) -> Photo:
-    """Check an application photo and return the normalised face data.
-
-    Refused, each with its own message: not an image (or a damaged one), a
-    format other than JPEG or PNG, smaller than 413 × 531 px (35 × 45 mm at
-    300 dpi), and an aspect ratio far from 4:5.  EXIF orientation is applied
-    and every metadata block (GPS position, camera, …) is dropped.
-    """
-    if not data:
-        raise ValidationError("写真がありません", "no photo")
-    if len(data) > MAX_PHOTO_BYTES:
-        raise ValidationError(
-            f"写真のファイルが大きすぎます（{len(data) // 1024 // 1024} MB、10 MB まで）",
-            f"photo file is {len(data)} bytes, more than {MAX_PHOTO_BYTES}",
-        )
-    not_image = ValidationError(
-        "写真として読み取れません（画像ファイルではないか、壊れています）",
-        "the photo is not an image (or is damaged)",
-    )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as probe:
-                fmt = probe.format or "?"
-                probe.verify()
-            if fmt not in PHOTO_FORMATS:
-                raise InvalidFormat(
-                    f"写真の形式は JPEG または PNG にしてください（{fmt} 形式が提出されました）",
-                    f"photo must be JPEG or PNG, not {fmt}",
-                )
-            with Image.open(io.BytesIO(data)) as img:
-                if img.width * img.height > MAX_PHOTO_PIXELS:
-                    raise ValidationError("写真の画素数が多すぎます",
-                                          "photo has too many pixels")
-                img.load()
-                upright = ImageOps.exif_transpose(img)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
-            Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        if isinstance(exc, ValidationError):
-            raise
-        raise not_image from None
-    width, height = upright.size
-    if width < MIN_PHOTO_WIDTH or height < MIN_PHOTO_HEIGHT:
-        raise ValidationError(
-            f"写真が小さすぎます（{width}×{height} ピクセル）。縦45mm×横35mmを300dpi以上、"
-            f"つまり横{MIN_PHOTO_WIDTH}×縦{MIN_PHOTO_HEIGHT}ピクセル以上にしてください",
-            f"photo is {width}x{height} px; at least {MIN_PHOTO_WIDTH}x{MIN_PHOTO_HEIGHT} px "
-            "(35x45 mm at 300 dpi) is needed",
-        )
-    aspect = width / height
-    if not MIN_ASPECT <= aspect <= MAX_ASPECT:
-        raise ValidationError(
-            f"写真の縦横比が合いません（横{width}×縦{height}）。縦45mm×横35mm"
-            "（おおむね縦5:横4）の縦長の写真にしてください",
-            f"photo aspect {aspect:.2f} (w/h) is not about 4:5 (35x45 mm)",
-        )
-    rgb = _flatten(upright)
-    face = ImageOps.fit(rgb, (FACE_WIDTH, FACE_HEIGHT), Image.Resampling.LANCZOS)
-    buf = io.BytesIO()
-    face.save(buf, "JPEG", quality=90, optimize=True)
-    return Photo(fmt, width, height, buf.getvalue())
-
-
-def _flatten(img: Image.Image) -> Image.Image:
-    """RGB on white (transparent PNGs get a white background, like a photo print)."""
-    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        white = Image.new("RGB", rgba.size, (255, 255, 255))
-        white.paste(rgba, mask=rgba.getchannel("A"))
-        return white
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        img = img.point(lambda v: v / 256).convert("L")  # type: ignore[no-untyped-call]
-    return img.convert("RGB")
 
 
 # -- appointments ------------------------------------------------------------------------

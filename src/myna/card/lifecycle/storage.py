@@ -34,7 +34,7 @@ applications = Table(
     Column("channel", String(10), nullable=False),
     Column("municipality_code", String(6), nullable=False),
     Column("resident_id", Integer, nullable=False),
-    Column("holder_ref", String(64), nullable=False, index=True),
+    Column("person_key", String(64), nullable=False, index=True),  # J-LIS's person key
     Column("photo_format", String(4), nullable=False),
     Column("photo_width", Integer, nullable=False),
     Column("photo_height", Integer, nullable=False),
@@ -54,7 +54,7 @@ cards = Table(
     Column("card_number", String(12), primary_key=True),  # also the chip's and JPKI's card id
     Column("receipt_no", Integer, ForeignKey("applications.receipt_no"), nullable=False,
            unique=True),
-    Column("holder_ref", String(64), nullable=False),
+    Column("person_key", String(64), nullable=False),
     Column("municipality_code", String(6), nullable=False),  # issuing municipality
     Column("resident_id", Integer, nullable=False),
     Column("name", String(200), nullable=False),
@@ -78,7 +78,7 @@ cards = Table(
     Column("identity_documents", JSON),
     Column("ended_at", UtcDateTime()),
     Column("end_reason", String(20)),
-    Index("ix_cards_holder", "holder_ref"),
+    Index("ix_cards_person_key", "person_key"),
     Index("ix_cards_status", "status", "municipality_code"),
 )
 
@@ -128,4 +128,34 @@ events = Table(
     Column("actor", String(50), nullable=False),
     Column("detail", JSON, nullable=False),
     Column("at", UtcDateTime(), nullable=False),
+)
+
+#: 作成 (production) in steps: the intent, with everything the card is made from, is
+#: recorded before the chip and JPKI are touched; the card row is written only when
+#: both key pairs are certified and the certificates are on the chip.
+productions = Table(
+    "productions",
+    metadata,
+    Column("receipt_no", Integer, ForeignKey("applications.receipt_no"), primary_key=True),
+    Column("card_number", String(12), nullable=False, unique=True),
+    Column("holder", JSON, nullable=False),  # the holder's items when production began
+    Column("issued_on", Date, nullable=False),
+    Column("expires_on", Date, nullable=False),
+    Column("signing", Boolean, nullable=False),
+    Column("state", String(10), nullable=False),  # 作成中 | 完了 | 中止
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime()),
+)
+
+#: 交付 (hand-over) in steps: the intent (who, with which documents) before the chip's
+#: PINs are set, the card's activation after.  PINs are never stored here.
+handovers = Table(
+    "handovers",
+    metadata,
+    Column("card_number", String(12), ForeignKey("cards.card_number"), primary_key=True),
+    Column("staff_id", String(50), nullable=False),
+    Column("identity_method", String(10), nullable=False),
+    Column("identity_documents", JSON, nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime()),
 )

@@ -1,0 +1,338 @@
+"""The card centre as a municipality's counter and web screens call it.
+
+J-LIS's card centre (個人番号カード, 番号法16条の2・17条) takes applications,
+produces cards and keeps their life; the municipality's counter books the
+hand-over, hands the card over (交付: identity checked in person, PINs set by
+the resident), reports losses, resumes found cards and reads a resident's cards.
+:class:`CardsApi` is that interface: :class:`myna.card.lifecycle.service.CardService`
+implements it in one process and :class:`myna.transport.cards_client.CardsClient`
+over HTTP (the node ``jlis``), where a town reaches only its own town's cards.
+
+Production (:meth:`CardService.produce`) is J-LIS's own operation and not part of
+what a town calls.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from myna.clock import jst_date, show_time
+from myna.errors import ValidationError
+
+#: the card event that says the card must be reissued (its back shows a retired number)
+REISSUE_NEEDED = "再交付要（番号変更）"
+
+
+def _parse(enum: type[StrEnum], value: str, aliases: dict[str, str], what_ja: str,
+           what_en: str) -> StrEnum:
+    text = (value or "").strip()
+    text = aliases.get(text.lower(), text)
+    try:
+        return enum(text)
+    except ValueError:
+        allowed = "、".join(m.value for m in enum)
+        raise ValidationError(
+            f"{what_ja}が不正です: {value!r}（{allowed}）",
+            f"unknown {what_en} {value!r}; use one of {allowed} or {', '.join(aliases)}",
+        ) from None
+
+
+class Channel(StrEnum):
+    """How an application arrived (交付申請の方法)."""
+
+    MAIL = "郵送"
+    ONLINE = "オンライン"
+    KIOSK = "証明写真機"
+    COUNTER = "窓口"
+
+    @classmethod
+    def parse(cls, value: Channel | str) -> Channel:
+        if isinstance(value, Channel):
+            return value
+        aliases = {"mail": "郵送", "online": "オンライン", "kiosk": "証明写真機",
+                   "counter": "窓口"}
+        found = _parse(cls, value, aliases, "申請方法", "application channel")
+        assert isinstance(found, Channel)
+        return found
+
+
+class ApplicationStatus(StrEnum):
+    RECEIVED = "受付"
+    PRODUCED = "作成済"
+    WITHDRAWN = "取下げ"
+
+
+class CardStatus(StrEnum):
+    """Where a card is in its life."""
+
+    PRODUCED = "交付前"  # made by J-LIS, waiting at the municipality
+    ACTIVE = "交付済"  # handed over, usable
+    SUSPENDED = "一時停止"  # reported lost: nothing works until resumed
+    ENDED = "廃止"  # for good (see EndReason)
+
+    @property
+    def live(self) -> bool:
+        return self is not CardStatus.ENDED
+
+    @classmethod
+    def parse(cls, value: CardStatus | str) -> CardStatus:
+        """A card state by its Japanese label (交付済 …) or English name (active …)."""
+        if isinstance(value, CardStatus):
+            return value
+        for status in CardStatus:
+            if value in (status.value, status.name.lower()):
+                return status
+        raise ValidationError(
+            f"カードの状態が不正です: {value}（交付前・交付済・一時停止・廃止、または "
+            "produced / active / suspended / ended）",
+            f"unknown card state {value!r}: produced, active, suspended or ended",
+        )
+
+
+class EndReason(StrEnum):
+    """Why a card ended."""
+
+    UNCLAIMED = "未受領（保管期間経過）"
+    DEATH = "死亡"
+    EMIGRATION = "国外転出"
+    EXPIRY = "有効期限満了"
+    REISSUED = "再交付"
+    RETURNED = "返納"
+    REMOVED = "職権消除"
+
+    @classmethod
+    def parse(cls, value: EndReason | str) -> EndReason:
+        if isinstance(value, EndReason):
+            return value
+        aliases = {"unclaimed": "未受領（保管期間経過）", "death": "死亡",
+                   "emigration": "国外転出", "expiry": "有効期限満了", "reissued": "再交付",
+                   "returned": "返納", "removed": "職権消除"}
+        found = _parse(cls, value, aliases, "廃止の理由", "end reason")
+        assert isinstance(found, EndReason)
+        return found
+
+
+class Reporter(StrEnum):
+    """Who reported a card lost (一時停止の申出)."""
+
+    RESIDENT = "本人"
+    CALL_CENTRE = "コールセンター"
+    MUNICIPALITY = "市区町村窓口"
+
+    @classmethod
+    def parse(cls, value: Reporter | str) -> Reporter:
+        if isinstance(value, Reporter):
+            return value
+        aliases = {"resident": "本人", "call-centre": "コールセンター",
+                   "call_centre": "コールセンター", "call-center": "コールセンター",
+                   "municipality": "市区町村窓口"}
+        found = _parse(cls, value, aliases, "届出者", "reporter")
+        assert isinstance(found, Reporter)
+        return found
+
+
+class IdentityMethod(StrEnum):
+    ONE_DOCUMENT = "1点確認"
+    TWO_DOCUMENTS = "2点確認"
+
+
+@dataclass(frozen=True)
+class IdentityCheck:
+    """How the holder was identified in person, and with which documents."""
+
+    method: IdentityMethod
+    documents: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Application:
+    """One 交付申請 as J-LIS received it (the photo is kept, not shown here)."""
+
+    receipt_no: int
+    channel: Channel
+    notice_application_id: str | None
+    municipality_code: str
+    resident_id: int
+    photo_format: str
+    photo_size: tuple[int, int]
+    signing_requested: bool
+    staff_id: str | None
+    reissue_of: str | None
+    status: ApplicationStatus
+    received_at: dt.datetime
+    card_number: str | None
+
+
+@dataclass(frozen=True)
+class Note:
+    """A line written in the card's 追記欄 (e.g. a new address)."""
+
+    text: str
+    staff_id: str
+    written_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Card:
+    """A card's record: what is printed on it, its state and its certificates.
+
+    The individual number is shown masked; the face photo is kept but not here.
+    ``person_key`` is J-LIS's reference of the holder (see docs/glossary.md): a
+    town's client never receives it (it reads an empty string).
+    """
+
+    card_number: str
+    receipt_no: int
+    person_key: str
+    municipality_code: str
+    resident_id: int
+    name: str
+    birth_date: dt.date
+    sex: str
+    address: str
+    masked_number: str
+    period_of_stay_until: dt.date | None
+    issued_on: dt.date
+    expires_on: dt.date
+    produced_at: dt.datetime
+    hold_until: dt.date
+    status: CardStatus
+    auth_serial: int | None
+    signing_serial: int | None
+    handed_over_at: dt.datetime | None
+    handed_over_by: str | None
+    identity: IdentityCheck | None
+    ended_at: dt.datetime | None
+    end_reason: EndReason | None
+    appointment: dt.datetime | None
+    notes: tuple[Note, ...]
+
+    @property
+    def has_signing_certificate(self) -> bool:
+        return self.signing_serial is not None
+
+
+@dataclass(frozen=True)
+class CertificateState:
+    """Where one of a card's certificates stands at J-LIS now (not what the card says).
+
+    ``kind`` is ``"auth"`` or ``"signing"`` (JPKI's :class:`~myna.jpki.domain.CertKind`
+    values, which compare equal to these strings).
+    """
+
+    kind: str
+    serial: int | None
+    status: str  # "none" | "valid" | "revoked" | "expired"
+    not_after: dt.datetime | None = None
+    revoked_at: dt.datetime | None = None
+    reason: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``有効（2031-04-01 まで）``, ``失効（… 理由: …）``, ``期限切れ`` or ``なし``."""
+        if self.status == "valid" and self.not_after is not None:
+            return f"有効（{jst_date(self.not_after).isoformat()} まで）"
+        if self.status == "revoked":
+            when = show_time(self.revoked_at) if self.revoked_at else ""
+            return f"失効（{when}{'、理由: ' + self.reason if self.reason else ''}）"
+        if self.status == "expired":
+            return "有効期限切れ"
+        return "なし"
+
+    @property
+    def short_label(self) -> str:
+        """``有効 〜2031-04-01``, ``失効 2026-12-01``: for tables."""
+        if self.status == "valid" and self.not_after is not None:
+            return f"有効 〜{jst_date(self.not_after).isoformat()}"
+        if self.status == "revoked" and self.revoked_at is not None:
+            return f"失効 {jst_date(self.revoked_at).isoformat()}"
+        return {"expired": "期限切れ", "revoked": "失効"}.get(self.status, "なし")
+
+    @property
+    def usable(self) -> bool:
+        return self.status == "valid"
+
+
+@dataclass(frozen=True)
+class CardEvent:
+    """One step of a card's (or application's) history."""
+
+    event: str
+    actor: str
+    detail: dict[str, Any]
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Suspension:
+    suspension_id: int
+    card_number: str
+    reported_by: Reporter
+    note: str
+    suspended_at: dt.datetime
+    revoked: dict[str, str]
+    resumed_at: dt.datetime | None
+    resumed_by: str | None
+
+
+class CardsApi(Protocol):
+    """What a municipality's counter and screens call at J-LIS's card centre."""
+
+    def now(self) -> dt.datetime: ...
+
+    @property
+    def holding_months(self) -> int: ...
+
+    def apply(
+        self, photo: bytes, *, channel: Channel | str, application_id: str | None = None,
+        municipality_code: str | None = None, resident_id: int | None = None,
+        staff_id: str | None = None, signing_certificate: bool = True,
+    ) -> Application: ...
+
+    def withdraw(self, receipt_no: int, note: str = "") -> Application: ...
+
+    def application(self, receipt_no: int) -> Application: ...
+
+    def pending_applications(self) -> list[Application]: ...
+
+    def book_appointment(self, card_number: str, slot_start: dt.datetime) -> dt.datetime: ...
+
+    def appointments(self, municipality_code: str,
+                     day: dt.date) -> list[tuple[dt.datetime, Card]]: ...
+
+    def issue(self, card_number: str, *, staff_id: str, documents: Iterable[str],
+              auth_pin: str, signing_pin: str | None = None) -> Card: ...
+
+    def unclaimed(self, municipality_code: str | None = None) -> list[Card]: ...
+
+    def suspend(self, card_number: str, *, reported_by: Reporter | str = Reporter.RESIDENT,
+                note: str = "") -> Card: ...
+
+    def resume(self, card_number: str, *, staff_id: str, documents: Iterable[str]) -> Card: ...
+
+    def reissue(self, card_number: str, *, staff_id: str, documents: Iterable[str],
+                photo: bytes | None = None, signing_certificate: bool = True) -> Application: ...
+
+    def end(self, card_number: str, reason: EndReason | str, *, actor: str = "J-LIS") -> Card: ...
+
+    def add_note(self, card_number: str, *, staff_id: str, text: str) -> Card: ...
+
+    def card(self, card_number: str) -> Card: ...
+
+    def cards(self, municipality_code: str | None = None,
+              status: CardStatus | str | None = None, limit: int = 1000) -> list[Card]: ...
+
+    def cards_of_resident(self, municipality_code: str, resident_id: int) -> list[Card]: ...
+
+    def history(self, card_number: str) -> list[CardEvent]: ...
+
+    def suspensions(self, card_number: str) -> list[Suspension]: ...
+
+    def certificate_states(self, card: Card) -> tuple[CertificateState, CertificateState]: ...
+
+    def render_front(self, card_number: str) -> bytes: ...
+
