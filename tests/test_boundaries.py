@@ -33,9 +33,6 @@ WIRING_MODULES = {"cli", "wiring", "sample"}
 #: imports across organisations still to be routed through a contract:
 #: (importing module, imported module) with the reason it is still here
 KNOWN: dict[tuple[str, str], str] = {
-    ("myna.card.lifecycle.directory", "myna.registry.affairs"): "jlis → municipality",
-    ("myna.card.lifecycle.directory", "myna.registry.domain"): "jlis → municipality",
-    ("myna.card.lifecycle.directory", "myna.registry.service"): "jlis → municipality",
     ("myna.card.lifecycle.render", "myna.registry.documents"): "jlis → municipality",
     ("myna.intermediate.service", "myna.hub"): "intermediate → hub",
     ("myna.intermediate.service", "myna.hub.table2"): "intermediate → hub",
