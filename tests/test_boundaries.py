@@ -41,10 +41,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("myna.municipality", "myna.notify.service"): "municipality → jlis",
     ("myna.notify.documents", "myna.registry.documents"): "jlis → municipality",
     ("myna.notify.domain", "myna.registry.domain"): "jlis → municipality",
-    ("myna.web.cards", "myna.card.lifecycle.domain"): "municipality → jlis",
-    ("myna.web.cards", "myna.card.lifecycle.service"): "municipality → jlis",
-    ("myna.web.cards_pages", "myna.card.lifecycle.domain"): "municipality → jlis",
-    ("myna.web.cards_pages", "myna.card.lifecycle.service"): "municipality → jlis",
     ("myna.web.linkage", "myna.hub.service"): "municipality → hub",
     ("myna.web.linkage", "myna.hub.table2"): "municipality → hub",
     ("myna.web.linkage", "myna.intermediate.service"): "municipality → intermediate",
@@ -52,7 +48,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("myna.web.notify", "myna.notify.service"): "municipality → jlis",
     ("myna.web.notify_pages", "myna.notify.domain"): "municipality → jlis",
     ("myna.web.notify_pages", "myna.notify.service"): "municipality → jlis",
-    ("myna.web.state", "myna.card.lifecycle.service"): "municipality → jlis",
     ("myna.web.state", "myna.hub.service"): "municipality → hub",
     ("myna.web.state", "myna.notify.service"): "municipality → jlis",
 }

@@ -117,6 +117,12 @@ def card_routes(cards: CardService) -> dict[str, Route]:
         return {"applications": [application_to_json(a) for a in cards.pending_applications()
                                  if a.municipality_code == town]}
 
+    def produce(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+        return card_to_json(cards.produce(own_application(caller, p["receipt_no"])))
+
+    def void_unclaimed(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+        return {"voided": cards.void_unclaimed(own_code(caller, p.get("municipality_code")))}
+
     def book(caller: str, p: dict[str, Any]) -> dict[str, Any]:
         slot = cards.book_appointment(own_card(caller, p["card_number"]),
                                       dt.datetime.fromisoformat(str(p["slot"])))
@@ -200,6 +206,7 @@ def card_routes(cards: CardService) -> dict[str, Route]:
         "settings": settings, "apply": apply, "withdraw": withdraw,
         "application": application, "pending": pending, "book": book,
         "appointments": appointments, "issue": issue, "unclaimed": unclaimed,
+        "produce": produce, "void-unclaimed": void_unclaimed,
         "suspend": suspend, "resume": resume, "reissue": reissue, "end": end,
         "add-note": add_note, "card": card, "cards": listed, "of-resident": of_resident,
         "history": history, "suspensions": suspensions, "certificate-states": states,

@@ -8,20 +8,71 @@ the resident), reports losses, resumes found cards and reads a resident's cards.
 implements it in one process and :class:`myna.transport.cards_client.CardsClient`
 over HTTP (the node ``jlis``), where a town reaches only its own town's cards.
 
-Production (:meth:`CardService.produce`) is J-LIS's own operation and not part of
-what a town calls.
+A town asks J-LIS to produce the card of one of its waiting applications
+(作成依頼, :meth:`CardsApi.produce`); J-LIS makes it with keys generated on the
+chip and its own CA's certificates.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
 from myna.clock import jst_date, show_time
-from myna.errors import ValidationError
+from myna.errors import InvalidFormat, InvalidLength, ValidationError
+from myna.numbers import individual
+
+#: A card number (券面の番号): 12 digits, never a valid individual number.
+CARD_NUMBER_LENGTH = 12
+
+#: Photo documents issued by public bodies: one is enough.
+ONE_DOCUMENT: tuple[str, ...] = (
+    "運転免許証", "運転経歴証明書", "旅券", "在留カード", "特別永住者証明書",
+    "身体障害者手帳", "精神障害者保健福祉手帳", "療育手帳", "写真付き住民基本台帳カード",
+    "一時庇護許可書", "仮滞在許可書", "海技免状", "電気工事士免状", "無線従事者免許証",
+    "小型船舶操縦免許証", "宅地建物取引士証", "戦傷病者手帳",
+)
+#: Other documents: two different ones are needed.
+TWO_DOCUMENTS: tuple[str, ...] = (
+    "資格確認書", "健康保険被保険者証", "介護保険被保険者証", "年金手帳", "基礎年金番号通知書",
+    "年金証書", "児童扶養手当証書", "特別児童扶養手当証書", "医療受給者証", "社員証", "学生証",
+    "預金通帳", "母子健康手帳", "源泉徴収票", "公共料金の領収書",
+)
+
+def check_card_number(value: str) -> str:
+    """A card number typed by a person (full-width digits, spaces, hyphens accepted).
+
+    >>> check_card_number("１２３４-５６７８-９０１０")
+    '123456789010'
+    >>> check_card_number("123456789018")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    myna.errors.InvalidFormat: これは個人番号です...
+    """
+    text = re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", value or ""))
+    if not text.isascii() or not text.isdigit():
+        raise InvalidFormat(
+            f"カード番号は数字で入力してください（入力: {value!r}）",
+            f"a card number is digits only: {value!r}",
+        )
+    if len(text) != CARD_NUMBER_LENGTH:
+        raise InvalidLength(
+            f"カード番号は{CARD_NUMBER_LENGTH}桁です（入力は{len(text)}桁）",
+            f"a card number has {CARD_NUMBER_LENGTH} digits, not {len(text)}",
+        )
+    if individual.is_valid(text):
+        raise InvalidFormat(
+            "これは個人番号です。カード番号（個人番号とは別の12桁）を入力してください",
+            "this is an individual number, not a card number",
+        )
+    return text
+
+
 
 #: the card event that says the card must be reissued (its back shows a retired number)
 REISSUE_NEEDED = "再交付要（番号変更）"
@@ -299,6 +350,11 @@ class CardsApi(Protocol):
 
     def pending_applications(self) -> list[Application]: ...
 
+    def produce(self, receipt_no: int) -> Card:
+        """作成依頼: J-LIS makes the card of one of the town's waiting applications (running
+        it again after a failure completes the same card, never a second one)."""
+        ...
+
     def book_appointment(self, card_number: str, slot_start: dt.datetime) -> dt.datetime: ...
 
     def appointments(self, municipality_code: str,
@@ -308,6 +364,10 @@ class CardsApi(Protocol):
               auth_pin: str, signing_pin: str | None = None) -> Card: ...
 
     def unclaimed(self, municipality_code: str | None = None) -> list[Card]: ...
+
+    def void_unclaimed(self, municipality_code: str | None = None) -> list[str]:
+        """廃止 of the cards not collected by their holding deadline (their numbers)."""
+        ...
 
     def suspend(self, card_number: str, *, reported_by: Reporter | str = Reporter.RESIDENT,
                 note: str = "") -> Card: ...

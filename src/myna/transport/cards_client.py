@@ -81,6 +81,9 @@ class CardsClient:
     def pending_applications(self) -> list[Application]:
         return [application_from_json(a) for a in self._post("pending", {})["applications"]]
 
+    def produce(self, receipt_no: int) -> Card:
+        return card_from_json(self._post("produce", {"receipt_no": receipt_no}))
+
     # -- 交付 ---------------------------------------------------------------------------------
 
     def book_appointment(self, card_number: str, slot_start: dt.datetime) -> dt.datetime:
@@ -103,6 +106,10 @@ class CardsClient:
     def unclaimed(self, municipality_code: str | None = None) -> list[Card]:
         data = self._post("unclaimed", {"municipality_code": municipality_code})
         return [card_from_json(c) for c in data["cards"]]
+
+    def void_unclaimed(self, municipality_code: str | None = None) -> list[str]:
+        data = self._post("void-unclaimed", {"municipality_code": municipality_code})
+        return [str(n) for n in data["voided"]]
 
     # -- 紛失, 再交付, 廃止, 追記 ---------------------------------------------------------------
 

@@ -311,6 +311,10 @@ class HttpNetwork:
         self._http = httpx.Client(timeout=10.0)
         self.down: set[str] = set()
 
+    def url(self, node: str) -> str:
+        """Where ``node`` answers (J-LIS's own services at J-LIS's address)."""
+        return self._url(node)
+
     def _url(self, node: str) -> str:
         node = node if node in self.endpoints else HOSTED_BY.get(node, node)
         try:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from myna.card.lifecycle.domain import CardStatus
-from myna.card.lifecycle.service import Application, Card, CardService, CertificateState
+from myna.contracts.cards import Application, Card, CardsApi, CardStatus, CertificateState
 from myna.web.presenters import HIDDEN
 
 #: How each status is shown, with its badge style.
@@ -33,19 +32,19 @@ class CardLine:
         return self.card.card_number
 
 
-def card_line(service: CardService, card: Card, hidden: bool) -> CardLine:
+def card_line(service: CardsApi, card: Card, hidden: bool) -> CardLine:
     """A card for a list or its page, with its certificates as J-LIS holds them now."""
     label, css = STATUS_LABELS[card.status]
     auth, signing = service.certificate_states(card)
     return CardLine(card, label, css, HIDDEN if hidden else card.name, hidden, auth, signing)
 
 
-def town_pending(service: CardService, code: str) -> list[Application]:
+def town_pending(service: CardsApi, code: str) -> list[Application]:
     """The town's applications waiting for production, oldest first."""
     return [a for a in service.pending_applications() if a.municipality_code == code]
 
 
-def person_cards(service: CardService, code: str, resident_id: int) -> dict[str, Any]:
+def person_cards(service: CardsApi, code: str, resident_id: int) -> dict[str, Any]:
     """The card section of a resident's page (the page itself is the logged view)."""
     return {
         "cards": [card_line(service, c, False)

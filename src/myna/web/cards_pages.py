@@ -16,17 +16,19 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
-from myna.card.lifecycle.domain import (
+from myna.clock import jst_date
+from myna.contracts.cards import (
     ONE_DOCUMENT,
     TWO_DOCUMENTS,
+    Application,
+    Card,
+    CardsApi,
     CardStatus,
     Channel,
     EndReason,
     Reporter,
     check_card_number,
 )
-from myna.card.lifecycle.service import Application, Card, CardService
-from myna.clock import jst_date
 from myna.errors import MynaError, NotFound, PermissionDenied, ValidationError
 from myna.registry.service import MunicipalityRegistry
 from myna.web.cards import STATUS_LABELS, card_line, town_pending
@@ -56,7 +58,7 @@ SECRET_FIELDS = frozenset({"auth_pin", "signing_pin", "photo"})
 END_REASONS = (EndReason.RETURNED, EndReason.DEATH, EndReason.EMIGRATION, EndReason.REMOVED)
 
 
-def _cards(request: Request) -> CardService:
+def _cards(request: Request) -> CardsApi:
     return get_state(request).system.cards
 
 
@@ -198,7 +200,7 @@ def apply(request: Request, clerk: ClerkDep, resident_id: ResidentId, form: Form
 # -- one card ------------------------------------------------------------------------------
 
 
-def _town_card(service: CardService, clerk: Clerk, card_number: str) -> Card:
+def _town_card(service: CardsApi, clerk: Clerk, card_number: str) -> Card:
     card = service.card(check_card_number(card_number))
     if card.municipality_code != clerk.code:
         raise NotFound(f"カード {card.card_number} はありません",

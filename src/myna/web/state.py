@@ -16,7 +16,7 @@ from fastapi import Path, Request, Response
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from myna.card.lifecycle.service import CardService
+from myna.contracts.cards import CardsApi
 from myna.errors import PermissionDenied
 from myna.expiry import RetentionTask
 from myna.hub.service import HubService
@@ -69,7 +69,7 @@ class StaffServices(Protocol):
     def notify(self) -> NotificationService: ...
 
     @property
-    def cards(self) -> CardService: ...
+    def cards(self) -> CardsApi: ...
 
     @property
     def hub(self) -> HubService: ...

@@ -19,9 +19,7 @@ withdrawing an application, has no consequence at all.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import secrets
-import unicodedata
 from collections.abc import Iterable
 
 from cryptography import x509
@@ -36,6 +34,15 @@ from myna.card.lifecycle.photos import (
 )
 from myna.clock import JST
 from myna.contracts.cards import (
+    CARD_NUMBER_LENGTH as CARD_NUMBER_LENGTH,
+)
+from myna.contracts.cards import (
+    ONE_DOCUMENT as ONE_DOCUMENT,
+)
+from myna.contracts.cards import (
+    TWO_DOCUMENTS as TWO_DOCUMENTS,
+)
+from myna.contracts.cards import (
     ApplicationStatus,
     CardStatus,
     Channel,
@@ -44,7 +51,10 @@ from myna.contracts.cards import (
     IdentityMethod,
     Reporter,
 )
-from myna.errors import InvalidFormat, InvalidLength, ValidationError
+from myna.contracts.cards import (
+    check_card_number as check_card_number,
+)
+from myna.errors import ValidationError
 from myna.holidays import office_closed
 from myna.jpki.domain import age_on, nth_birthday_after
 from myna.numbers import individual
@@ -142,7 +152,6 @@ def add_months(day: dt.date, months: int) -> dt.date:
 
 # -- card numbers -----------------------------------------------------------------------
 
-CARD_NUMBER_LENGTH = 12
 
 
 def new_card_number() -> str:
@@ -161,35 +170,6 @@ def new_card_number() -> str:
     return base + secrets.choice([d for d in "0123456789" if d != check])
 
 
-def check_card_number(value: str) -> str:
-    """A card number typed by a person (full-width digits, spaces, hyphens accepted).
-
-    >>> check_card_number("１２３４-５６７８-９０１０")
-    '123456789010'
-    >>> check_card_number("123456789018")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    myna.errors.InvalidFormat: これは個人番号です...
-    """
-    text = re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", value or ""))
-    if not text.isascii() or not text.isdigit():
-        raise InvalidFormat(
-            f"カード番号は数字で入力してください（入力: {value!r}）",
-            f"a card number is digits only: {value!r}",
-        )
-    if len(text) != CARD_NUMBER_LENGTH:
-        raise InvalidLength(
-            f"カード番号は{CARD_NUMBER_LENGTH}桁です（入力は{len(text)}桁）",
-            f"a card number has {CARD_NUMBER_LENGTH} digits, not {len(text)}",
-        )
-    if individual.is_valid(text):
-        raise InvalidFormat(
-            "これは個人番号です。カード番号（個人番号とは別の12桁）を入力してください",
-            "this is an individual number, not a card number",
-        )
-    return text
-
-
 # -- enumerations (shared with the municipalities: myna.contracts.cards) ------------------
 
 
@@ -204,19 +184,6 @@ def revocation_of(reason: EndReason) -> x509.ReasonFlags:
 
 # -- identity documents (本人確認書類) ------------------------------------------------------
 
-#: Photo documents issued by public bodies: one is enough.
-ONE_DOCUMENT: tuple[str, ...] = (
-    "運転免許証", "運転経歴証明書", "旅券", "在留カード", "特別永住者証明書",
-    "身体障害者手帳", "精神障害者保健福祉手帳", "療育手帳", "写真付き住民基本台帳カード",
-    "一時庇護許可書", "仮滞在許可書", "海技免状", "電気工事士免状", "無線従事者免許証",
-    "小型船舶操縦免許証", "宅地建物取引士証", "戦傷病者手帳",
-)
-#: Other documents: two different ones are needed.
-TWO_DOCUMENTS: tuple[str, ...] = (
-    "資格確認書", "健康保険被保険者証", "介護保険被保険者証", "年金手帳", "基礎年金番号通知書",
-    "年金証書", "児童扶養手当証書", "特別児童扶養手当証書", "医療受給者証", "社員証", "学生証",
-    "預金通帳", "母子健康手帳", "源泉徴収票", "公共料金の領収書",
-)
 _DOCUMENT_ALIASES = {
     "パスポート": "旅券", "passport": "旅券", "免許証": "運転免許証",
     "driving-licence": "運転免許証", "driver-license": "運転免許証",
