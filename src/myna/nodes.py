@@ -35,6 +35,7 @@ from myna.jpki.service import JpkiService
 from myna.keys import FileKeyStore, KeyStore
 from myna.linkage.messages import LinkRequest, ProvideAnswer, ProvideRequest
 from myna.netca import NetworkCA, check_certificate
+from myna.notify.routes import notify_routes
 from myna.notify.service import NotificationService
 from myna.system import MynaSystem, open_provision_log
 from myna.transport.http import (
@@ -217,6 +218,7 @@ class NodeHost:
             "/node/v1/jlis/assign-numbers": (assign_all, is_town),
             "/node/v1/jlis/next-number": (next_number, is_town),
             "/node/v1/jlis/identity": (identity_of, lambda c: c.startswith("business:")),
+            **notify_routes(notify),
             **events_route({"jlis": jlis.inbox, "notify": notify.inbox}, is_town,
                            after=worker.wake),
         })

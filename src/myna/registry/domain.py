@@ -15,7 +15,9 @@ from enum import StrEnum
 
 from myna.clock import JST
 from myna.errors import ValidationError
-from myna.fields import check_furigana, check_postcode, check_sex  # noqa: F401 (re-exported)
+from myna.fields import check_furigana as check_furigana  # re-exported
+from myna.fields import check_postcode as check_postcode  # re-exported
+from myna.fields import check_sex as check_sex  # re-exported
 from myna.text import clean_text
 
 

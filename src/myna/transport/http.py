@@ -30,7 +30,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from myna.clock import utcnow
-from myna.errors import MynaError, NotFound, PermissionDenied, ValidationError
+from myna.errors import Conflict, MynaError, NotFound, PermissionDenied, ValidationError
 from myna.events.inbox import Inbox, Receipt
 from myna.events.model import Event
 from myna.linkage.messages import (
@@ -115,7 +115,7 @@ def answer_from_json(data: dict[str, Any]) -> LinkAnswer:
 
 def error_from_json(status: int, data: dict[str, Any]) -> MynaError:
     kinds: dict[str, type[MynaError]] = {"forbidden": PermissionDenied, "not_found": NotFound,
-                                        "invalid": ValidationError}
+                                        "invalid": ValidationError, "conflict": Conflict}
     cls = kinds.get(str(data.get("kind")), MynaError)
     if status == 403:
         cls = PermissionDenied
