@@ -33,12 +33,12 @@ from myna.notify.domain import (
     MemberNotice,
     ReturnReason,
     application_url,
-    household_notices,
 )
 from myna.notify.service import NotificationService
 from myna.notify.simulate import SYNTHETIC_RATES, simulate_delivery
 from myna.numbers import individual
 from myna.registry.domain import HouseholdPlacement, PersonDetails, Role
+from myna.registry.notices import household_notices
 from myna.system import MynaSystem
 
 KUNITACHI, KOKUBUNJI = "132152", "132144"

@@ -372,13 +372,16 @@ def test_letters_list_and_filters(town: Town, sup: Session, clerk: Session) -> N
 
     everything = clerk.get(f"{BASE}/letters")
     assert everything.status_code == 200
-    assert "3通" in flat(everything) and "髙橋 太郎、髙橋 花子、髙橋 結衣" in everything.text
-    assert "佐藤 美咲" not in everything.text  # 支援措置: hidden from a clerk
-    assert "（支援措置により非表示）" in everything.text
-    assert "佐藤 美咲" in sup.get(f"{BASE}/letters").text
+    assert "髙橋 太郎、髙橋 花子、髙橋 結衣" in everything.text
+    # 支援措置: as in a search, the letter listing only her is left off a clerk's list
+    assert "通知書2通" in flat(everything) and "佐藤 美咲" not in everything.text
+    assert "東2-3-4" not in everything.text
+    supervised = sup.get(f"{BASE}/letters")
+    assert "通知書3通" in flat(supervised) and "佐藤 美咲" in supervised.text
+    assert "東2-3-4" not in supervised.text  # a supervisor sees no address until approved
 
     by_state = clerk.get(f"{BASE}/letters", state="returned")
-    assert "1通（全3通中）" in flat(by_state) and "谷保 一郎" in by_state.text
+    assert "1通（絞り込み）" in flat(by_state) and "谷保 一郎" in by_state.text
     assert "髙橋" not in by_state.text
     unreached = clerk.get(f"{BASE}/letters", state="unreached")
     assert "谷保 一郎" in unreached.text
@@ -403,7 +406,7 @@ def test_record_a_return_and_a_hand_over(town: Town, sup: Session, clerk: Sessio
 
     done = clerk.post(f"{url}/events", follow=False, state="returned", reason="宛所不明",
                       note="転居先不明")
-    assert done.status_code == 303 and done.headers["location"] == url
+    assert done.status_code == 303 and done.headers["location"] == f"{url}?purpose={MY_NUMBER}"
     shown = clerk.get(url)
     assert "「返戻（宛所不明）」を記録しました" in shown.text
     assert "窓口保管にする" in shown.text and "返戻を記録" not in shown.text
@@ -463,17 +466,21 @@ def test_a_protected_persons_letter_is_for_supervisors(
     mail(sup, batch_id)
     letter_id = letter_of(town, batch_id, town.protected)
     page = clerk.get(f"{BASE}/letters/{letter_id}")
-    assert page.status_code == 200
-    assert "佐藤 美咲" not in page.text and "東2-3-4" in page.text
-    assert "記録は監督者が行います" in page.text and "返戻を記録" not in page.text
+    assert page.status_code == 403 and "支援措置の対象者の通知書です" in page.text
+    assert "佐藤 美咲" not in page.text and "東2-3-4" not in page.text
+    assert ("list_hidden", f"{NOTIFYING}（番号通知: 通知 {letter_id}）") in views(
+        town, town.protected)
     refused = clerk.post(f"{BASE}/letters/{letter_id}/events", state="delivered")
     assert refused.status_code == 403
+    assert town.notify.letter(letter_id).state is LetterState.MAILED
     # the letter carries the number in full, and the record needs an approval
     pdf = sup.get(f"{BASE}/letters/{letter_id}/pdf", purpose=MY_NUMBER)
     assert pdf.status_code == 403
     denied = ("view_denied", f"{NOTIFYING}（番号通知書の出力: 通知 {letter_id}）")
     assert denied in views(town, town.protected)
-    assert "佐藤 美咲" in sup.get(f"{BASE}/letters/{letter_id}").text
+    supervised = sup.get(f"{BASE}/letters/{letter_id}")
+    assert "佐藤 美咲" in supervised.text and "東2-3-4" not in supervised.text
+    assert "返戻を記録" in supervised.text  # the counter's record is the supervisor's
 
 
 def test_an_alternative_destination_is_shown_to_supervisors_only(
@@ -562,3 +569,88 @@ def test_dispose_expired_is_for_supervisors(town: Town, sup: Session, clerk: Ses
     assert clerk.post(f"{BASE}/dispose-expired").status_code == 403
     done = sup.post(f"{BASE}/dispose-expired")
     assert done.status_code == 200 and "保管期間を過ぎた通知書はありません" in done.text
+
+
+# -- who is shown, and the access log -----------------------------------------------------------
+
+
+def listed(town: Town, resident: Resident, action: str = "view_list") -> list[str]:
+    """The purposes of ``resident``'s access-log rows of one kind."""
+    return [e.purpose for e in town.registry.access_log(resident.resident_id)
+            if e.action == action]
+
+
+def test_everyone_a_page_lists_is_logged_once_with_the_purpose(
+    town: Town, sup: Session, clerk: Session,
+) -> None:
+    batch_id = prepare(sup)
+    mail(sup, batch_id)
+    town.notify.record(letter_of(town, batch_id, town.single), "返戻", "宛所不明")
+    family = (town.head, town.wife, town.child)
+    assert all(listed(town, p) == [] for p in (*family, town.single, town.protected))
+
+    assert clerk.get(f"{BASE}/letters").status_code == 200
+    on_list = f"{NOTIFYING}（番号通知: 通知書一覧）"
+    for person in (*family, town.single):  # household members too, each once
+        assert listed(town, person) == [on_list]
+    assert listed(town, town.protected) == []  # left off the clerk's list …
+    assert listed(town, town.protected, "list_hidden") == [on_list]  # … noted on her record
+
+    clerk.get(f"{BASE}/letters", purpose=REGISTRY, household=town.head.household_number)
+    for person in family:
+        assert listed(town, person) == ["住民基本台帳事務（番号通知: 通知書一覧）", on_list]
+    assert len(listed(town, town.single)) == 1  # not on the filtered page
+
+    letter_id = letter_of(town, batch_id, town.head)
+    page = clerk.get(f"{BASE}/letters/{letter_id}")
+    assert page.status_code == 200 and "アクセス記録に残ります" in page.text
+    for person in family:
+        assert listed(town, person)[0] == f"{NOTIFYING}（番号通知: 通知 {letter_id}）"
+        assert len(listed(town, person)) == 3
+    assert len(listed(town, town.single)) == 1
+
+    assert "谷保 一郎" in clerk.get(f"{BASE}/follow-up").text
+    assert listed(town, town.single)[0] == f"{NOTIFYING}（番号通知: 未達世帯の一覧）"
+    assert all(len(listed(town, p)) == 3 for p in family)  # never reached: not listed
+
+    # a purpose that is no affair is refused before anything is written
+    before = len(town.registry.access_log(limit=1000))
+    bad = clerk.get(f"{BASE}/letters", purpose="確認のため")
+    assert bad.status_code == 422 and "事務の一覧から選んでください" in bad.text
+    assert clerk.get(f"{BASE}/follow-up", purpose="確認のため").status_code == 422
+    assert len(town.registry.access_log(limit=1000)) == before
+
+
+def test_a_protected_member_is_hidden_from_a_clerk_until_approved(
+    town: Town, sup: Session, clerk: Session,
+) -> None:
+    registry = town.registry
+    sup1, clerk1 = registry.get_staff("sup1"), registry.get_staff("clerk1")
+    registry.set_support_measure(sup1, town.wife.resident_id, True, "DV支援措置の申出")
+    batch_id = prepare(sup)
+    mail(sup, batch_id)
+    letter_id = letter_of(town, batch_id, town.head)
+
+    page = clerk.get(f"{BASE}/letters")
+    assert "髙橋 太郎、（支援措置により非表示）、髙橋 結衣" in page.text
+    assert "髙橋 花子" not in page.text
+    assert "東京都国立市北1-2-3" in page.text  # the others' address is theirs to show
+    one = clerk.get(f"{BASE}/letters/{letter_id}")
+    assert one.status_code == 200 and "髙橋 花子" not in one.text
+    assert "たかはし はなこ" not in one.text and "1987" not in one.text
+    assert "記録は監督者が行います" in one.text and "返戻を記録" not in one.text
+    assert clerk.post(f"{BASE}/letters/{letter_id}/events", state="delivered").status_code == 403
+    assert listed(town, town.wife) == []
+    assert len(listed(town, town.wife, "list_hidden")) == 3  # list, letter page, refused post
+
+    # an approval for the affair opens her on the clerk's pages, and is logged with it
+    asked = registry.request_protected_view(clerk1, town.wife.resident_id, MY_NUMBER,
+                                            "返戻された通知書の確認")
+    other = registry.create_staff("sup2", "課長 次郎", Role.SUPERVISOR, PASSWORD)
+    registry.decide_protected_view(other, asked.request_id)
+    opened = clerk.get(f"{BASE}/letters")
+    assert "髙橋 太郎、髙橋 花子、髙橋 結衣" in opened.text
+    [entry] = [e for e in registry.access_log(town.wife.resident_id) if e.action == "view_list"]
+    assert entry.detail["approval"] == asked.request_id
+    # only for that affair: under another, she is hidden again
+    assert "髙橋 花子" not in clerk.get(f"{BASE}/letters", purpose=REGISTRY).text

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 from myna.atena.service import AtenaService
 from myna.contracts.jlis import JlisApi, Progress
+from myna.contracts.notify import BatchSummary, NotifyApi
 from myna.intermediate.service import IntermediateServer, PendingRequest, Received
-from myna.notify.domain import BatchSummary, household_notices
-from myna.notify.service import NotificationService
 from myna.registry.domain import Staff
+from myna.registry.notices import household_notices
 from myna.registry.service import MunicipalityRegistry
 
 ROLE = "市町村長"
@@ -88,7 +88,7 @@ class Municipality:
             out.append((waiting, rid))
         return out
 
-    def notify_numbers(self, notify: NotificationService) -> BatchSummary:
+    def notify_numbers(self, notify: NotifyApi) -> BatchSummary:
         """番号通知: hand the town's numbered households to J-LIS's notification node."""
         return notify.prepare_batch(self.code, self.registry.municipality.name,
                                     household_notices(self.registry.current_residents()))

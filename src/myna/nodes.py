@@ -38,6 +38,7 @@ from myna.jpki.service import JpkiService
 from myna.keys import FileKeyStore, KeyStore
 from myna.linkage.messages import LinkRequest, ProvideAnswer, ProvideRequest
 from myna.netca import NetworkCA, check_certificate
+from myna.notify.routes import notify_routes
 from myna.notify.service import NotificationService
 from myna.system import MynaSystem, open_provision_log, open_witness
 from myna.transparency.witness import witness_log
@@ -242,6 +243,7 @@ class NodeHost:
             "/node/v1/jlis/stats": (lambda caller, p: dict(jlis.stats()), lambda c: True),
             **jpki_routes(jpki),
             **card_routes(cards),
+            **notify_routes(notify),
             **events_route({"jlis": jlis.inbox, "notify": notify.inbox}, is_town,
                            after=worker.wake),
         })

@@ -33,7 +33,7 @@ from myna.notify.domain import (
     format_application_id,
 )
 from myna.numbers import individual
-from myna.registry.documents import to_wareki
+from myna.wareki import to_wareki
 
 __all__ = ["qr_code", "render_letter_pdf", "voluntary_note"]
 

@@ -20,23 +20,46 @@ import datetime as dt
 import re
 import secrets
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Protocol
 from urllib.parse import urlsplit
 
 from myna.clock import jst_date
-from myna.errors import ValidationError
-from myna.numbers import individual
-from myna.registry.domain import (
-    check_address,
-    check_furigana,
-    check_name,
-    check_postcode,
-    check_sex,
+from myna.contracts.notify import (
+    AFTER_MAILING,
+    RECORDABLE,
+    STATS_STATES,
+    TRANSITIONS,
+    UNREACHED,
+    AlternativeReason,
+    AlternativeRegistration,
+    ApplicationInfo,
+    BatchSummary,
+    DeliveryStats,
+    Destination,
+    FollowUpEntry,
+    HouseholdNotice,
+    Letter,
+    LetterEvent,
+    LetterKind,
+    LetterMember,
+    LetterState,
+    MemberNotice,
+    ReturnReason,
+    StatsReport,
 )
+from myna.errors import ValidationError
+from myna.fields import check_furigana, check_postcode, check_sex
+from myna.numbers import individual
 from myna.text import clean_text
+
+__all__ = [  # the contract's values, re-exported for the node's own modules
+    "AFTER_MAILING", "RECORDABLE", "STATS_STATES", "TRANSITIONS", "UNREACHED",
+    "AlternativeReason", "AlternativeRegistration", "ApplicationInfo", "BatchSummary",
+    "DeliveryStats", "Destination", "FollowUpEntry", "HouseholdNotice", "Letter",
+    "LetterEvent", "LetterKind", "LetterMember", "LetterPlan", "LetterState", "MemberNotice",
+    "ReturnReason", "StatsReport",
+]
 
 #: 申請書ID: 23 random digits (the first never 0, so no tool drops a leading zero).
 APPLICATION_ID_LENGTH = 23
@@ -44,93 +67,7 @@ DEFAULT_APPLY_URL = "https://myna.example/apply"
 DEFAULT_HOLDING_MONTHS = 3
 
 
-class LetterState(StrEnum):
-    PREPARED = "作成済み"
-    CANCELLED = "取りやめ"
-    MAILED = "発送済み"
-    DELIVERED = "配達済み"
-    RETURNED = "返戻"
-    HELD = "窓口保管"
-    HANDED_OVER = "交付済み"
-    DISPOSED = "廃棄"
-
-    @property
-    def english(self) -> str:
-        return self.name.lower().replace("_", " ")
-
-
-class ReturnReason(StrEnum):
-    """Why the post office brought a letter back (返戻理由)."""
-
-    UNKNOWN_ADDRESS = "宛所不明"
-    NOT_COLLECTED = "保管期間経過"
-    REFUSED = "受取拒否"
-
-
-class LetterKind(StrEnum):
-    HOUSEHOLD = "世帯"
-    ALTERNATIVE = "居所"
-
-
-class AlternativeReason(StrEnum):
-    """Why a person's letter must not go to the registered address (居所情報登録の事由)."""
-
-    DV = "DV・ストーカー・児童虐待等の被害者"
-    FACILITY = "施設入所者"
-    HOSPITAL = "長期入院者"
-    DISASTER = "災害による避難者"
-    OTHER = "その他やむを得ない事情"
-
-
-#: The transitions :meth:`NotificationService.record` accepts (発送 is mark_mailed).
-TRANSITIONS: dict[LetterState, frozenset[LetterState]] = {
-    LetterState.PREPARED: frozenset({LetterState.MAILED, LetterState.CANCELLED}),
-    LetterState.MAILED: frozenset({LetterState.DELIVERED, LetterState.RETURNED}),
-    LetterState.RETURNED: frozenset({LetterState.HELD}),
-    LetterState.HELD: frozenset({LetterState.HANDED_OVER, LetterState.DISPOSED}),
-    LetterState.DELIVERED: frozenset(),
-    LetterState.HANDED_OVER: frozenset(),
-    LetterState.DISPOSED: frozenset(),
-    LetterState.CANCELLED: frozenset(),
-}
-#: Letters whose household was never reached: the 実態調査 list.
-UNREACHED = frozenset({LetterState.RETURNED, LetterState.HELD, LetterState.DISPOSED})
-#: States that mean the letter has left J-LIS.
-AFTER_MAILING = frozenset(TRANSITIONS) - {LetterState.PREPARED, LetterState.CANCELLED}
-
-
 # -- values -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MemberNotice:
-    """One household member as the municipality hands them to J-LIS for the letter."""
-
-    resident_id: int
-    name: str
-    furigana: str
-    birth_date: dt.date
-    sex: str
-    individual_number: str
-
-
-@dataclass(frozen=True)
-class HouseholdNotice:
-    """One household: registered address and members in 住民票 order (世帯主 first)."""
-
-    household_number: str
-    postcode: str
-    address: str
-    members: tuple[MemberNotice, ...]
-
-
-@dataclass(frozen=True)
-class Destination:
-    """A registered alternative destination (居所) for one person."""
-
-    postcode: str
-    address: str
-    care_of: str | None = None  # e.g. '〇〇病院 気付'
 
 
 @dataclass(frozen=True)
@@ -145,21 +82,20 @@ class LetterPlan:
     members: tuple[MemberNotice, ...]
 
 
-class _ResidentLike(Protocol):
-    resident_id: int
-    individual_number: str | None
-    name: str
-    furigana: str
-    birth_date: dt.date
-    sex: str
-    postcode: str
-    address: str
-    household_number: str
-    relationship: str
-    status: str
-
-
 # -- validation ---------------------------------------------------------------------
+
+#: The longest name and address J-LIS stores (characters), as the registry does.
+NAME_MAX, ADDRESS_MAX = 100, 200
+
+
+def check_name(name: str, label: str = "氏名", limit: int = NAME_MAX) -> str:
+    """A name as written: trimmed at the ends only, never normalised."""
+    return clean_text(name, label, max_length=limit)
+
+
+def check_address(value: str, label: str = "住所") -> str:
+    return check_name(value, label, ADDRESS_MAX)
+
 
 
 def _labelled(error: ValidationError, ja: str, en: str) -> ValidationError:
@@ -403,35 +339,6 @@ def plan_letters(
     return plans
 
 
-def household_notices(residents: Iterable[_ResidentLike]) -> list[HouseholdNotice]:
-    """Group current, numbered residents (``myna.registry`` ``Resident``) into households.
-
-    The 世帯主 comes first, then the others in registration order; the household's
-    address is the head's (else the first member's).  Residents without a number or
-    no longer resident are left out.
-    """
-    groups: dict[str, list[_ResidentLike]] = {}
-    for r in residents:
-        if r.status != "住民" or not r.individual_number:
-            continue
-        groups.setdefault(r.household_number, []).append(r)
-    notices = []
-    for number in sorted(groups):
-        people = sorted(groups[number], key=lambda r: (r.relationship != "世帯主", r.resident_id))
-        first = people[0]
-        notices.append(HouseholdNotice(
-            household_number=number,
-            postcode=first.postcode,
-            address=first.address,
-            members=tuple(
-                MemberNotice(r.resident_id, r.name, r.furigana, r.birth_date, r.sex,
-                             str(r.individual_number))
-                for r in people
-            ),
-        ))
-    return notices
-
-
 # -- dates ------------------------------------------------------------------------------
 
 
@@ -457,190 +364,7 @@ def holding_deadline(held_at: dt.datetime, months: int) -> dt.date:
     return add_months(jst_date(held_at), months)
 
 
-# -- what the service hands out ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LetterEvent:
-    """One entry of a letter's history."""
-
-    state: LetterState
-    at: dt.datetime
-    reason: ReturnReason | None = None
-    identity_document: str | None = None
-    note: str | None = None
-
-
-@dataclass(frozen=True)
-class LetterMember:
-    """A person on a letter, with their application form's ID."""
-
-    application_id: str
-    resident_id: int
-    name: str
-    furigana: str
-    birth_date: dt.date
-    sex: str
-    individual_number: str
-    used: bool
-
-
-@dataclass(frozen=True)
-class Letter:
-    """A letter with its contents and its whole history (oldest first)."""
-
-    letter_id: int
-    batch_id: int
-    municipality_code: str
-    municipality_name: str
-    kind: LetterKind
-    household_number: str
-    postcode: str
-    address: str
-    destination: Destination
-    members: tuple[LetterMember, ...]
-    apply_url: str
-    prepared_at: dt.datetime
-    history: tuple[LetterEvent, ...]
-
-    @property
-    def state(self) -> LetterState:
-        return self.history[-1].state
-
-    @property
-    def return_reason(self) -> ReturnReason | None:
-        return next((e.reason for e in self.history if e.state is LetterState.RETURNED), None)
-
-
-@dataclass(frozen=True)
-class BatchSummary:
-    batch_id: int
-    municipality_code: str
-    municipality_name: str
-    prepared_at: dt.datetime
-    mailed_at: dt.datetime | None
-    letter_ids: tuple[int, ...]
-    household_letters: int
-    alternative_letters: int
-    people: int
-
-
-@dataclass(frozen=True)
-class AlternativeRegistration:
-    """居所情報登録 of one person (applies to every letter prepared while it is active)."""
-
-    alternative_id: int
-    municipality_code: str
-    resident_id: int
-    reason: AlternativeReason
-    destination: Destination
-    note: str | None
-    for_remailing: bool
-    registered_at: dt.datetime
-    moved_to_letter: int | None = None  # set when a prepared letter was split at once
-
-
-@dataclass(frozen=True)
-class ApplicationInfo:
-    """Whose card application form an 申請書ID belongs to, and whether it was used."""
-
-    application_id: str
-    municipality_code: str
-    municipality_name: str
-    resident_id: int
-    name: str
-    letter_id: int
-    letter_state: LetterState
-    used_at: dt.datetime | None
-
-    @property
-    def used(self) -> bool:
-        return self.used_at is not None
-
-
-@dataclass(frozen=True)
-class FollowUpEntry:
-    """A letter that never reached its household: for 実態調査 and possibly 職権消除.
-
-    For a letter sent to a registered 居所 only the registered address is shown:
-    the 居所 itself stays off the list, and such a return is no ground for
-    職権消除 at the registered address.
-    """
-
-    letter_id: int
-    batch_id: int
-    kind: LetterKind
-    household_number: str
-    postcode: str
-    address: str
-    names: tuple[str, ...]
-    state: LetterState
-    return_reason: ReturnReason | None
-    returned_on: dt.date | None
-    holding_until: dt.date | None
-    disposed_on: dt.date | None
-
-
-def _rate(count: int, total: int) -> float:
-    return count / total if total else 0.0
-
-
-@dataclass(frozen=True)
-class DeliveryStats:
-    """Counts by current state and by return reason, for one municipality or all.
-
-    Rates by state and the unreached rate are over letters mailed; rates by
-    return reason are shares of the letters returned.
-    """
-
-    municipality_code: str | None
-    municipality_name: str
-    letters: int
-    mailed: int
-    by_state: dict[LetterState, int]
-    returned: int
-    by_reason: dict[ReturnReason, int]
-    unreached: int
-
-    def state_rate(self, state: LetterState) -> float:
-        return _rate(self.by_state.get(state, 0), self.mailed)
-
-    def reason_rate(self, reason: ReturnReason) -> float:
-        return _rate(self.by_reason.get(reason, 0), self.returned)
-
-    @property
-    def return_rate(self) -> float:
-        return _rate(self.returned, self.mailed)
-
-    @property
-    def unreached_rate(self) -> float:
-        return _rate(self.unreached, self.mailed)
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "municipality_code": self.municipality_code,
-            "municipality_name": self.municipality_name,
-            "letters": self.letters,
-            "mailed": self.mailed,
-            "by_state": {s.value: {"count": n, "rate": round(self.state_rate(s), 6)}
-                         for s, n in self.by_state.items()},
-            "returned": self.returned,
-            "return_rate": round(self.return_rate, 6),
-            "by_reason": {r.value: {"count": n, "share": round(self.reason_rate(r), 6)}
-                          for r, n in self.by_reason.items()},
-            "unreached": self.unreached,
-            "unreached_rate": round(self.unreached_rate, 6),
-        }
-
-
-@dataclass(frozen=True)
-class StatsReport:
-    overall: DeliveryStats
-    municipalities: tuple[DeliveryStats, ...]
-
-    def to_dict(self) -> dict[str, object]:
-        return {"overall": self.overall.to_dict(),
-                "municipalities": [m.to_dict() for m in self.municipalities]}
+# -- statistics --------------------------------------------------------------------------
 
 
 def combine_stats(
@@ -655,9 +379,3 @@ def combine_stats(
         by_state=by_state, returned=sum(p.returned for p in parts), by_reason=by_reason,
         unreached=sum(p.unreached for p in parts),
     )
-
-
-#: The states shown in statistics (取りやめ letters never existed for the addressee).
-STATS_STATES: tuple[LetterState, ...] = tuple(
-    s for s in LetterState if s is not LetterState.CANCELLED
-)

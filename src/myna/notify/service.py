@@ -30,6 +30,7 @@ from myna.notify.domain import (
     AFTER_MAILING,
     DEFAULT_APPLY_URL,
     DEFAULT_HOLDING_MONTHS,
+    RECORDABLE,
     STATS_STATES,
     UNREACHED,
     AlternativeReason,
@@ -63,13 +64,7 @@ from myna.notify.domain import (
 )
 from myna.numbers import municipality_code as municipality_codes
 
-#: States that :meth:`NotificationService.record` accepts (発送 is :meth:`mark_mailed`).
-RECORDABLE = frozenset({LetterState.DELIVERED, LetterState.RETURNED, LetterState.HELD,
-                        LetterState.HANDED_OVER, LetterState.DISPOSED})
 _CHUNK = 500
-
-
-
 
 
 def _check_code(code: str) -> str:
@@ -99,7 +94,11 @@ def _current_states() -> Select[Any]:
 
 
 class NotificationService:
-    """番号通知: batches, letters, their history, application IDs, statistics."""
+    """番号通知: batches, letters, their history, application IDs, statistics.
+
+    Implements :class:`myna.contracts.notify.NotifyApi` (what towns call) and
+    :class:`myna.contracts.notify.ApplicationFormsApi` (what the card centre calls).
+    """
 
     def __init__(
         self,
@@ -576,6 +575,21 @@ class NotificationService:
             query = query.where(b.c.municipality_code == _check_code(municipality_code))
         return [(int(i), aware(at)) for i, at in conn.execute(query).all()]
 
+    def letters(self, municipality_code: str) -> list[Letter]:
+        """Every letter of a municipality (取りやめ excepted), oldest first."""
+        code = _check_code(municipality_code)
+        states = _current_states().subquery("states")
+        lt, b = t.letters, t.batches
+        with self.engine.connect() as conn:
+            ids = conn.execute(
+                select(lt.c.letter_id).join(b, b.c.batch_id == lt.c.batch_id)
+                .join(states, states.c.letter_id == lt.c.letter_id)
+                .where(b.c.municipality_code == code,
+                       states.c.state != LetterState.CANCELLED.value)
+                .order_by(lt.c.letter_id)
+            ).scalars().all()
+            return [self._letter(conn, int(i)) for i in ids]
+
     def letter(self, letter_id: int) -> Letter:
         """A letter with its contents and history."""
         with self.engine.connect() as conn:
@@ -598,6 +612,13 @@ class NotificationService:
             select(t.letter_events).where(t.letter_events.c.letter_id == letter_id)
             .order_by(t.letter_events.c.event_id)
         ).all()
+        history = tuple(
+            LetterEvent(LetterState(e.state), aware(e.at),
+                        ReturnReason(e.reason) if e.reason else None,
+                        e.identity_document, e.note)
+            for e in events
+        )
+        held = history[-1] if history and history[-1].state is LetterState.HELD else None
         return Letter(
             letter_id=int(row.letter_id), batch_id=int(row.batch_id),
             municipality_code=row.municipality_code, municipality_name=row.municipality_name,
@@ -609,13 +630,8 @@ class NotificationService:
                              m.birth_date, m.sex, m.individual_number, m.used_at is not None)
                 for m in members
             ),
-            apply_url=row.apply_url, prepared_at=aware(row.prepared_at),
-            history=tuple(
-                LetterEvent(LetterState(e.state), aware(e.at),
-                            ReturnReason(e.reason) if e.reason else None,
-                            e.identity_document, e.note)
-                for e in events
-            ),
+            apply_url=row.apply_url, prepared_at=aware(row.prepared_at), history=history,
+            holding_until=holding_deadline(held.at, self.holding_months) if held else None,
         )
 
     def letter_pdf(self, letter_id: int) -> bytes:
@@ -655,6 +671,7 @@ class NotificationService:
                     returned_on=jst_date(returned.at),
                     holding_until=holding_deadline(held.at, self.holding_months) if held else None,
                     disposed_on=jst_date(disposed.at) if disposed else None,
+                    resident_ids=tuple(m.resident_id for m in letter.members),
                 ))
         return out
 

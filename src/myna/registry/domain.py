@@ -15,6 +15,9 @@ from enum import StrEnum
 
 from myna.clock import JST
 from myna.errors import ValidationError
+from myna.fields import check_furigana as check_furigana  # re-exported
+from myna.fields import check_postcode as check_postcode  # re-exported
+from myna.fields import check_sex as check_sex  # re-exported
 from myna.text import clean_text
 
 
@@ -271,11 +274,6 @@ class HistoryEntry:
 
 # -- validation of what people type ------------------------------------------------
 
-#: Hiragana, katakana (half-width too, as older systems type it), 長音, 中黒 and spaces.
-_KANA = re.compile(r"^[\u3041-\u3096\u30a1-\u30fa\u30fc\u309b\u309c\u30fb\uff66-\uff9f"
-                   r"\u3000 ・ー]+$")
-
-
 def check_name(name: str, label: str = "氏名", limit: str = "name") -> str:
     """A name as written: trimmed at the ends only, never normalised.
 
@@ -283,18 +281,6 @@ def check_name(name: str, label: str = "氏名", limit: str = "name") -> str:
     '髙橋 一郎'
     """
     return clean_text(name, label, max_length=LIMITS[limit])
-
-
-def check_furigana(value: str) -> str:
-    """ふりがな: hiragana or katakana with spaces."""
-    stripped = clean_text(value, "ふりがな", max_length=LIMITS["furigana"], label_en="furigana")
-    if not _KANA.match(stripped):
-        bad = next(ch for ch in stripped if not _KANA.match(ch))
-        raise ValidationError(
-            f"ふりがなには、ひらがな・カタカナのみ使えます（「{bad}」は使えません）",
-            f"furigana must be kana; found {bad!r}",
-        )
-    return stripped
 
 
 _SPACES = dict.fromkeys(map(ord, " \u3000\t・･"), None)
@@ -313,31 +299,6 @@ def same_name_key(value: str) -> str:
     kana = unicodedata.normalize("NFKC", value) if any(
         "\uff61" <= ch <= "\uff9f" for ch in value) else value
     return kana.translate(_SPACES).translate(_KATAKANA)
-
-
-def check_sex(value: str) -> str:
-    aliases = {"男": "男", "女": "女", "M": "男", "F": "女", "male": "男", "female": "女",
-               "1": "男", "2": "女"}
-    if value not in aliases:
-        raise ValidationError(
-            f"性別は「男」か「女」で入力してください（入力: {value!r}）", f"invalid sex {value!r}"
-        )
-    return aliases[value]
-
-
-def check_postcode(value: str) -> str:
-    """Seven digits, as typed with full-width digits, hyphens or 〒.
-
-    >>> check_postcode("〒１８６－０００１")
-    '1860001'
-    """
-    text = clean_text(value, "郵便番号", max_length=LIMITS["postcode"], label_en="postcode")
-    digits = unicodedata.normalize("NFKC", text).replace("-", "").replace("〒", "").strip()
-    if not re.fullmatch(r"\d{7}", digits):
-        raise ValidationError(
-            f"郵便番号は7桁の数字です（入力: {value!r}）", f"postcode must have 7 digits: {value!r}"
-        )
-    return digits
 
 
 def check_address(value: str, label: str = "住所") -> str:

@@ -4,7 +4,8 @@ histories, and the approvals that open a 支援措置 record."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -37,6 +38,15 @@ from myna.registry.domain import (
     check_purpose,
 )
 from myna.text import clean_text
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A person as a list page may show them (see :meth:`Reading.list_view`)."""
+
+    resident: Resident  # numbers masked; address withheld when ``redacted``
+    shown: bool  # False: the page leaves them out (a clerk without an approval)
+    redacted: bool  # shown without address (a supervisor without an approval)
 
 
 class Reading(RegistryCore):
@@ -199,6 +209,41 @@ class Reading(RegistryCore):
                           detail | extra)
                 listed.append((_masked(member), not allowed))
         return listed
+
+    def list_view(
+        self, staff: Staff, resident_ids: Iterable[int], purpose: str, note: str | None = None,
+    ) -> dict[int, Listed]:
+        """The people a page lists from another system's records (番号通知の通知書一覧,
+        未達の一覧 …), each logged once as shown (``view_list``) for the affair.
+
+        As in a search, a person under 支援措置 is left off a clerk's page unless the
+        clerk holds a live approval for the record and affair — that the page would have
+        listed them is logged on their record only (``list_hidden``) — and a supervisor
+        sees them without address until approved.  Unknown ids are left out.
+        """
+        wanted = sorted({int(i) for i in resident_ids})
+        out: dict[int, Listed] = {}
+        with self.engine.begin() as conn:
+            affair, logged, detail = self._purpose(conn, staff, purpose, note)
+            for start in range(0, len(wanted), 500):
+                rows = conn.execute(select(t.residents).where(
+                    t.residents.c.resident_id.in_(wanted[start:start + 500]))).all()
+                for row in rows:
+                    resident = _to_resident(row._mapping)
+                    rid = resident.resident_id
+                    opened, approval = self._may_open(conn, staff, resident, affair)
+                    if not opened and not staff.may_view_protected:
+                        self._log(conn, staff, rid, "list_hidden", logged, detail)
+                        out[rid] = Listed(replace(_masked(self._redacted(staff, resident)),
+                                                  name=PROTECTED, furigana=""), False, True)
+                        continue
+                    extra: dict[str, Any] = {"approval": approval} if approval else {}
+                    if not opened:
+                        extra["redacted"] = True
+                    self._log(conn, staff, rid, "view_list", logged, detail | extra)
+                    out[rid] = Listed(_masked(self._redacted(staff, resident, opened)), True,
+                                      not opened)
+        return out
 
     def request_protected_view(
         self, staff: Staff, resident_id: int, purpose: str, reason: str,

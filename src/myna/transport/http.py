@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 
 from myna.clock import utcnow
 from myna.contracts.jlis import IdentityRecord
-from myna.errors import MynaError, NotFound, PermissionDenied, ValidationError
+from myna.errors import Conflict, MynaError, NotFound, PermissionDenied, ValidationError
 from myna.events.inbox import Inbox, Receipt
 from myna.events.model import Event
 from myna.events.outbox import Outbox
@@ -119,7 +119,7 @@ def answer_from_json(data: dict[str, Any]) -> LinkAnswer:
 
 def error_from_json(status: int, data: dict[str, Any]) -> MynaError:
     kinds: dict[str, type[MynaError]] = {"forbidden": PermissionDenied, "not_found": NotFound,
-                                        "invalid": ValidationError}
+                                        "invalid": ValidationError, "conflict": Conflict}
     cls = kinds.get(str(data.get("kind")), MynaError)
     if status == 403:
         cls = PermissionDenied

@@ -1,9 +1,11 @@
 """What the 番号通知 screens show: a town's letters, who is still to be notified, lines.
 
-The notification node (J-LIS) is reached through
-:class:`myna.notify.service.NotificationService` only.  It has no query for
-"the letters of one town" or "the letters of one person", so the town's letters
-are read batch by batch here (:func:`town_letters`).
+The notification node (J-LIS) is reached through its contract only
+(:class:`myna.contracts.notify.NotifyApi`): in one process the service itself,
+between processes its HTTP client.  Everyone a page lists from the letters is
+read from the town's registry for the page's affair and logged there as shown
+(:meth:`myna.registry.reading.Reading.list_view`); a person under 支援措置 is left
+off a clerk's page unless the clerk holds an approval.
 """
 
 from __future__ import annotations
@@ -13,26 +15,31 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from myna.clock import jst_date
-from myna.errors import Conflict, NotFound, PermissionDenied
-from myna.notify.domain import (
+from myna.contracts.notify import (
     AFTER_MAILING,
+    RECORDABLE,
     TRANSITIONS,
     UNREACHED,
     AlternativeReason,
     AlternativeRegistration,
     BatchSummary,
+    FollowUpEntry,
     Letter,
     LetterKind,
     LetterState,
+    NotifyApi,
     ReturnReason,
-    holding_deadline,
-    household_notices,
 )
-from myna.notify.service import RECORDABLE, NotificationService
+from myna.errors import Conflict, NotFound, PermissionDenied
+from myna.registry.affairs import MY_NUMBER
 from myna.registry.domain import Resident, Staff
+from myna.registry.notices import household_notices
+from myna.registry.reading import Listed
 from myna.registry.service import MunicipalityRegistry
-from myna.web.linkage import resident_brief
 from myna.web.presenters import HIDDEN, mask_number
+
+#: The affair the 番号通知 screens are read for unless another is chosen (番号法7条).
+PURPOSE = MY_NUMBER
 
 #: Badge colour of each state (see ``.badge.*`` in style.css).
 STATE_CSS: dict[LetterState, str] = {
@@ -81,12 +88,12 @@ def form_name(state: LetterState) -> str:
 # -- the town's letters -------------------------------------------------------------------
 
 
-def town_letters(notify: NotificationService, code: str) -> list[Letter]:
+def town_letters(notify: NotifyApi, code: str) -> list[Letter]:
     """Every letter of the town (取りやめ excepted), oldest first."""
-    return [notify.letter(i) for batch in notify.batches(code) for i in batch.letter_ids]
+    return notify.letters(code)
 
 
-def town_letter(notify: NotificationService, code: str, letter_id: int) -> Letter:
+def town_letter(notify: NotifyApi, code: str, letter_id: int) -> Letter:
     """One letter of the town; another town's letter is 'not found' here."""
     letter = notify.letter(letter_id)
     if letter.municipality_code != code:
@@ -94,7 +101,7 @@ def town_letter(notify: NotificationService, code: str, letter_id: int) -> Lette
     return letter
 
 
-def town_batch(notify: NotificationService, code: str, batch_id: int) -> BatchSummary:
+def town_batch(notify: NotifyApi, code: str, batch_id: int) -> BatchSummary:
     batch = notify.batch(batch_id)
     if batch.municipality_code != code:
         raise NotFound(f"一括 {batch_id} はありません", f"no batch {batch_id}")
@@ -102,14 +109,13 @@ def town_batch(notify: NotificationService, code: str, batch_id: int) -> BatchSu
 
 
 def active_registration(
-    notify: NotificationService, code: str, resident_id: int
+    notify: NotifyApi, code: str, resident_id: int
 ) -> AlternativeRegistration | None:
     return next((a for a in notify.alternatives(code) if a.resident_id == resident_id), None)
 
 
 def to_notify(
-    registry: MunicipalityRegistry, notify: NotificationService,
-    letters: Sequence[Letter] | None = None,
+    registry: MunicipalityRegistry, notify: NotifyApi, letters: Sequence[Letter] | None = None,
 ) -> list[Resident]:
     """Current residents with a number whose notification is still to be prepared.
 
@@ -144,7 +150,7 @@ def to_notify(
     return out
 
 
-def prepare_batch(registry: MunicipalityRegistry, notify: NotificationService) -> BatchSummary:
+def prepare_batch(registry: MunicipalityRegistry, notify: NotifyApi) -> BatchSummary:
     """番号通知 of everyone still to be notified (see :func:`to_notify`), as one batch."""
     people = to_notify(registry, notify)
     if not people:
@@ -160,42 +166,50 @@ def prepare_batch(registry: MunicipalityRegistry, notify: NotificationService) -
 # -- who may see whom ----------------------------------------------------------------------
 
 
-class Protection:
-    """Whether a person on a letter is under 支援措置 (looked up once per household)."""
+class Shown:
+    """The people on some letters as the viewer may see them, read from the registry
+    for the page's affair: each one shown is logged as viewed, once per page."""
 
-    def __init__(self, registry: MunicipalityRegistry) -> None:
-        self.registry = registry
-        self._households: dict[str, dict[int, Resident]] = {}
-        self._others: dict[int, Resident | None] = {}
+    def __init__(self, registry: MunicipalityRegistry, staff: Staff,
+                 resident_ids: Iterable[int], purpose: str, note: str) -> None:
+        self.staff = staff
+        self.people: dict[int, Listed] = registry.list_view(staff, resident_ids, purpose, note)
 
-    def resident(self, resident_id: int, household_number: str) -> Resident | None:
-        if household_number not in self._households:
-            self._households[household_number] = {
-                r.resident_id: r
-                for r in self.registry.household_members(household_number, include_removed=True)
-            }
-        found = self._households[household_number].get(resident_id)
-        if found is not None:
-            return found
-        if resident_id not in self._others:  # moved to another household since
-            self._others[resident_id] = resident_brief(self.registry, resident_id)
-        return self._others[resident_id]
+    @classmethod
+    def of_letters(cls, registry: MunicipalityRegistry, staff: Staff,
+                   letters: Iterable[Letter], purpose: str, note: str) -> Shown:
+        ids = [m.resident_id for letter in letters for m in letter.members]
+        return cls(registry, staff, ids, purpose, note)
 
-    def protected(self, resident_id: int, household_number: str) -> bool:
-        resident = self.resident(resident_id, household_number)
-        return resident is not None and resident.support_measure
+    def shown(self, resident_id: int) -> bool:
+        listed = self.people.get(resident_id)
+        return listed is not None and listed.shown
 
-    def hidden(self, staff: Staff, resident_id: int, household_number: str) -> bool:
-        return not staff.may_view_protected and self.protected(resident_id, household_number)
+    def opened(self, resident_id: int) -> bool:
+        """Shown with every detail, address included (not under 支援措置, or approved)."""
+        listed = self.people.get(resident_id)
+        return listed is not None and listed.shown and not listed.redacted
 
-    def check_letter(self, staff: Staff, letter: Letter, what: str) -> None:
-        """Letters listing a protected person are handled by supervisors."""
-        if any(self.hidden(staff, m.resident_id, letter.household_number)
-               for m in letter.members):
+    def any_shown(self, resident_ids: Iterable[int]) -> bool:
+        return any(self.shown(i) for i in resident_ids)
+
+    def check_letter(self, letter: Letter, what: str) -> None:
+        """Letters listing someone the viewer may not see are handled by supervisors."""
+        if not all(self.shown(m.resident_id) for m in letter.members):
             raise PermissionDenied(
                 f"支援措置の対象者を含む通知です。{what}は監督者が行ってください",
                 f"the letter lists a person under support measures: {what} needs a supervisor",
             )
+
+
+def check_visible(letter: Letter, shown: Shown) -> None:
+    """A letter that lists only people the viewer may not see is not opened for them."""
+    if not shown.any_shown(m.resident_id for m in letter.members):
+        raise PermissionDenied(
+            f"通知 {letter.letter_id} は支援措置の対象者の通知書です。監督者が確認するか、"
+            "記録を開く承認を受けてください",
+            f"letter {letter.letter_id} lists only people under support measures",
+        )
 
 
 # -- lines for the pages ---------------------------------------------------------------------
@@ -225,6 +239,7 @@ class LetterLine:
     updated_at: dt.datetime
     hidden: bool  # someone on it is hidden from the viewer
     destination: str  # where the envelope went, or why it is not shown
+    address: str  # the registered address, or why it is not shown
 
     @property
     def letter_id(self) -> int:
@@ -241,37 +256,81 @@ def postcode(value: str) -> str:
     return f"〒{value[:3]}-{value[3:]}" if len(value) == 7 else value
 
 
-def destination_text(letter: Letter, staff: Staff, hidden: bool) -> str:
-    """Where the envelope was sent.  A 居所 is shown to supervisors only: clerks see it,
-    with a purpose that is logged, on the person's own page."""
+def destination_text(letter: Letter, staff: Staff, opened: bool) -> str:
+    """Where the envelope was sent.  A 居所 is shown to supervisors only, and only when
+    everyone on the letter is open to them: clerks see it, with a purpose that is
+    logged, on the person's own page."""
     d = letter.destination
-    if letter.kind is LetterKind.ALTERNATIVE and (hidden or not staff.may_view_protected):
+    if letter.kind is LetterKind.ALTERNATIVE and (not opened or not staff.may_view_protected):
         return "居所あて（送付先は監督者のみ表示）"
     text = f"{postcode(d.postcode)} {d.address}"
     return text + (f" {d.care_of}" if d.care_of else "")
 
 
-def letter_line(letter: Letter, staff: Staff, protection: Protection) -> LetterLine:
-    hidden = [protection.hidden(staff, m.resident_id, letter.household_number)
-              for m in letter.members]
-    names = "、".join(HIDDEN if h else m.name for m, h in zip(letter.members, hidden,
-                                                                strict=True))
+def address_text(postcode_: str, address: str, resident_ids: Iterable[int],
+                 shown: Shown) -> str:
+    """The registered address, unless everyone at it is withheld from the viewer."""
+    if not any(shown.opened(i) for i in resident_ids):
+        return HIDDEN
+    return f"{postcode(postcode_)} {address}"
+
+
+def letter_line(letter: Letter, shown: Shown) -> LetterLine | None:
+    """The letter as a list shows it; None when it lists nobody the viewer may see."""
+    ids = [m.resident_id for m in letter.members]
+    if not shown.any_shown(ids):
+        return None
+    names = "、".join(m.name if shown.shown(m.resident_id) else HIDDEN for m in letter.members)
+    opened = all(shown.opened(i) for i in ids)
     last = letter.history[-1]
     return LetterLine(letter, names, len(letter.members), letter.state,
-                      STATE_CSS[letter.state], letter.return_reason, last.at, any(hidden),
-                      destination_text(letter, staff, any(hidden)))
+                      STATE_CSS[letter.state], letter.return_reason, last.at,
+                      not all(shown.shown(i) for i in ids),
+                      destination_text(letter, shown.staff, opened),
+                      address_text(letter.postcode, letter.address, ids, shown))
 
 
-def member_lines(letter: Letter, staff: Staff, protection: Protection) -> list[MemberLine]:
+def letter_lines(letters: Iterable[Letter], shown: Shown) -> list[LetterLine]:
+    return [line for line in (letter_line(x, shown) for x in letters) if line is not None]
+
+
+def member_lines(letter: Letter, shown: Shown) -> list[MemberLine]:
     out = []
     for m in letter.members:
-        hidden = protection.hidden(staff, m.resident_id, letter.household_number)
+        hidden = not shown.shown(m.resident_id)
         out.append(MemberLine(
             m.resident_id, HIDDEN if hidden else m.name, "" if hidden else m.furigana,
             None if hidden else m.birth_date, "" if hidden else m.sex,
             "****" if hidden else mask_number(m.individual_number),
             _mask_application_id(m.application_id), m.used, hidden,
         ))
+    return out
+
+
+@dataclass(frozen=True)
+class FollowUpLine:
+    """A letter of the follow-up list as the viewer may see it."""
+
+    e: FollowUpEntry
+    names: str
+    hidden: bool  # someone on it is hidden from the viewer
+    address: str
+    resident_id: int  # whose page the household is opened from
+    css: str
+
+
+def follow_up_lines(entries: Iterable[FollowUpEntry], shown: Shown) -> list[FollowUpLine]:
+    """The entries listing someone the viewer may see (the others are left off)."""
+    out = []
+    for e in entries:
+        visible = [i for i in e.resident_ids if shown.shown(i)]
+        if not visible:
+            continue
+        names = "、".join(n if shown.shown(i) else HIDDEN
+                         for i, n in zip(e.resident_ids, e.names, strict=True))
+        out.append(FollowUpLine(e, names, len(visible) < len(e.resident_ids),
+                                address_text(e.postcode, e.address, e.resident_ids, shown),
+                                visible[0], STATE_CSS[e.state]))
     return out
 
 
@@ -314,22 +373,28 @@ def may_dispose(until: dt.date | None, now: dt.datetime) -> bool:
     return until is not None and jst_date(now) > until
 
 
-def holding_until(letter: Letter, months: int) -> dt.date | None:
-    """The last day a letter held at the counter is kept (None unless it is held)."""
-    held = next((e for e in reversed(letter.history) if e.state is LetterState.HELD), None)
-    if held is None or letter.state is not LetterState.HELD:
-        return None
-    return holding_deadline(held.at, months)
-
-
 # -- the person's page -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PersonLetter:
+    """One of the person's letters on their page (the others on it are not shown)."""
+
+    letter: Letter
+    state: LetterState
+    css: str
+    reason: ReturnReason | None
+
+    @property
+    def letter_id(self) -> int:
+        return self.letter.letter_id
 
 
 @dataclass(frozen=True)
 class PersonNotify:
     """番号通知 on a resident's page: their letters and their 居所情報登録."""
 
-    letters: list[LetterLine]
+    letters: list[PersonLetter]
     registration: AlternativeRegistration | None
     mailed: bool  # their latest letter has left J-LIS
     waiting: bool  # their latest letter is waiting to be mailed
@@ -337,14 +402,14 @@ class PersonNotify:
 
 
 def person_notify(
-    registry: MunicipalityRegistry, notify: NotificationService, staff: Staff, resident_id: int,
+    registry: MunicipalityRegistry, notify: NotifyApi, staff: Staff, resident_id: int,
 ) -> PersonNotify:
-    protection = Protection(registry)
+    """The person's letters (who else is on them is not shown on the person's page)."""
     mine = [letter for letter in town_letters(notify, registry.code)
             if any(m.resident_id == resident_id for m in letter.members)]
     latest = mine[-1] if mine else None
     return PersonNotify(
-        letters=[letter_line(letter, staff, protection) for letter in mine],
+        letters=[PersonLetter(x, x.state, STATE_CSS[x.state], x.return_reason) for x in mine],
         registration=active_registration(notify, registry.code, resident_id),
         mailed=latest is not None and latest.state in AFTER_MAILING,
         waiting=latest is not None and latest.state is LetterState.PREPARED,

@@ -10,19 +10,20 @@ are POST-redirect-GET like the rest.
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
-from myna.errors import Conflict, MynaError, PermissionDenied, ValidationError
-from myna.notify.domain import (
+from myna.contracts.notify import (
     AFTER_MAILING,
     STATS_STATES,
     LetterKind,
     LetterState,
+    NotifyApi,
     ReturnReason,
 )
-from myna.notify.service import NotificationService
+from myna.errors import Conflict, MynaError, PermissionDenied, ValidationError
 from myna.registry.affairs import role_labels
 from myna.web import notify as nv
 from myna.web.errors import status_of
@@ -36,7 +37,6 @@ from myna.web.pages import (
     resident_response,
     resident_url,
 )
-from myna.web.presenters import HIDDEN
 from myna.web.state import Clerk, ResidentId, flash, get_state
 
 router = APIRouter(include_in_schema=False)
@@ -46,8 +46,13 @@ LetterId = Annotated[int, Path(ge=1, le=2**31 - 1, description="通知番号")]
 BatchId = Annotated[int, Path(ge=1, le=2**31 - 1, description="一括番号")]
 
 
-def _notify(request: Request) -> NotificationService:
+def _notify(request: Request) -> NotifyApi:
     return get_state(request).system.notify
+
+
+def _purpose(purpose: str) -> str:
+    """The affair a page is read for: 番号通知 unless the viewer chose another."""
+    return purpose.strip() or nv.PURPOSE
 
 
 def _base(clerk: Clerk) -> str:
@@ -129,60 +134,75 @@ def mark_mailed(request: Request, clerk: ClerkDep, batch_id: BatchId, form: Form
 @router.get("/m/{code}/notify/letters", response_class=HTMLResponse)
 def letters_page(
     request: Request, clerk: ClerkDep, state: str = "", household: str = "", batch: str = "",
+    purpose: str = "",
 ) -> Response:
-    """The town's letters, by state, household or batch."""
+    """The town's letters, by state, household or batch; everyone listed is logged as
+    shown for the page's affair, and a 支援措置 person is left off a clerk's list."""
     service = _notify(request)
+    purpose = _purpose(purpose)
     letters = nv.town_letters(service, clerk.code)
     household = household_number(household) if household.strip() else ""
     batch_id = int(batch) if batch.strip().isdigit() else None
     matched = nv.filter_letters(letters, state, household, batch_id)
-    protection = nv.Protection(clerk.registry)
-    shown = matched[:nv.LETTERS_LIMIT]
+    first = matched[:nv.LETTERS_LIMIT]
+    shown = nv.Shown.of_letters(clerk.registry, clerk.staff, first, purpose,
+                                "番号通知: 通知書一覧")
+    lines = nv.letter_lines(first, shown)
+    # letters listing only people the viewer may not see are left off, and out of the
+    # count: as in a search, no total tells that they exist
+    left_off = len(first) - len(lines)
     return render(request, "notify_letters.html", {
-        "clerk": clerk,
-        "lines": [nv.letter_line(letter, clerk.staff, protection) for letter in shown],
-        "matched": len(matched), "total": len(letters), "limit": nv.LETTERS_LIMIT,
+        "clerk": clerk, "lines": lines, "matched": len(matched) - left_off,
+        "limit": nv.LETTERS_LIMIT,
         "states": [(nv.form_name(s), s) for s in LetterState if s is not LetterState.CANCELLED],
         "batches": [b.batch_id for b in service.batches(clerk.code)],
         "values": {"state": state, "household": household,
-                   "batch": str(batch_id) if batch_id else ""},
+                   "batch": str(batch_id) if batch_id else "", "purpose": purpose},
     })
 
 
 def _letter_page(
-    request: Request, clerk: Clerk, letter_id: int, error: MynaError | None = None,
+    request: Request, clerk: Clerk, letter_id: int, purpose: str, error: MynaError | None = None,
     values: dict[str, str] | None = None,
 ) -> HTMLResponse:
     service = _notify(request)
     letter = nv.town_letter(service, clerk.code, letter_id)
-    protection = nv.Protection(clerk.registry)
-    line = nv.letter_line(letter, clerk.staff, protection)
-    until = nv.holding_until(letter, service.holding_months)
+    shown = nv.Shown.of_letters(clerk.registry, clerk.staff, [letter], purpose,
+                                f"番号通知: 通知 {letter_id}")
+    nv.check_visible(letter, shown)
+    line = nv.letter_line(letter, shown)
+    assert line is not None  # check_visible: someone on it is shown
+    until = letter.holding_until
     return render(request, "notify_letter.html", {
         "clerk": clerk, "l": line, "letter": letter,
-        "members": nv.member_lines(letter, clerk.staff, protection),
+        "members": nv.member_lines(letter, shown),
         "history": [(e, nv.STATE_CSS[e.state]) for e in letter.history],
         "steps": [] if line.hidden else nv.next_steps(letter),
-        "holding_until": until, "may_dispose": nv.may_dispose(until, service.now()),
+        "holding_until": until, "may_dispose": nv.may_dispose(until, clerk.registry.now()),
         "holding_months": service.holding_months,
         "reasons": list(ReturnReason), "documents": nv.IDENTITY_DOCUMENTS,
         "alternative": letter.kind is LetterKind.ALTERNATIVE,
-        "error": error, "values": values or {},
+        "error": error, "values": {"purpose": purpose} | (values or {}), "purpose": purpose,
     }, status_of(error) if error else 200)
 
 
 @router.get("/m/{code}/notify/letters/{letter_id}", response_class=HTMLResponse)
-def letter_page(request: Request, clerk: ClerkDep, letter_id: LetterId) -> Response:
-    """One letter: who is on it, where it went, its history and the counter's actions."""
-    return _letter_page(request, clerk, letter_id)
+def letter_page(
+    request: Request, clerk: ClerkDep, letter_id: LetterId, purpose: str = "",
+) -> Response:
+    """One letter: who is on it, where it went, its history and the counter's actions.
+    Everyone on it is logged as shown for the page's affair."""
+    return _letter_page(request, clerk, letter_id, _purpose(purpose))
 
 
 @router.post("/m/{code}/notify/letters/{letter_id}/events", response_class=HTMLResponse)
 def record(request: Request, clerk: ClerkDep, letter_id: LetterId, form: FormDep) -> Response:
     """Record what happened to a mailed letter (返戻・窓口保管・交付・廃棄・配達済み)."""
     service = _notify(request)
+    purpose = _purpose(form.text("purpose"))
     letter = nv.town_letter(service, clerk.code, letter_id)
-    nv.Protection(clerk.registry).check_letter(clerk.staff, letter, "記録")
+    nv.Shown.of_letters(clerk.registry, clerk.staff, [letter], purpose,
+                        f"番号通知: 通知 {letter_id} の記録").check_letter(letter, "記録")
     values = form.values()
     try:
         state = nv.state_by_name(form.required("state", "記録する内容"))
@@ -196,10 +216,10 @@ def record(request: Request, clerk: ClerkDep, letter_id: LetterId, form: FormDep
             identity_document=document if state is LetterState.HANDED_OVER else None,
         )
     except MynaError as exc:
-        return _letter_page(request, clerk, letter_id, exc, values)
+        return _letter_page(request, clerk, letter_id, purpose, exc, values)
     what = f"{event.state.value}（{event.reason.value}）" if event.reason else event.state.value
     flash(request, f"通知 {letter_id} に「{what}」を記録しました")
-    return redirect(f"{_base(clerk)}/letters/{letter_id}")
+    return redirect(f"{_base(clerk)}/letters/{letter_id}?" + urlencode({"purpose": purpose}))
 
 
 @router.get("/m/{code}/notify/letters/{letter_id}/pdf")
@@ -224,7 +244,8 @@ def letter_pdf(
                 "the letter carries full numbers: only a role allowed to see numbers prints it",
             )
     except (ValidationError, PermissionDenied) as exc:
-        return _letter_page(request, clerk, letter_id, exc, {"purpose": purpose})
+        return _letter_page(request, clerk, letter_id, _purpose(purpose), exc,
+                            {"purpose": purpose})
     for m in letter.members:  # refused (and logged as refused) for a protected person
         registry.view(clerk.staff, m.resident_id, affair.id, reveal_number=True,
                       note=f"番号通知書の出力: 通知 {letter_id}")
@@ -239,25 +260,18 @@ def letter_pdf(
 
 
 @router.get("/m/{code}/notify/follow-up", response_class=HTMLResponse)
-def follow_up_page(request: Request, clerk: ClerkDep) -> Response:
-    """Letters that never reached their household, for 実態調査 and possibly 職権消除."""
+def follow_up_page(request: Request, clerk: ClerkDep, purpose: str = "") -> Response:
+    """Letters that never reached their household, for 実態調査 and possibly 職権消除;
+    everyone listed is logged as shown for the page's affair."""
     service = _notify(request)
+    purpose = _purpose(purpose)
     entries = service.follow_up(clerk.code)
-    protection = nv.Protection(clerk.registry)
-    rows = []
-    for entry in entries:
-        letter = service.letter(entry.letter_id)
-        hidden = [protection.hidden(clerk.staff, m.resident_id, letter.household_number)
-                  for m in letter.members]
-        names = "、".join(HIDDEN if h else m.name
-                         for m, h in zip(letter.members, hidden, strict=True))
-        rows.append({"e": entry, "names": names, "hidden": any(hidden),
-                     "resident_id": letter.members[0].resident_id,
-                     "css": nv.STATE_CSS[entry.state]})
+    shown = nv.Shown(clerk.registry, clerk.staff, [i for e in entries for i in e.resident_ids],
+                     purpose, "番号通知: 未達世帯の一覧")
     return render(request, "notify_follow_up.html", {
-        "clerk": clerk, "rows": rows,
+        "clerk": clerk, "rows": nv.follow_up_lines(entries, shown),
         "may_decide": clerk.staff.may_view_protected,
-        "holding_months": service.holding_months,
+        "holding_months": service.holding_months, "values": {"purpose": purpose},
     })
 
 

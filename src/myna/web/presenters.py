@@ -142,6 +142,7 @@ ACTIONS = {
     "staff_reinstate": "職員アカウントの利用再開",
     "view_household": "世帯員として表示",
     "search_hidden": "検索条件に該当（支援措置により検索結果に表示せず）",
+    "view_list": "一覧に表示", "list_hidden": "一覧の対象（支援措置により表示せず）",
     "number_disclosure": "個人番号・住民票コードの全桁表示",
     "protected_request": "支援措置対象者の記録を開く申請",
     "protected_approve": "記録を開く申請の承認",
