@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select
 
+from myna.clock import jst_today
 from myna.intermediate import storage as it
 from myna.intermediate.service import IntermediateServer
 from myna.linkage.messages import LinkAnswer, ProvideAnswer, ProvideRequest, Result
@@ -93,10 +94,10 @@ def make_exchange(system: MynaSystem) -> Exchange:
     towns: dict[str, Municipality] = system.municipalities
     towns[KUNITACHI].acquire_codes()
     clerk = old.create_staff("c-move", "窓口", Role.CLERK, "password-1234")
-    certificate = old.move_out(clerk, rid, "東京都国分寺市本町9丁目1番1号", dt.date.today())
+    certificate = old.move_out(clerk, rid, "東京都国分寺市本町9丁目1番1号", jst_today())
     n_clerk = new.create_staff("c-in", "窓口", Role.CLERK, "password-1234")
     arrived = new.move_in(n_clerk, certificate, HouseholdPlacement(
-        "世帯主", postcode="1850012", address="東京都国分寺市本町9丁目1番1号"), dt.date.today())
+        "世帯主", postcode="1850012", address="東京都国分寺市本町9丁目1番1号"), jst_today())
     towns[KOKUBUNJI].acquire_codes([arrived.resident_id])
     provider, requester = towns[KUNITACHI].intermediate, towns[KOKUBUNJI].intermediate
     provider_ref = towns[KUNITACHI].atena_no(rid)

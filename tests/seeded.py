@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from myna.clock import jst_today
 from myna.registry.domain import HouseholdPlacement, PersonDetails, Resident, Role, Staff
 from myna.registry.service import MunicipalityRegistry
 from myna.system import MynaSystem
@@ -43,7 +44,7 @@ def seed_town(system: MynaSystem) -> Town:
     clerk = town.create_staff("clerk1", "窓口 花子", Role.CLERK, PASSWORD)
     supervisor = town.create_staff("sup1", "係長 一郎", Role.SUPERVISOR, PASSWORD)
     admin = town.create_staff("admin1", "管理 次郎", Role.ADMINISTRATOR, PASSWORD)
-    today = dt.date.today()
+    today = jst_today()
     head = town.register_birth(
         clerk, PersonDetails("髙橋 太郎", "たかはし たろう", dt.date(1985, 4, 1), "男"), HOME
     )

@@ -49,6 +49,7 @@ from myna.card.lifecycle.sample import issue_sample_cards, synthetic_portrait
 from myna.card.lifecycle.service import REISSUE_NEEDED, CardService
 from myna.card.lifecycle.wiring import opened_cards
 from myna.card.pins import PinIncorrect, PinLocked, Slot
+from myna.clock import jst_today
 from myna.errors import Conflict, InvalidFormat, NotFound, PermissionDenied, ValidationError
 from myna.events.storage import with_event_tables
 from myna.jpki.domain import JST, CertificateRejected, CertKind, RejectReason, RelyingPartyKind
@@ -550,7 +551,7 @@ def test_wrong_pins_lock_the_card_until_the_municipality_resets(world: World) ->
 def test_death_ends_the_card_through_jlis_and_jpki(world: World) -> None:
     rid = world.person("国立　一郎", years_ago(world.clock.today(), 70))
     number = world.issued(rid)
-    world.town.record_death(world.clerk, rid, dt.date.today())
+    world.town.record_death(world.clerk, rid, jst_today())
     records = world.system.jpki.certificates_for_card(number)
     assert len(records) == 2 and all(r.status == "revoked" for r in records)
     assert {r.revocation_reason for r in records} == {x509.ReasonFlags.cessation_of_operation}
@@ -575,7 +576,7 @@ def test_death_closes_an_open_application(world: World) -> None:
     rid = world.person("国立　一郎", years_ago(world.clock.today(), 70))
     app = world.cards.apply(portrait(), channel="counter", municipality_code=KUNITACHI,
                             resident_id=rid, staff_id="clerk")
-    world.town.record_death(world.clerk, rid, dt.date.today())
+    world.town.record_death(world.clerk, rid, jst_today())
     assert world.cards.application(app.receipt_no).status is ApplicationStatus.WITHDRAWN
     with pytest.raises(Conflict):
         world.cards.produce(app.receipt_no)
@@ -597,7 +598,7 @@ def test_renewal_after_a_move_and_note_on_the_card(world: World) -> None:
     rid = world.person("国立　一郎", years_ago(world.clock.today(), 40))
     number = world.issued(rid)
     world.town.move_within(world.clerk, rid, HouseholdPlacement(
-        "世帯主", postcode="1860002", address="東京都国立市東2丁目2番2号"), dt.date.today())
+        "世帯主", postcode="1860002", address="東京都国立市東2丁目2番2号"), jst_today())
     before = world.cards.card(number)
     assert world.system.jpki.certificate(before.signing_serial or 0).status == "revoked"
     world.cards.add_note(number, staff_id="clerk", text="転居 東京都国立市東2丁目2番2号")
@@ -731,7 +732,7 @@ def test_death_stops_a_production_under_way(world: World) -> None:
     assert problem.examples == [f"受付番号 {app.receipt_no}"]
     with pytest.raises(Conflict, match="作成中"):
         world.cards.withdraw(app.receipt_no)
-    world.town.record_death(world.clerk, rid, dt.date.today())
+    world.town.record_death(world.clerk, rid, jst_today())
     assert world.cards.application(app.receipt_no).status is ApplicationStatus.WITHDRAWN
     assert {r.status for r in world.system.jpki.certificates_for_card(plan.card_number)} == \
         {"revoked"}

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from myna.clock import jst_today
 from myna.errors import PermissionDenied
 from myna.events import Relay
 from myna.events import storage as et
@@ -92,7 +93,7 @@ def test_numbering_and_births_go_through_j_lis_in_its_own_process(
     supervisor = registry.create_staff("sup", "係長", Role.SUPERVISOR, "係長のパスワード2026")
     baby = registry.register_birth(
         supervisor, PersonDetails("鰐淵\u3000桜", "わにぶち\u3000さくら",
-                                  dt.date.today() - dt.timedelta(days=2), "女"),
+                                  jst_today() - dt.timedelta(days=2), "女"),
         HouseholdPlacement("子", household_number=registry.view(
             supervisor, rid, "resident-registry").household_number))
     assert _person(town, baby.resident_code).address == baby.address
@@ -113,7 +114,7 @@ def test_a_change_made_while_j_lis_is_down_arrives_when_it_is_back(
     moved = registry.move_within(
         supervisor, rid, HouseholdPlacement("世帯主", postcode="1860002",
                                             address="東京都国立市東二丁目2番2号"),
-        dt.date.today())
+        jst_today())
     # the 転居届 is recorded; J-LIS's copy waits in the outbox, and says why
     [backlog] = registry.outbox.backlog()
     assert backlog.destination == "jlis" and backlog.pending >= 1 and backlog.attempts >= 1

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from myna.clock import jst_today
 from myna.system import MynaSystem
 from myna.web import create_app
 from seeded import KUNITACHI, PASSWORD, SECRET, Town, seed_town, sign_in
@@ -37,7 +38,7 @@ class Web:
 
     def birth_form(self, **fields: str) -> Any:
         data = {"csrf_token": self.form_token, "name": "国立 太郎", "furigana": "くにたち たろう",
-                "birth_date": (dt.date.today() - dt.timedelta(days=3)).isoformat(),
+                "birth_date": (jst_today() - dt.timedelta(days=3)).isoformat(),
                 "sex": "男", "relationship": "子",
                 "household_number": self.town.head.household_number} | fields
         return self.client.post(f"/m/{KUNITACHI}/births", data=data)
@@ -46,7 +47,7 @@ class Web:
                   placement: dict[str, Any] | None = None, **extra: Any) -> Any:
         body = {
             "person": {"name": "国立 太郎", "furigana": "くにたち たろう",
-                       "birth_date": (dt.date.today() - dt.timedelta(days=3)).isoformat(),
+                       "birth_date": (jst_today() - dt.timedelta(days=3)).isoformat(),
                        "sex": "男"} | (person or {}),
             "placement": {"relationship": "子",
                           "household_number": self.town.head.household_number}
@@ -272,7 +273,7 @@ def test_a_pasted_certificate_that_is_not_one_is_refused_with_a_message(
     page = web.client.post(f"/m/{KUNITACHI}/move-ins", data={
         "csrf_token": web.form_token, "mode": "json", "certificate_json": pasted,
         "relationship": "世帯主", "postcode": "1860001", "address": "東京都国立市北9-9",
-        "moved_on": dt.date.today().isoformat()})
+        "moved_on": jst_today().isoformat()})
     assert page.status_code == 422, page.text[:300]
     assert "転出証明書" in page.text
     assert web.written() == before

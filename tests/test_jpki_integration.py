@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from myna.card.enrolment import enrol_jpki
+from myna.clock import jst_today
 from myna.jpki.domain import SigningSubject
 from myna.registry.domain import HouseholdPlacement, PersonDetails, Role
 from myna.system import MynaSystem
@@ -21,8 +22,8 @@ def test_move_revokes_signing_only_and_death_ends_both(system: MynaSystem) -> No
         person.name, person.birth_date, person.sex, person.address))
     assert system.jpki.certificate(enrolled.signing_serial or 0).status == "good"
     town.move_within(clerk, person.resident_id, HouseholdPlacement(
-        "世帯主", postcode="1860002", address="東京都国立市東2丁目2番2号"), dt.date.today())
+        "世帯主", postcode="1860002", address="東京都国立市東2丁目2番2号"), jst_today())
     assert system.jpki.certificate(enrolled.signing_serial or 0).status == "revoked"
     assert system.jpki.certificate(enrolled.auth_serial).status == "good"
-    town.record_death(clerk, person.resident_id, dt.date.today())
+    town.record_death(clerk, person.resident_id, jst_today())
     assert system.jpki.certificate(enrolled.auth_serial).status == "revoked"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import MetaData, select
 
+from myna.clock import jst_today
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from myna.hub import table2
 from myna.hub.table2 import NotInTable2, Table2Tampered
@@ -126,14 +127,14 @@ def _moved(world: World) -> tuple[int, int]:
     rid, _, number, _ = world.residents[2]
     clerk = world.old.registry.create_staff("c-move", "窓口", Role.CLERK, "password-1234")
     certificate = world.old.registry.move_out(clerk, rid, "東京都国分寺市本町9丁目1番1号",
-                                             dt.date.today())
+                                             jst_today())
     from myna.registry.domain import HouseholdPlacement
 
     n_clerk = world.new.registry.create_staff("c-in", "窓口", Role.CLERK, "password-1234")
     arrived = world.new.registry.move_in(
         n_clerk, certificate,
         HouseholdPlacement("世帯主", postcode="1850012", address="東京都国分寺市本町9丁目1番1号"),
-        dt.date.today())
+        jst_today())
     world.new.acquire_codes([arrived.resident_id])
     return rid, arrived.resident_id
 

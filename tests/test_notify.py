@@ -18,6 +18,7 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from myna.clock import jst_today
 from myna.db import make_engine, node_url
 from myna.errors import Conflict, MynaError, NotFound, ValidationError
 from myna.events.storage import with_event_tables
@@ -155,7 +156,7 @@ def test_household_grouping_from_the_registry(
 ) -> None:
     town = system.add_municipality(KUNITACHI)
     clerk = town.create_staff("clerk", "窓口 花子", Role.CLERK, "clerk-password")
-    today = dt.date.today()
+    today = jst_today()
 
     def born(name: str, kana: str, days: int, sex: str = "女") -> PersonDetails:
         return PersonDetails(name, kana, today - dt.timedelta(days=days), sex)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from myna.clock import jst_today
 from myna.errors import (
     Conflict,
     InvalidChecksum,
@@ -55,7 +56,7 @@ def supervisor(town: MunicipalityRegistry) -> Staff:
 
 def born(name: str = "国立 太郎", kana: str = "くにたち たろう", sex: str = "男",
          days_ago: int = 30) -> PersonDetails:
-    return PersonDetails(name, kana, dt.date.today() - dt.timedelta(days=days_ago), sex)
+    return PersonDetails(name, kana, jst_today() - dt.timedelta(days=days_ago), sex)
 
 
 def counts(registry: MunicipalityRegistry) -> dict[str, int]:
@@ -125,7 +126,7 @@ def test_moving_between_towns_keeps_number_and_code(
     other_clerk = other.create_staff("clerk", "窓口", Role.CLERK, "other-password")
     person = town.register_birth(clerk, born(days_ago=9000), HOME)
     certificate = town.move_out(clerk, person.resident_id, "東京都国分寺市本町1丁目1番1号",
-                                dt.date.today())
+                                jst_today())
     assert certificate.individual_number == person.individual_number
     assert certificate.resident_code == person.resident_code
     # the certificate travels as data (e.g. JSON) to the new town
@@ -133,7 +134,7 @@ def test_moving_between_towns_keeps_number_and_code(
     arrived = other.move_in(
         other_clerk, travelled,
         HouseholdPlacement("世帯主", postcode="1850012", address="東京都国分寺市本町1丁目1番1号"),
-        dt.date.today(),
+        jst_today(),
     )
     assert (arrived.individual_number, arrived.resident_code) == (
         person.individual_number, person.resident_code)
@@ -157,17 +158,17 @@ def test_move_in_for_someone_already_resident_is_refused(
     other_clerk = other.create_staff("clerk", "窓口", Role.CLERK, "other-password")
     person = town.register_birth(clerk, born(days_ago=9000), HOME)
     certificate = town.move_out(clerk, person.resident_id, "東京都国分寺市本町1丁目1番1号",
-                                dt.date.today())
+                                jst_today())
     place = HouseholdPlacement("世帯主", postcode="1850012", address="東京都国分寺市本町1-1-1")
-    other.move_in(other_clerk, certificate, place, dt.date.today())
+    other.move_in(other_clerk, certificate, place, jst_today())
     before = counts(other)
     with pytest.raises(Conflict, match="既に"):
-        other.move_in(other_clerk, certificate, place, dt.date.today())
+        other.move_in(other_clerk, certificate, place, jst_today())
     assert counts(other) == before
     # and a certificate naming this town itself is not a move-in
     same = MoveOutCertificate.from_json(certificate.as_json() | {"from_municipality_code":
                                                                  KUNITACHI})
-    unchanged(lambda: town.move_in(clerk, same, HOME, dt.date.today()), ValidationError,
+    unchanged(lambda: town.move_in(clerk, same, HOME, jst_today()), ValidationError,
               "転居届")
 
 
@@ -183,7 +184,7 @@ def test_forged_certificate_numbers_are_rejected(
         "moving_on": "2024-01-01", "issued_at": "2024-01-01T00:00:00+09:00",
     }
     cert = MoveOutCertificate.from_json(data)
-    unchanged(lambda: town.move_in(clerk, cert, HOME, dt.date.today()), InvalidChecksum)
+    unchanged(lambda: town.move_in(clerk, cert, HOME, jst_today()), InvalidChecksum)
     with pytest.raises(ValidationError, match="birth_date|生年月日"):
         MoveOutCertificate.from_json(data | {"birth_date": "1990-02-30"})
     with pytest.raises(ValidationError, match="name"):
@@ -238,17 +239,17 @@ def test_death_and_history_are_kept(town: MunicipalityRegistry, clerk: Staff) ->
     person = town.register_birth(clerk, born(days_ago=30000), HOME)
     town.move_within(clerk, person.resident_id,
                      HouseholdPlacement("世帯主", postcode="1860002",
-                                        address="東京都国立市東2丁目1番1号"), dt.date.today())
+                                        address="東京都国立市東2丁目1番1号"), jst_today())
     with pytest.raises(ValidationError, match="生年月日.*より前"):
         town.record_death(clerk, person.resident_id, dt.date(1900, 1, 1))
-    dead = town.record_death(clerk, person.resident_id, dt.date.today())
+    dead = town.record_death(clerk, person.resident_id, jst_today())
     assert (dead.status, dead.removal_reason) == ("除票", "死亡")
     versions = town.versions(person.resident_id)
     assert [v["address"] for v in versions] == [HOME.address, "東京都国立市東2丁目1番1号",
                                                 "東京都国立市東2丁目1番1号"]
     assert [v["status"] for v in versions] == ["住民", "住民", "除票"]
     with pytest.raises(Conflict, match="除票"):
-        town.record_death(clerk, person.resident_id, dt.date.today())
+        town.record_death(clerk, person.resident_id, jst_today())
 
 
 def test_ex_officio_entry_and_removal_need_a_supervisor(
@@ -256,9 +257,9 @@ def test_ex_officio_entry_and_removal_need_a_supervisor(
 ) -> None:
     with pytest.raises(PermissionDenied, match="監督者"):
         town.ex_officio_entry(clerk, born(days_ago=9000), HOME, "実態調査により居住を確認",
-                              dt.date.today())
+                              jst_today())
     person = town.ex_officio_entry(supervisor, born(days_ago=9000), HOME,
-                                   "実態調査により居住を確認", dt.date.today())
+                                   "実態調査により居住を確認", jst_today())
     with pytest.raises(PermissionDenied):
         town.ex_officio_removal(clerk, person.resident_id, "居住の実態なし")
     gone = town.ex_officio_removal(supervisor, person.resident_id, "居住の実態なし")
@@ -438,8 +439,8 @@ def test_protected_records_are_guarded_everywhere(
     town.issue_copy(clerk, head.resident_id, "本人からの交付請求", whole_household=False)
     # writes too
     with pytest.raises(PermissionDenied, match="監督者"):
-        town.move_out(clerk, child.resident_id, "東京都国分寺市本町1丁目1番1号", dt.date.today())
-    town.move_out(supervisor, child.resident_id, "東京都国分寺市本町1丁目1番1号", dt.date.today())
+        town.move_out(clerk, child.resident_id, "東京都国分寺市本町1丁目1番1号", jst_today())
+    town.move_out(supervisor, child.resident_id, "東京都国分寺市本町1丁目1番1号", jst_today())
 
 
 def test_issued_copies_can_be_shown_again_exactly(
@@ -466,7 +467,7 @@ def test_number_reveals_and_certificate_reads_are_logged(
     shown = town.view(supervisor, person.resident_id, "child-allowance", reveal_number=True)
     assert shown.individual_number == person.individual_number
     certificate = town.move_out(clerk, person.resident_id, "東京都国分寺市本町1丁目1番1号",
-                                dt.date.today())
+                                jst_today())
     assert town.moveout_certificate(certificate.certificate_id) == certificate
     actions = [(e.staff_id, e.action) for e in town.access_log(person.resident_id)]
     assert ("boss", "number_disclosure") in actions
@@ -503,7 +504,7 @@ def test_dates_that_cannot_be_printed_are_refused(
     unchanged(lambda: town.move_out(clerk, person.resident_id, "東京都国分寺市本町1-1",
                                     dt.date(400, 9, 12)), ValidationError, "明治")
     unchanged(lambda: town.move_out(clerk, person.resident_id, "東京都国分寺市本町1-1",
-                                    dt.date.today() + dt.timedelta(days=60)), ValidationError,
+                                    jst_today() + dt.timedelta(days=60)), ValidationError,
               "先すぎます")
     unchanged(lambda: town.register_birth(clerk, PersonDetails(
         "古い 人", "ふるい ひと", dt.date(1868, 1, 24), "男"), HOME), ValidationError, "明治")
@@ -529,7 +530,7 @@ NEW_HOME = HouseholdPlacement("世帯主", postcode="1850012", address="東京�
 def test_a_move_in_cannot_predate_the_certificate_nor_be_in_the_future(
     system: MynaSystem, town: MunicipalityRegistry, clerk: Staff,
 ) -> None:
-    today = dt.date.today()
+    today = jst_today()
     neighbour, staff, certificate = _moved_out(system, clerk, town, today + dt.timedelta(days=7))
     before = counts(neighbour)
     for moved_on, words in ((today - dt.timedelta(days=6 * 365), "交付日"),
@@ -547,7 +548,7 @@ def test_a_move_in_cannot_predate_the_certificate_nor_be_in_the_future(
 def test_a_move_out_reported_after_the_move_lets_the_move_in_keep_its_real_date(
     system: MynaSystem, town: MunicipalityRegistry, clerk: Staff,
 ) -> None:
-    today = dt.date.today()
+    today = jst_today()
     neighbour, staff, certificate = _moved_out(system, clerk, town, today - dt.timedelta(days=5))
     with pytest.raises(ValidationError, match="転出日"):  # still not before the move out
         neighbour.move_in(staff, certificate, NEW_HOME, today - dt.timedelta(days=6))
@@ -558,7 +559,7 @@ def test_a_move_out_reported_after_the_move_lets_the_move_in_keep_its_real_date(
 def test_every_notification_date_follows_the_same_rules(
     town: MunicipalityRegistry, clerk: Staff, supervisor: Staff, unchanged: Any,
 ) -> None:
-    today = dt.date.today()
+    today = jst_today()
     person = town.register_birth(clerk, born(days_ago=20), HOME)  # resident since birth
     rid = person.resident_id
     unchanged(lambda: town.move_within(clerk, rid, HouseholdPlacement(
@@ -650,7 +651,7 @@ def test_impossible_people_and_moves_are_refused(
               ValidationError, "世帯主より前に生まれて")
     unchanged(lambda: town.register_birth(clerk, born("\u0301" * 50, "あ"), HOME),
               ValidationError, "結合文字")
-    foreigner = PersonDetails("NGUYEN AN", "グエン アン", dt.date.today() - dt.timedelta(days=4),
+    foreigner = PersonDetails("NGUYEN AN", "グエン アン", jst_today() - dt.timedelta(days=4),
                               "男", ForeignResidence("ベトナム", "宇宙人", None))
     unchanged(lambda: town.register_birth(clerk, foreigner, HOME), ValidationError,
               "在留資格「宇宙人」")
@@ -664,7 +665,7 @@ def test_impossible_people_and_moves_are_refused(
             supervisor, v, HOME, "実態調査による記載", dt.date(2020, 1, 1)),
             ValidationError, words)
     unchanged(lambda: town.move_out(clerk, head.resident_id, "東京都国立市東1-1",
-                                    dt.date.today()), ValidationError, "転居届")
+                                    jst_today()), ValidationError, "転居届")
 
 
 def test_a_duplicate_birth_written_with_other_spacing_or_kana_is_still_caught(

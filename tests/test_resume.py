@@ -117,7 +117,7 @@ def test_a_birth_killed_after_j_lis_answered_leaves_no_number_behind(
         f"s = MynaSystem(sys.argv[1]); r = s.registry('{TOWN}')\n"
         "clerk = r.authenticate('clerk', '窓口のパスワード2026')\n"
         "r.register_birth(clerk, PersonDetails('国立 さくら', 'くにたち さくら', "
-        "dt.date.today() - dt.timedelta(days=3), '女'), HouseholdPlacement('世帯主', "
+        "jst_today() - dt.timedelta(days=3), '女'), HouseholdPlacement('世帯主', "
         "postcode='1860001', address='東京都国立市北一丁目1番1号'))\n"
     )
     env = {**os.environ, "MYNA_KILL_AT": "birth:after-number"}

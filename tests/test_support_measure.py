@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from myna.check import check_installation
+from myna.clock import jst_today
 from myna.contracts.jlis import WITHHELD
 from myna.intermediate.service import IntermediateServer
 from myna.jlis import storage as jt
@@ -142,7 +143,7 @@ def test_a_support_measure_on_a_removed_record_stays_in_the_town(case: Case) -> 
     the person lives elsewhere, would have to refuse (and so block every later event)."""
     clerk = case.town.registry.create_staff("clerk", "窓口", Role.CLERK, "password-1234")
     case.town.registry.move_out(clerk, case.rid, "東京都国分寺市本町九丁目1番1号",
-                                dt.date.today())
+                                jst_today())
     before = case.town.registry.outbox.delivered_count()
     case.town.registry.set_support_measure(case.supervisor, case.rid, True, "DV支援措置の申出")
     assert case.town.registry.outbox.delivered_count() == before

@@ -15,6 +15,7 @@ from urllib.parse import unquote
 import pytest
 from fastapi.testclient import TestClient
 
+from myna.clock import jst_today
 from myna.keys import MemoryKeyStore
 from myna.numbers import individual
 from myna.registry.domain import HouseholdPlacement, PersonDetails, Role
@@ -359,7 +360,7 @@ def test_birth_registration(client: TestClient, town: Town) -> None:
     token = csrf(client.get("/m/132152/births/new").text)
     response = post(
         client, "/m/132152/births", token, name="髙橋 次郎", furigana="たかはし じろう",
-        birth_date=(dt.date.today() - dt.timedelta(days=3)).isoformat(), sex="男",
+        birth_date=(jst_today() - dt.timedelta(days=3)).isoformat(), sex="男",
         relationship="子", household_number=str(int(town.head.household_number)),
     )
     assert response.status_code == 200
@@ -395,7 +396,7 @@ def test_move_out_and_move_in_with_the_certificate_json(client: TestClient, town
     form = client.get(f"/m/132152/residents/{rid}/move-out")
     assert form.status_code == 200 and "転出予定日" in form.text
     response = post(client, f"/m/132152/residents/{rid}/move-out", csrf(form.text),
-                    destination="東京都千代田区千代田1-1", moving_on=dt.date.today().isoformat())
+                    destination="東京都千代田区千代田1-1", moving_on=jst_today().isoformat())
     assert response.status_code == 200
     assert "転出証明書" in response.text and "転出届を受け付けました" in response.text
     match = re.search(r'<textarea class="mono json"[^>]*>(.*?)</textarea>', response.text, re.S)
@@ -407,7 +408,7 @@ def test_move_out_and_move_in_with_the_certificate_json(client: TestClient, town
     other = TestClient(client.app)
     token = sign_in(other, "c2", CHIYODA)
     placement = {"relationship": "世帯主", "postcode": "1000001",
-                 "address": "東京都千代田区千代田1-1", "moved_on": dt.date.today().isoformat()}
+                 "address": "東京都千代田区千代田1-1", "moved_on": jst_today().isoformat()}
     tampered = dict(certificate, name="別人 花子")
     bad = post(other, "/m/131016/move-ins", token, mode="json",
                certificate_json=json.dumps(tampered, ensure_ascii=False), **placement)
@@ -435,7 +436,7 @@ def test_move_in_by_typing_the_certificate(client: TestClient, town: Town) -> No
         staff, PersonDetails("大阪 一郎", "おおさか いちろう", dt.date(1970, 1, 1), "男"),
         HouseholdPlacement("世帯主", postcode="5300001", address="大阪府大阪市北区梅田1-1"),
     )
-    paper = osaka.move_out(staff, person.resident_id, "東京都国立市中1-1", dt.date.today())
+    paper = osaka.move_out(staff, person.resident_id, "東京都国立市中1-1", jst_today())
     token = sign_in(client)
     fields = dict(
         mode="fields", cert_certificate_id=paper.certificate_id,
@@ -443,8 +444,8 @@ def test_move_in_by_typing_the_certificate(client: TestClient, town: Town) -> No
         cert_individual_number=individual.format(paper.individual_number),
         cert_name="大阪 一郎", cert_furigana="おおさか いちろう", cert_birth_date="1970-01-01",
         cert_sex="男", cert_address="大阪府大阪市北区梅田1-1",
-        cert_moving_on=dt.date.today().isoformat(), relationship="世帯主", postcode="1860003",
-        address="東京都国立市中1-1", moved_on=dt.date.today().isoformat(),
+        cert_moving_on=jst_today().isoformat(), relationship="世帯主", postcode="1860003",
+        address="東京都国立市中1-1", moved_on=jst_today().isoformat(),
     )
     response = post(client, "/m/132152/move-ins", token, **fields)
     assert response.status_code == 422 and "住民票コードを入力してください" in response.text
@@ -463,20 +464,20 @@ def test_move_within_and_death(client: TestClient, town: Town) -> None:
     form = client.get(f"/m/132152/residents/{rid}/move-within")
     response = post(client, f"/m/132152/residents/{rid}/move-within", csrf(form.text),
                     relationship="世帯主", postcode="1860004", address="東京都国立市中2-2",
-                    moved_on=dt.date.today().isoformat())
+                    moved_on=jst_today().isoformat())
     assert response.status_code == 200 and "転居届を受け付けました" in response.text
     assert "東京都国立市中2-2" in response.text
     form = client.get(f"/m/132152/residents/{rid}/death")
     future = post(client, f"/m/132152/residents/{rid}/death", csrf(form.text),
-                  died_on=(dt.date.today() + dt.timedelta(days=3)).isoformat())
+                  died_on=(jst_today() + dt.timedelta(days=3)).isoformat())
     assert future.status_code == 422 and "死亡日が未来の日付です" in future.text
     done = post(client, f"/m/132152/residents/{rid}/death", csrf(future.text),
-                died_on=dt.date.today().isoformat())
+                died_on=jst_today().isoformat())
     assert done.status_code == 200 and "除票" in done.text
     again = client.get(f"/m/132152/residents/{rid}/death")
     assert again.status_code == 200
     twice = post(client, f"/m/132152/residents/{rid}/death", csrf(again.text),
-                 died_on=dt.date.today().isoformat())
+                 died_on=jst_today().isoformat())
     assert twice.status_code == 409 and "既に除票です" in twice.text
 
 
@@ -569,7 +570,7 @@ def test_api_errors_have_the_json_shape(client: TestClient, town: Town) -> None:
     protected = client.get(f"{base}/{town.protected.resident_id}", params={"purpose": REGISTRY},
                            headers=headers)
     assert_error(protected, 403, "forbidden", "支援措置")
-    move = {"destination": "東京都千代田区千代田1-1", "moving_on": dt.date.today().isoformat()}
+    move = {"destination": "東京都千代田区千代田1-1", "moving_on": jst_today().isoformat()}
     first = client.post(f"{base}/{town.child.resident_id}/move-out", json=move, headers=headers)
     assert first.status_code == 201
     assert_error(client.post(f"{base}/{town.child.resident_id}/move-out", json=move,
@@ -601,7 +602,7 @@ def test_api_birth_move_out_move_in_and_copy(client: TestClient, town: Town) -> 
     base = "/api/v1/municipalities/132152/residents"
     born = client.post(f"{base}/births", headers=headers, json={
         "person": {"name": "国立 花子", "furigana": "くにたち はなこ",
-                   "birth_date": (dt.date.today() - dt.timedelta(days=1)).isoformat(),
+                   "birth_date": (jst_today() - dt.timedelta(days=1)).isoformat(),
                    "sex": "女"},
         "placement": {"relationship": "子", "household_number": town.head.household_number},
     })
@@ -624,13 +625,13 @@ def test_api_birth_move_out_move_in_and_copy(client: TestClient, town: Town) -> 
     assert_error(no_reason, 422, "invalid", "理由")
 
     out = client.post(f"{base}/{baby['resident_id']}/move-out", headers=headers, json={
-        "destination": "東京都千代田区千代田1-1", "moving_on": dt.date.today().isoformat()})
+        "destination": "東京都千代田区千代田1-1", "moving_on": jst_today().isoformat()})
     assert out.status_code == 201
     certificate = out.json()
     moved = client.post(
         "/api/v1/municipalities/131016/residents/move-ins",
         headers=token_for(client, "131016:c2"),
-        json={"certificate": certificate, "moved_on": dt.date.today().isoformat(),
+        json={"certificate": certificate, "moved_on": jst_today().isoformat(),
               "placement": {"relationship": "世帯主", "postcode": "1000001",
                             "address": "東京都千代田区千代田1-1"}},
     )

@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from myna.clock import jst_today
 from myna.keys import MemoryKeyStore
 from myna.municipality import Municipality
 from myna.registry.domain import HouseholdPlacement, PersonDetails, Role
@@ -74,12 +75,12 @@ def world(tmp_path: Path) -> Iterator[World]:
         clerk = old.registry.get_staff("clerk1")
         old_id = old.registry.numbered_residents()[0][0]
         certificate = old.registry.move_out(clerk, old_id, "東京都国分寺市本町9丁目1番1号",
-                                            dt.date.today())
+                                            jst_today())
         arrived = new.registry.move_in(
             new.registry.get_staff("clerk1"), certificate,
             HouseholdPlacement("世帯主", postcode="1850012",
                                address="東京都国分寺市本町9丁目1番1号"),
-            dt.date.today())
+            jst_today())
         new.acquire_codes([arrived.resident_id])
         # the old town keeps a copy of the person's tax information
         old.intermediate.put_item(old.atena_no(old_id), TAX, {
@@ -374,7 +375,7 @@ def test_a_resident_without_a_code_can_get_one(world: World, browser: Any) -> No
     registry = world.new.registry
     baby = registry.register_birth(
         registry.get_staff("clerk1"),
-        PersonDetails("鷲尾 花", "わしお はな", dt.date.today() - dt.timedelta(days=3), "女"),
+        PersonDetails("鷲尾 花", "わしお はな", jst_today() - dt.timedelta(days=3), "女"),
         HouseholdPlacement("世帯主", postcode="1850012", address="東京都国分寺市本町5丁目1番1号"))
     me = browser("clerk1", NEW)
     page = me.get(f"/m/{NEW}/residents/{baby.resident_id}", purpose="child-allowance")

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from myna.clock import jst_today
 from myna.keys import MemoryKeyStore
 from myna.notify.domain import LetterKind, LetterState, ReturnReason
 from myna.notify.service import NotificationService
@@ -189,7 +190,7 @@ def test_a_new_resident_is_notified_in_the_next_batch(town: Town, sup: Session) 
     mail(sup, prepare(sup))
     baby = town.registry.register_birth(
         town.registry.get_staff("clerk1"),
-        PersonDetails("髙橋 蓮", "たかはし れん", dt.date.today(), "男"),
+        PersonDetails("髙橋 蓮", "たかはし れん", jst_today(), "男"),
         HouseholdPlacement("子", household_number=town.head.household_number))
     assert "1人（1世帯）" in flat(sup.get(BASE))
     second = town.notify.batch(prepare(sup))

@@ -94,6 +94,12 @@ def jst_date(value: dt.datetime) -> dt.date:
     return to_jst(value).date()
 
 
+def jst_today() -> dt.date:
+    """Today in Japan: the day every 届出, letter and record is dated by (not the
+    machine's local date, which is yesterday's before 09:00 JST on a UTC machine)."""
+    return jst_date(utcnow())
+
+
 def iso_jst(value: dt.datetime) -> str:
     """A time for machine-readable output (``--json``): ISO 8601 with Japan's offset.
 

@@ -17,12 +17,12 @@ from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from myna.contracts.cards import CardsApi
+from myna.contracts.notify import NotifyApi
 from myna.errors import PermissionDenied
 from myna.expiry import RetentionTask
 from myna.hub.service import HubService
 from myna.keys import KeyStore
 from myna.municipality import Municipality
-from myna.notify.service import NotificationService
 from myna.registry.documents import ResidentRecordCopy, render_html, render_pdf
 from myna.registry.domain import Staff
 from myna.registry.peers import MoveOutSource
@@ -66,7 +66,7 @@ class StaffServices(Protocol):
     def municipality(self, code: str) -> Municipality: ...
 
     @property
-    def notify(self) -> NotificationService: ...
+    def notify(self) -> NotifyApi: ...
 
     @property
     def cards(self) -> CardsApi: ...
