@@ -111,7 +111,7 @@ def test_exchange_across_processes(cluster: dict[str, Any]) -> None:
         atena_no = cluster["atena"][code].atena_for_resident(rid)
         own = _business(cluster, inst, f"intermediate:{inst}")
         refs = own.post("/node/v1/intermediate/begin-acquisition",
-                        {"local_refs": [atena_no]})["refs"]
+                        {"atena_nos": [atena_no]})["refs"]
         _business(cluster, inst, "jlis").post("/node/v1/jlis/request-codes",
                                                {"requests": [[number, refs[0]]]})
     # the two towns' people are different persons: the old town holds a copy for its resident
@@ -119,26 +119,26 @@ def test_exchange_across_processes(cluster: dict[str, Any]) -> None:
     old_ref = cluster["atena"][OLD].atena_for_resident(old_rid)
     old_town = _business(cluster, OLD_INST, f"intermediate:{OLD_INST}")
     old_town.post("/node/v1/intermediate/put-item", {
-        "local_ref": old_ref, "item": "地方税関係情報",
+        "atena_no": old_ref, "item": "地方税関係情報",
         "payload": {"年度": 2025, "総所得金額": 2_000_000, "課税区分": "課税"}})
     # the new town asks about its own resident: the old town has no data for that person
     [(new_rid, _)] = cluster["people"][NEW]
     new_ref = cluster["atena"][NEW].atena_for_resident(new_rid)
     new_town = _business(cluster, NEW_INST, f"intermediate:{NEW_INST}")
     answer = new_town.post("/node/v1/intermediate/request", {
-        "local_ref": new_ref, "row_id": "T2-0001", "affair": "児童手当の支給",
+        "atena_no": new_ref, "row_id": "T2-0001", "affair": "児童手当の支給",
         "provider": OLD_INST, "item": "地方税関係情報"})
     assert answer["result"] == "no_data"
     # the old town asks about its own resident from the new town: also no data, but routed
     again = old_town.post("/node/v1/intermediate/request", {
-        "local_ref": old_ref, "row_id": "T2-0017", "affair": "地方税の賦課徴収",
+        "atena_no": old_ref, "row_id": "T2-0017", "affair": "地方税の賦課徴収",
         "provider": OLD_INST, "item": "地方税関係情報"})
     assert again["result"] == "provided"
     assert again["payload"]["総所得金額"] == 2_000_000
     # Table 2 refusals cross the wire with their reason
     with pytest.raises(PermissionDenied, match="別表第二"):
         old_town.post("/node/v1/intermediate/request", {
-            "local_ref": old_ref, "row_id": "T2-0017", "affair": "地方税の賦課徴収",
+            "atena_no": old_ref, "row_id": "T2-0017", "affair": "地方税の賦課徴収",
             "provider": OLD_INST, "item": "年金給付関係情報"})
 
 
@@ -147,7 +147,7 @@ def _acquire(cluster: dict[str, Any], code: str, inst: str) -> str:
     [(rid, number)] = cluster["people"][code]
     atena_no = str(cluster["atena"][code].atena_for_resident(rid))
     own = _business(cluster, inst, f"intermediate:{inst}")
-    refs = own.post("/node/v1/intermediate/begin-acquisition", {"local_refs": [atena_no]})["refs"]
+    refs = own.post("/node/v1/intermediate/begin-acquisition", {"atena_nos": [atena_no]})["refs"]
     _business(cluster, inst, "jlis").post("/node/v1/jlis/request-codes",
                                            {"requests": [[number, refs[0]]]})
     return atena_no
@@ -157,11 +157,11 @@ def test_a_request_replayed_on_the_wire_is_not_provided_twice(cluster: dict[str,
     ref = _acquire(cluster, OLD, OLD_INST)
     town = _business(cluster, OLD_INST, f"intermediate:{OLD_INST}")
     town.post("/node/v1/intermediate/put-item", {
-        "local_ref": ref, "item": "地方税関係情報",
+        "atena_no": ref, "item": "地方税関係情報",
         "payload": {"年度": 2025, "総所得金額": 2_345_678, "課税区分": "課税"}})
     request_id = uuid.uuid4().hex.translate(str.maketrans("0123456789", "ghijklmnop"))
     answer = town.post("/node/v1/intermediate/request", {
-        "local_ref": ref, "row_id": "T2-0017", "affair": "地方税の賦課徴収",
+        "atena_no": ref, "row_id": "T2-0017", "affair": "地方税の賦課徴収",
         "provider": OLD_INST, "item": "地方税関係情報", "request_id": request_id})
     assert answer["result"] == "provided"
     # what crossed the wire from the hub to the provider, signed twice (HTTP and message)

@@ -440,3 +440,54 @@ def test_the_provider_checks_the_cited_row_too(world: World) -> None:
                             "生活保護関係情報", dt.datetime.now(dt.UTC).isoformat()).signed(hub_key)
     with pytest.raises(NotInTable2, match="別表第二"):
         world.old.intermediate.provide(forged)
+
+
+def test_the_rename_to_atena_no_keeps_every_row(tmp_path: Path, backend: str | None) -> None:
+    """Migration 0005 renames the column holding the 宛名番号 on SQLite and PostgreSQL
+    and keeps what the server held under the old name."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from myna.db import make_engine, node_url
+
+    namespace = f"t{uuid.uuid4().hex[:10]}_"
+    engine = make_engine(node_url(tmp_path, "intermediate-x", backend),
+                         namespace + "intermediate-x")
+    cfg = Config()
+    cfg.set_main_option("script_location",
+                        str(Path(__file__).parents[1] / "src/myna/intermediate/migrations"))
+    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    now = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0004")
+            conn.execute(text("INSERT INTO codes (local_ref, code, acquired_at) "
+                              "VALUES ('A0000000001', :c, :t)"), {"c": "C" * 32, "t": now})
+            conn.execute(text("INSERT INTO outgoing (request_id, local_ref, row_id, affair, "
+                              "provider, item, sent_at) VALUES ('r1', 'A0000000001', 'T2-0001', "
+                              "'a', 'p', 'i', :t)"), {"t": now})
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT atena_no, code FROM codes")).all() == [
+                ("A0000000001", "C" * 32)]
+            assert conn.execute(text("SELECT atena_no FROM outgoing")).scalar() == "A0000000001"
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0004")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT local_ref FROM codes")).scalar() == "A0000000001"
+    finally:
+        engine.dispose()
+        if backend:
+            from sqlalchemy import create_engine
+            admin = create_engine(backend, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                for schema in conn.execute(text(
+                        "SELECT nspname FROM pg_namespace WHERE nspname LIKE :p"),
+                        {"p": f"myna_{namespace}%"}).scalars().all():
+                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()

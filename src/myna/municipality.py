@@ -84,7 +84,7 @@ class Municipality:
         """The approval queue, with the resident each request is about."""
         out = []
         for waiting in self.intermediate.pending():
-            rid = self.atena.resident_for(waiting.local_ref) if waiting.local_ref else None
+            rid = self.atena.resident_for(waiting.atena_no) if waiting.atena_no else None
             out.append((waiting, rid))
         return out
 

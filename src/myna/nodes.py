@@ -240,7 +240,7 @@ class NodeHost:
             return caller == "hub" or caller == f"atena:{town}"
 
         def protected(caller: str, p: dict[str, Any]) -> dict[str, Any]:
-            return {"protected": server.is_protected(str(p["local_ref"]))}
+            return {"protected": server.is_protected(str(p["atena_no"]))}
 
         def deliver(caller: str, p: dict[str, Any]) -> dict[str, Any]:
             server.deliver_codes([(a, b) for a, b in p["deliveries"]], p["hub_signature"])
@@ -250,15 +250,15 @@ class NodeHost:
             return server.provide(ProvideRequest.from_json(p)).as_json()
 
         def begin(caller: str, p: dict[str, Any]) -> dict[str, Any]:
-            return {"refs": server.begin_acquisition(list(p["local_refs"]))}
+            return {"refs": server.begin_acquisition(list(p["atena_nos"]))}
 
         def put_item(caller: str, p: dict[str, Any]) -> dict[str, Any]:
-            server.put_item(p["local_ref"], p["item"], p["payload"],
+            server.put_item(p["atena_no"], p["item"], p["payload"],
                             bool(p.get("manual_approval", False)))
             return {"ok": True}
 
         def ask(caller: str, p: dict[str, Any]) -> dict[str, Any]:
-            answer = server.request(p["local_ref"], p["row_id"], p["affair"], p["provider"],
+            answer = server.request(p["atena_no"], p["row_id"], p["affair"], p["provider"],
                                     p["item"], p.get("request_id"))
             received = server.open(answer)
             return {"request_id": received.request_id, "result": received.result.value,
@@ -266,7 +266,7 @@ class NodeHost:
                     "leaf_index": received.leaf_index}
 
         def pending(caller: str, p: dict[str, Any]) -> dict[str, Any]:
-            return {"pending": [{"request_id": w.request_id, "local_ref": w.local_ref,
+            return {"pending": [{"request_id": w.request_id, "atena_no": w.atena_no,
                                  "item": w.item, "affair": w.affair, "requester": w.requester}
                                 for w in server.pending()]}
 

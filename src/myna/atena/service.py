@@ -41,7 +41,7 @@ class AtenaService:
             t.atena.c.resident_id == int(event.payload["resident_id"]))).scalar()
         if atena_no is not None and self.intermediate is not None:
             self.outbox.add(conn, self.intermediate, "protection.requested", str(atena_no),
-                            {"local_ref": str(atena_no), "on": bool(event.payload["on"])})
+                            {"atena_no": str(atena_no), "on": bool(event.payload["on"])})
 
     def _on_number_changed(self, conn: Connection, event: Event) -> None:
         """The registry changed a resident's number: the 宛名番号 (and so the 符号) stays,

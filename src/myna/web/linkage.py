@@ -159,14 +159,14 @@ class PersonLinkage:
 def person_linkage(town: Municipality, resident_id: int) -> PersonLinkage:
     """Whether the resident has a 符号, and the flags held for them."""
     try:
-        local_ref = town.atena_no(resident_id)
+        atena_no = town.atena_no(resident_id)
     except NotFound:
         return PersonLinkage(False, False)
     try:
-        town.intermediate.code_for(local_ref)
+        town.intermediate.code_for(atena_no)
     except NotFound:
         return PersonLinkage(True, False)
-    items, refusals = town.intermediate.flags(local_ref)
+    items, refusals = town.intermediate.flags(atena_no)
     return PersonLinkage(True, True, items, refusals)
 
 

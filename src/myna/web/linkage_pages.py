@@ -218,7 +218,7 @@ def acquire_code(
     return redirect(_back(clerk, resident_id, form.text("purpose")))
 
 
-def _local_ref(town: Municipality, resident_id: int) -> str:
+def _atena_no(town: Municipality, resident_id: int) -> str:
     person = linkage.person_linkage(town, resident_id)
     if not person.has_code:
         raise Conflict("この方の符号がまだ取得されていません。先に符号を取得してください",
@@ -238,7 +238,7 @@ def set_refusal(
         raise ValidationError(f"「{affair}」は市町村が情報提供する事務ではありません",
                               f"{affair!r} is not an affair a municipality provides for")
     refused = form.flag("refused")
-    town.intermediate.set_refusal(_local_ref(town, resident_id), affair, refused)
+    town.intermediate.set_refusal(_atena_no(town, resident_id), affair, refused)
     what = "登録" if refused else "撤回"
     flash(request, f"「{affair}」への情報提供の拒否を{what}しました")
     return redirect(_back(clerk, resident_id, form.text("purpose")))
@@ -253,7 +253,7 @@ def set_manual_approval(
     town = town_of(request, clerk)
     item = form.required("item", "特定個人情報")
     on = form.flag("on")
-    town.intermediate.set_manual_approval(_local_ref(town, resident_id), item, on)
+    town.intermediate.set_manual_approval(_atena_no(town, resident_id), item, on)
     what = "設定" if on else "解除"
     flash(request, f"「{item}」の自動応答不可を{what}しました")
     return redirect(_back(clerk, resident_id, form.text("purpose")))
