@@ -169,14 +169,24 @@ class IntermediateServer:
                                    f"{event.source} may not ask this server for protection")
         # events written before the column's rename carry the old key
         atena_no = event.payload.get("atena_no", event.payload.get("local_ref"))
+        on = bool(event.payload["on"])
         code = conn.execute(select(t.codes.c.code).where(
             t.codes.c.atena_no == str(atena_no))).scalar()
         if code is None:
-            return  # no 符号 yet: nobody can ask about the person through the network
-        on = bool(event.payload["on"])
-        self._protect(conn, str(code), on)
-        self.outbox.add(conn, "hub", "protection.requested", str(code),
-                        {"code": str(code), "on": on})
+            # no 符号 yet: nobody can ask about the person through the network; the
+            # measure is applied, and passed on, when the 符号 arrives (deliver_codes)
+            conn.execute(t.protection_requests.delete().where(
+                t.protection_requests.c.atena_no == str(atena_no)))
+            if on:
+                conn.execute(insert(t.protection_requests).values(atena_no=str(atena_no),
+                                                                  since=self.now()))
+            return
+        self._protect_everywhere(conn, str(code), on)
+
+    def _protect_everywhere(self, conn: Connection, code: str, on: bool) -> None:
+        """Protect here, and ask the hub to tell every other holder, by our 符号."""
+        self._protect(conn, code, on)
+        self.outbox.add(conn, "hub", "protection.requested", code, {"code": code, "on": on})
 
     def _on_protection_changed(self, conn: Connection, event: Event) -> None:
         """The hub: protect (or stop protecting) the person behind our 符号."""
@@ -192,12 +202,15 @@ class IntermediateServer:
         return self.institution.removeprefix("municipality-")
 
     def is_protected(self, atena_no: str) -> bool:
-        """Whether 支援措置 holds every provision about this person for a staff decision."""
+        """Whether 支援措置 holds every provision about this person for a staff decision
+        (or will, from the moment a 符号 arrives for them)."""
         with self.engine.connect() as conn:
             return conn.execute(
                 select(t.protections.c.code)
                 .join(t.codes, t.codes.c.code == t.protections.c.code)
-                .where(t.codes.c.atena_no == atena_no)).first() is not None
+                .where(t.codes.c.atena_no == atena_no)).first() is not None or conn.execute(
+                select(t.protection_requests.c.atena_no).where(
+                    t.protection_requests.c.atena_no == atena_no)).first() is not None
 
     @property
     def signing_key(self) -> Ed25519PublicKey:
@@ -261,12 +274,28 @@ class IntermediateServer:
                     have[atena_no] = code
                     owners[code] = atena_no
             bulk_insert(conn, t.codes, rows, ["atena_no", "code", "acquired_at"])
+            protect = self._waiting_protection(conn, {a: c for a, c, _ in rows})
+            for code in protect:
+                self._protect_everywhere(conn, code, True)
             # earlier acquisitions a crash left undelivered are completed by this one
             held = list(set(pending.values()))
             for start in range(0, len(held), 5000):
                 conn.execute(update(t.acquisitions).where(
                     t.acquisitions.c.atena_no.in_(held[start:start + 5000]),
                     t.acquisitions.c.delivered_at.is_(None)).values(delivered_at=now))
+        if protect:
+            self.publish()
+
+    @staticmethod
+    def _waiting_protection(conn: Connection, coded: dict[str, str]) -> list[str]:
+        """The 符号 (of those just delivered, by 宛名番号) of people whose 支援措置 waited
+        for them; forgotten as waiting (the table holds the few waiting, read whole)."""
+        waiting = set(conn.execute(select(t.protection_requests.c.atena_no)).scalars())
+        found = sorted(waiting.intersection(coded))
+        if found:
+            conn.execute(t.protection_requests.delete().where(
+                t.protection_requests.c.atena_no.in_(found)))
+        return [coded[a] for a in found]
 
     def coded_refs(self) -> set[str]:
         """The references (宛名番号) that have a 符号 here."""

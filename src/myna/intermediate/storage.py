@@ -117,6 +117,15 @@ protections = Table(
     Column("since", UtcDateTime(), nullable=False),
 )
 
+#: 支援措置 asked for (by our own institution) for a 宛名番号 that has no 符号 yet: applied,
+#: and passed on to the hub, when the 符号 arrives
+protection_requests = Table(
+    "protection_requests",
+    metadata,
+    Column("atena_no", String(40), primary_key=True),
+    Column("since", UtcDateTime(), nullable=False),
+)
+
 #: our own requests, written before the hub is asked: one still unanswered after a crash
 #: is sent again with the same id (the hub and the provider answer a repeat once)
 outgoing = Table(
