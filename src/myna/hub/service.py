@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
 from myna.clock import utcnow
+from myna.contracts.hub import Institution, ProvisionRecord, Table2Row
 from myna.db import bulk_insert, durable_sqlite, migrate, relaxed_commit
 from myna.errors import MynaError, NotFound, PermissionDenied, ValidationError
 from myna.events import Event, Inbox, Outbox
@@ -65,7 +66,7 @@ from myna.netca import node_key_name
 from myna.retention import retention_cutoff
 
 __all__ = ["COMMITTED_FIELDS", "HubService", "Institution", "ProvisionLog", "ProvisionRecord",
-           "committed_view"]
+           "RegisteredInstitution", "committed_view"]
 
 #: Records given their leaves per log transaction when many wait (after a long outage).
 RECONCILE_BATCH = 1000
@@ -89,32 +90,11 @@ class ProvisionLog(Protocol):
 
 
 @dataclass(frozen=True)
-class Institution:
-    institution_id: str
-    name: str
-    role: str
+class RegisteredInstitution(Institution):
+    """An institution as the hub registered it, with the keys it checks and seals to."""
+
     signing_key: Ed25519PublicKey
     box_key: str
-
-
-@dataclass(frozen=True)
-class ProvisionRecord:
-    """情報提供等記録 (番号法23条) as the hub keeps it."""
-
-    request_id: str
-    attempt: int
-    requester: str
-    provider: str
-    row_id: str
-    affair: str
-    item: str
-    requested_at: dt.datetime
-    provided_at: dt.datetime | None
-    result: str
-    reason: str
-    leaf_index: int | None
-    #: 番号法23条2項: the fact of this provision is 不開示 to the person (see Table 2).
-    undisclosed: bool = False
 
 
 class HubService:
@@ -128,7 +108,7 @@ class HubService:
         if not 1 <= retention_years <= 100:
             raise ValidationError("保存期間は1〜100年です", "retention must be 1..100 years")
         self.retention_years = retention_years
-        self._institutions: dict[str, Institution] = {}
+        self._institutions: dict[str, RegisteredInstitution] = {}
         self.engine = engine
         self.network = network
         self.table2 = table2 or table2_module.load()
@@ -203,7 +183,8 @@ class HubService:
                 institution_id=institution_id, name=name, role=role, signing_key=raw,
                 box_key=box_key, registered_at=self.now()))
 
-    def institution(self, institution_id: str, conn: Connection | None = None) -> Institution:
+    def institution(self, institution_id: str,
+                    conn: Connection | None = None) -> RegisteredInstitution:
         cached = self._institutions.get(institution_id)
         if cached is not None:
             return cached
@@ -220,7 +201,7 @@ class HubService:
         if row is None:
             raise NotFound(f"機関 {institution_id} は登録されていません",
                            f"institution {institution_id} is not registered")
-        found = Institution(
+        found = RegisteredInstitution(
             row.institution_id, row.name, row.role,
             Ed25519PublicKey.from_public_bytes(base64.b64decode(row.signing_key)), row.box_key,
         )
@@ -302,7 +283,8 @@ class HubService:
                     digest=digest, first_seen=self.now()))
         return self._route(message, requester, attempt)
 
-    def _route(self, message: LinkRequest, requester: Institution, attempt: int) -> LinkAnswer:
+    def _route(self, message: LinkRequest, requester: RegisteredInstitution,
+               attempt: int) -> LinkAnswer:
         requested_at = self.now()
         record: dict[str, Any] = dict(
             request_id=message.request_id, attempt=attempt, requester=requester.institution_id,
@@ -479,6 +461,17 @@ class HubService:
     def records_for_person(self, person_key: str) -> list[ProvisionRecord]:
         """Every record about one person (for the person, via J-LIS or the portal)."""
         return self._records(t.records.c.link == self.codes.link(person_key))
+
+    def records_of_request(self, institution: str, request_id: str) -> list[ProvisionRecord]:
+        """Every attempt at one request, if ``institution`` asked or provided in it."""
+        return self._records(
+            t.records.c.request_id == request_id,
+            (t.records.c.requester == institution) | (t.records.c.provider == institution))
+
+    def table2_rows(self, *, requester: str | None = None,
+                    provider: str | None = None) -> list[Table2Row]:
+        """The rows of Table 2 (of a requester or provider role), by id."""
+        return self.table2.select(requester, provider)
 
     def institutions(self) -> list[Institution]:
         """Every registered institution."""

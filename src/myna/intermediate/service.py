@@ -42,7 +42,6 @@ import re
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -51,6 +50,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from myna.clock import aware, utcnow
+from myna.contracts.intermediate import HeldItem, PendingRequest, Received, Refusal
 from myna.db import bulk_insert, migrate
 from myna.errors import Conflict, MynaError, NotFound, PermissionDenied, ValidationError
 from myna.events import Event, Inbox, Outbox
@@ -74,6 +74,9 @@ from myna.linkage.network import NetworkApi
 from myna.netca import node_key_name
 from myna.retention import retention_cutoff
 
+__all__ = ["HeldItem", "IntermediateServer", "PendingRequest", "Received", "Refusal",
+           "RequestReused"]
+
 log = logging.getLogger(__name__)
 
 #: Runs of digits as long as a 住民票コード or longer never reach the log, even inside
@@ -85,44 +88,6 @@ class RequestReused(PermissionDenied):
     """The hub's request id was already answered for a different request."""
 
     code = "request_reused"
-
-
-@dataclass(frozen=True)
-class PendingRequest:
-    request_id: str
-    atena_no: str | None
-    item: str
-    affair: str
-    requester: str
-    received_at: dt.datetime
-
-
-@dataclass(frozen=True)
-class HeldItem:
-    """A copy (副本) held for a person, and whether each provision needs approval."""
-
-    item: str
-    manual_approval: bool
-    updated_at: dt.datetime
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """本人の申出による提供拒否 for one affair."""
-
-    affair: str
-    registered_at: dt.datetime
-
-
-@dataclass(frozen=True)
-class Received:
-    """A decrypted answer at the requester."""
-
-    request_id: str
-    result: Result
-    payload: dict[str, Any] | None
-    reason: str
-    leaf_index: int | None
 
 
 class IntermediateServer:
@@ -301,6 +266,12 @@ class IntermediateServer:
         """The references (宛名番号) that have a 符号 here."""
         with self.engine.connect() as conn:
             return set(conn.execute(select(t.codes.c.atena_no)).scalars())
+
+    def has_code(self, atena_no: str) -> bool:
+        """Whether a 符号 was acquired for this 宛名番号."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.codes.c.code).where(
+                t.codes.c.atena_no == atena_no)).first() is not None
 
     def unfinished_acquisitions(self) -> int:
         """Acquisitions begun whose 符号 never arrived (and no later one brought it)."""

@@ -1,8 +1,10 @@
 """情報連携 for the staff screens: Table 2 rows, institutions, flags, records.
 
-Everything here reads the municipality's own intermediate server, the hub's
-public interface and the registry; the pages in :mod:`myna.web.linkage_pages`
-turn it into screens.
+Everything here reads the municipality's own intermediate server
+(:class:`~myna.contracts.intermediate.IntermediateApi`), the hub
+(:class:`~myna.contracts.hub.HubApi`) and the registry — the contracts only, never
+the services behind them; the pages in :mod:`myna.web.linkage_pages` turn it into
+screens.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from myna.clock import aware
+from myna.contracts.hub import HubApi, Institution, ProvisionRecord
+from myna.contracts.hub import Table2Row as Row
+from myna.contracts.intermediate import HeldItem, Refusal
 from myna.errors import NotFound, ValidationError
-from myna.hub.service import Institution, ProvisionRecord
-from myna.hub.table2 import Row
-from myna.intermediate.service import HeldItem, Refusal
 from myna.linkage import items as item_schemas
 from myna.linkage.messages import Result
 from myna.municipality import ROLE, Municipality
@@ -83,29 +85,23 @@ def result_label(value: str) -> str:
 # -- Table 2 and institutions -------------------------------------------------------------
 
 
+def hub_of(system: MynaSystem) -> HubApi:
+    """The hub, as the staff screens may reach it."""
+    return system.hub
+
+
 def request_rows(system: MynaSystem) -> list[Row]:
     """The Table 2 rows under which a municipality (市町村長) may ask."""
-    rows = [r for r in system.hub.table2.rows.values() if r.requester == ROLE]
-    return sorted(rows, key=lambda r: r.id)
+    return hub_of(system).table2_rows(requester=ROLE)
 
 
 def row_of(system: MynaSystem, row_id: str) -> Row | None:
-    return system.hub.table2.rows.get(row_id)
+    return next((r for r in hub_of(system).table2_rows() if r.id == row_id), None)
 
 
 def institutions(system: MynaSystem) -> list[Institution]:
-    """Every institution of this installation registered at the hub.
-
-    The hub offers no listing, so this goes through the installation's
-    intermediate servers (every one of them is registered at the hub).
-    """
-    found = []
-    for institution_id in sorted(system.intermediates):
-        try:
-            found.append(system.hub.institution(institution_id))
-        except NotFound:
-            continue
-    return found
+    """Every institution registered at the hub."""
+    return hub_of(system).institutions()
 
 
 def providers_for(system: MynaSystem, row: Row, own: str) -> list[Institution]:
@@ -118,30 +114,26 @@ def providers_for(system: MynaSystem, row: Row, own: str) -> list[Institution]:
 def provider_affairs(system: MynaSystem) -> list[str]:
     """The affairs for which other institutions may ask a municipality (what a person
     may refuse at the town's intermediate server)."""
-    return sorted({r.affair for r in system.hub.table2.rows.values() if r.provider == ROLE})
+    return sorted({r.affair for r in hub_of(system).table2_rows(provider=ROLE)})
 
 
 class InstitutionNames:
     """Institution display names, looked up once per page."""
 
-    def __init__(self, system: MynaSystem) -> None:
-        self.system = system
+    def __init__(self, hub: HubApi) -> None:
+        self.hub = hub
         self._names: dict[str, str] = {}
 
     def __call__(self, institution_id: str) -> str:
         if institution_id not in self._names:
             try:
-                self._names[institution_id] = self.system.hub.institution(institution_id).name
+                self._names[institution_id] = self.hub.institution(institution_id).name
             except NotFound:
                 self._names[institution_id] = institution_id
         return self._names[institution_id]
 
 
 # -- one person at this town's intermediate server ------------------------------------------
-
-
-
-
 
 
 @dataclass(frozen=True)
@@ -162,9 +154,7 @@ def person_linkage(town: Municipality, resident_id: int) -> PersonLinkage:
         atena_no = town.atena_no(resident_id)
     except NotFound:
         return PersonLinkage(False, False)
-    try:
-        town.intermediate.code_for(atena_no)
-    except NotFound:
+    if not town.intermediate.has_code(atena_no):
         return PersonLinkage(True, False)
     items, refusals = town.intermediate.flags(atena_no)
     return PersonLinkage(True, True, items, refusals)
@@ -257,11 +247,9 @@ class RecordLine:
     undisclosed: bool = False
 
 
-
-
 def records_of(system: MynaSystem, institution: str) -> list[ProvisionRecord]:
     """The hub's records in which ``institution`` took part, newest first."""
-    mine = system.hub.records_for_institution(institution)
+    mine = hub_of(system).records_for_institution(institution)
     mine.sort(key=lambda r: (aware(r.provided_at or r.requested_at), r.attempt), reverse=True)
     return mine
 
@@ -269,7 +257,7 @@ def records_of(system: MynaSystem, institution: str) -> list[ProvisionRecord]:
 def record_lines(
     system: MynaSystem, institution: str, records: Iterable[ProvisionRecord],
 ) -> list[RecordLine]:
-    names = InstitutionNames(system)
+    names = InstitutionNames(hub_of(system))
     return [
         RecordLine(
             r.request_id, r.attempt, "照会" if r.requester == institution else "提供",
@@ -284,7 +272,8 @@ def record_lines(
 
 def latest_record(system: MynaSystem, request_id: str, requester: str) -> ProvisionRecord:
     """The hub's latest record of one of ``requester``'s requests."""
-    records = [r for r in system.hub.records(request_id) if r.requester == requester]
+    records = [r for r in hub_of(system).records_of_request(requester, request_id)
+               if r.requester == requester]
     if not records:
         raise NotFound(f"照会 {request_id} の記録はありません", f"no request {request_id}")
     return max(records, key=lambda r: r.attempt)
