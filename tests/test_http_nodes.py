@@ -23,7 +23,11 @@ from myna.registry.domain import PersonDetails
 from myna.registry.service import InitialResident
 from myna.system import MynaSystem
 from myna.transport.http import NodeIdentity, _Client
+from myna.transport.hub_client import HubClient
+from myna.transport.intermediate_client import IntermediateClient
 from myna.transport.processes import free_port, running_nodes
+
+pytestmark = pytest.mark.slow  # every test here talks to node processes
 
 OLD, NEW = "132152", "132144"
 OLD_INST, NEW_INST = f"municipality-{OLD}", f"municipality-{NEW}"
@@ -225,6 +229,54 @@ def test_unauthenticated_and_misdirected_calls_are_refused(cluster: dict[str, An
     other = _business(cluster, OLD_INST, f"intermediate:{NEW_INST}")
     with pytest.raises(PermissionDenied):
         other.post("/node/v1/intermediate/pending", {})
+
+
+def _identity(cluster: dict[str, Any], node: str) -> NodeIdentity:
+    key, cert = cluster["ca"].identity(node)
+    return NodeIdentity(node, key, cert)
+
+
+def _hub_as(cluster: dict[str, Any], inst: str) -> HubClient:
+    return HubClient(cluster["endpoints"]["hub"], _identity(cluster, f"business:{inst}"))
+
+
+def _server_of(cluster: dict[str, Any], inst: str, caller: str | None = None
+               ) -> IntermediateClient:
+    return IntermediateClient(cluster["endpoints"][f"intermediate:{inst}"],
+                              _identity(cluster, caller or f"business:{inst}"))
+
+
+def test_the_exchange_story_through_the_contracts_across_processes(
+        cluster: dict[str, Any]) -> None:
+    """The story the services pass in one process (``test_linkage``), told to the HTTP
+    clients of the hub and the two intermediate servers, each its own process."""
+    from linkage_story import exchange_story
+
+    old_ref = _acquire(cluster, OLD, OLD_INST)
+    new_ref = _acquire(cluster, NEW, NEW_INST)
+    exchange_story(lambda inst: _hub_as(cluster, inst), _server_of(cluster, OLD_INST),
+                   OLD_INST, old_ref, _server_of(cluster, NEW_INST), NEW_INST, new_ref)
+
+
+def test_the_hub_shows_records_only_to_the_institution_they_concern(
+        cluster: dict[str, Any]) -> None:
+    """The institution a call names must be the caller's own (its certificate says which)."""
+    hub = _hub_as(cluster, OLD_INST)
+    assert all(OLD_INST in (r.requester, r.provider) for r in hub.records_for_institution(
+        OLD_INST))
+    with pytest.raises(PermissionDenied, match="他機関の情報提供等記録"):
+        hub.records_for_institution(NEW_INST)
+    with pytest.raises(PermissionDenied, match="他機関の情報提供等記録"):
+        hub.records_of_request(NEW_INST, "any-request")
+    as_server = HubClient(cluster["endpoints"]["hub"],
+                          _identity(cluster, f"intermediate:{NEW_INST}"))
+    with pytest.raises(PermissionDenied):
+        as_server.records_for_institution(OLD_INST)
+    # and a town's intermediate server answers only its own institution's systems
+    with pytest.raises(PermissionDenied):
+        _server_of(cluster, OLD_INST, f"business:{NEW_INST}").pending()
+    with pytest.raises(PermissionDenied):
+        _server_of(cluster, OLD_INST, "hub").flags("A0000000001")
 
 
 class _RogueKeys:

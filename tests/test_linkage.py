@@ -491,3 +491,28 @@ def test_the_rename_to_atena_no_keeps_every_row(tmp_path: Path, backend: str | N
                         {"p": f"myna_{namespace}%"}).scalars().all():
                     conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
+
+
+def test_the_exchange_story_through_the_contracts_in_process(world: World) -> None:
+    """The story of :mod:`linkage_story`, against the services themselves (the same story
+    runs against the HTTP clients in ``test_http_nodes``)."""
+    from linkage_story import exchange_story
+
+    old_rid, new_rid = world.residents[0][0], world.residents[4][0]
+    exchange_story(lambda _institution: world.system.hub, world.old.intermediate,
+                   world.old.institution, world.old.atena_no(old_rid), world.new.intermediate,
+                   world.new.institution, world.new.atena_no(new_rid))
+
+
+def test_a_request_the_hub_refuses_is_answered_not_left_to_resume(world: World) -> None:
+    """A Table 2 refusal is the answer: the request is not left unanswered for ``myna
+    check`` to report and :meth:`resume` to send again."""
+    from myna.check import check_installation
+
+    ref = _atena(world.old, world.residents[0][0])
+    with pytest.raises(NotInTable2):
+        world.old.intermediate.request(ref, "T2-0017", "地方税の賦課徴収",
+                                       world.old.institution, "年金給付関係情報")
+    assert world.old.intermediate.unanswered() == []
+    assert world.old.intermediate.resume() == 0
+    assert check_installation(world.system).ok

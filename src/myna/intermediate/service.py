@@ -52,7 +52,14 @@ from sqlalchemy.exc import IntegrityError
 from myna.clock import aware, utcnow
 from myna.contracts.intermediate import HeldItem, PendingRequest, Received, Refusal
 from myna.db import bulk_insert, migrate
-from myna.errors import Conflict, MynaError, NotFound, PermissionDenied, ValidationError
+from myna.errors import (
+    Conflict,
+    MynaError,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+    ValidationError,
+)
 from myna.events import Event, Inbox, Outbox
 from myna.faults import fault_point
 from myna.hub import table2 as table2_module
@@ -598,16 +605,29 @@ class IntermediateServer:
             row_id=row_id, affair=affair, provider=provider, item=item,
             issued_at=self.now().isoformat(),
         ).signed(self._signing)
-        answer = self.network.the_hub().request(message)
+        try:
+            answer = self.network.the_hub().request(message)
+        except Unavailable:
+            raise  # not answered: resume() sends it again
+        except MynaError:
+            # the hub refused it (Table 2, a 符号 not ours …): answered, with a refusal
+            self._answered_out(request_id, provider, row_id, affair, item, atena_no,
+                               Result.DENIED)
+            raise
         fault_point("exchange:after-answer")
+        self._answered_out(request_id, provider, row_id, affair, item, atena_no, answer.result)
+        return answer
+
+    def _answered_out(self, request_id: str, provider: str, row_id: str, affair: str,
+                      item: str, atena_no: str, result: Result) -> None:
+        """Mark our request answered and journal it, once."""
         with self.engine.begin() as conn:
             first = conn.execute(update(t.outgoing).where(
                 t.outgoing.c.request_id == request_id, t.outgoing.c.answered_at.is_(None))
                 .values(answered_at=self.now()))
             if first.rowcount:
                 self._journal(conn, "out", request_id, provider, row_id, affair, item,
-                              atena_no, answer.result)
-        return answer
+                              atena_no, result)
 
     def unanswered(self) -> list[str]:
         """Our requests sent (or about to be) whose answer never arrived."""
