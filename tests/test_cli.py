@@ -183,8 +183,8 @@ def test_link_commands(tmp_path: Path) -> None:
         "--provider", "nenkin", "--item", "地方税関係情報", "--data-dir", str(data)],
         terminal_width=200)
     assert wrong.exit_code == 2 and "別表第二" in wrong.output
-    pending = runner.invoke(app, ["link", "pending", "--municipality", "132152",
-                                  "--data-dir", str(data)])
+    pending = runner.invoke(app, ["link", "pending", "--municipality", "132152", "--staff",
+                                  "clerk", "--purpose", "local-tax", "--data-dir", str(data)])
     assert pending.exit_code == 0
 
 

@@ -81,7 +81,7 @@ def test_exchange_completes_once_when_sent_again_after_kill(
     key, cert = ca.identity(f"business:{TOWN_INST}")
     business = _Client(system.config.endpoints[f"intermediate:{TOWN_INST}"],
                        NodeIdentity(f"business:{TOWN_INST}", key, cert))
-    ask = {"local_ref": atena_no, "row_id": "T2-0002", "affair": "児童手当の支給",
+    ask = {"atena_no": atena_no, "row_id": "T2-0002", "affair": "児童手当の支給",
            "provider": NENKIN, "item": "年金給付関係情報", "request_id": "R-0001"}
     try:
         try:

@@ -23,7 +23,11 @@ from myna.registry.domain import PersonDetails
 from myna.registry.service import InitialResident
 from myna.system import MynaSystem
 from myna.transport.http import NodeIdentity, _Client
+from myna.transport.hub_client import HubClient
+from myna.transport.intermediate_client import IntermediateClient
 from myna.transport.processes import free_port, running_nodes
+
+pytestmark = pytest.mark.slow  # every test here talks to node processes
 
 OLD, NEW = "132152", "132144"
 OLD_INST, NEW_INST = f"municipality-{OLD}", f"municipality-{NEW}"
@@ -111,7 +115,7 @@ def test_exchange_across_processes(cluster: dict[str, Any]) -> None:
         atena_no = cluster["atena"][code].atena_for_resident(rid)
         own = _business(cluster, inst, f"intermediate:{inst}")
         refs = own.post("/node/v1/intermediate/begin-acquisition",
-                        {"local_refs": [atena_no]})["refs"]
+                        {"atena_nos": [atena_no]})["refs"]
         _business(cluster, inst, "jlis").post("/node/v1/jlis/request-codes",
                                                {"requests": [[number, refs[0]]]})
     # the two towns' people are different persons: the old town holds a copy for its resident
@@ -119,26 +123,26 @@ def test_exchange_across_processes(cluster: dict[str, Any]) -> None:
     old_ref = cluster["atena"][OLD].atena_for_resident(old_rid)
     old_town = _business(cluster, OLD_INST, f"intermediate:{OLD_INST}")
     old_town.post("/node/v1/intermediate/put-item", {
-        "local_ref": old_ref, "item": "地方税関係情報",
+        "atena_no": old_ref, "item": "地方税関係情報",
         "payload": {"年度": 2025, "総所得金額": 2_000_000, "課税区分": "課税"}})
     # the new town asks about its own resident: the old town has no data for that person
     [(new_rid, _)] = cluster["people"][NEW]
     new_ref = cluster["atena"][NEW].atena_for_resident(new_rid)
     new_town = _business(cluster, NEW_INST, f"intermediate:{NEW_INST}")
     answer = new_town.post("/node/v1/intermediate/request", {
-        "local_ref": new_ref, "row_id": "T2-0001", "affair": "児童手当の支給",
+        "atena_no": new_ref, "row_id": "T2-0001", "affair": "児童手当の支給",
         "provider": OLD_INST, "item": "地方税関係情報"})
     assert answer["result"] == "no_data"
     # the old town asks about its own resident from the new town: also no data, but routed
     again = old_town.post("/node/v1/intermediate/request", {
-        "local_ref": old_ref, "row_id": "T2-0017", "affair": "地方税の賦課徴収",
+        "atena_no": old_ref, "row_id": "T2-0017", "affair": "地方税の賦課徴収",
         "provider": OLD_INST, "item": "地方税関係情報"})
     assert again["result"] == "provided"
     assert again["payload"]["総所得金額"] == 2_000_000
     # Table 2 refusals cross the wire with their reason
     with pytest.raises(PermissionDenied, match="別表第二"):
         old_town.post("/node/v1/intermediate/request", {
-            "local_ref": old_ref, "row_id": "T2-0017", "affair": "地方税の賦課徴収",
+            "atena_no": old_ref, "row_id": "T2-0017", "affair": "地方税の賦課徴収",
             "provider": OLD_INST, "item": "年金給付関係情報"})
 
 
@@ -147,7 +151,7 @@ def _acquire(cluster: dict[str, Any], code: str, inst: str) -> str:
     [(rid, number)] = cluster["people"][code]
     atena_no = str(cluster["atena"][code].atena_for_resident(rid))
     own = _business(cluster, inst, f"intermediate:{inst}")
-    refs = own.post("/node/v1/intermediate/begin-acquisition", {"local_refs": [atena_no]})["refs"]
+    refs = own.post("/node/v1/intermediate/begin-acquisition", {"atena_nos": [atena_no]})["refs"]
     _business(cluster, inst, "jlis").post("/node/v1/jlis/request-codes",
                                            {"requests": [[number, refs[0]]]})
     return atena_no
@@ -157,11 +161,11 @@ def test_a_request_replayed_on_the_wire_is_not_provided_twice(cluster: dict[str,
     ref = _acquire(cluster, OLD, OLD_INST)
     town = _business(cluster, OLD_INST, f"intermediate:{OLD_INST}")
     town.post("/node/v1/intermediate/put-item", {
-        "local_ref": ref, "item": "地方税関係情報",
+        "atena_no": ref, "item": "地方税関係情報",
         "payload": {"年度": 2025, "総所得金額": 2_345_678, "課税区分": "課税"}})
     request_id = uuid.uuid4().hex.translate(str.maketrans("0123456789", "ghijklmnop"))
     answer = town.post("/node/v1/intermediate/request", {
-        "local_ref": ref, "row_id": "T2-0017", "affair": "地方税の賦課徴収",
+        "atena_no": ref, "row_id": "T2-0017", "affair": "地方税の賦課徴収",
         "provider": OLD_INST, "item": "地方税関係情報", "request_id": request_id})
     assert answer["result"] == "provided"
     # what crossed the wire from the hub to the provider, signed twice (HTTP and message)
@@ -225,6 +229,54 @@ def test_unauthenticated_and_misdirected_calls_are_refused(cluster: dict[str, An
     other = _business(cluster, OLD_INST, f"intermediate:{NEW_INST}")
     with pytest.raises(PermissionDenied):
         other.post("/node/v1/intermediate/pending", {})
+
+
+def _identity(cluster: dict[str, Any], node: str) -> NodeIdentity:
+    key, cert = cluster["ca"].identity(node)
+    return NodeIdentity(node, key, cert)
+
+
+def _hub_as(cluster: dict[str, Any], inst: str) -> HubClient:
+    return HubClient(cluster["endpoints"]["hub"], _identity(cluster, f"business:{inst}"))
+
+
+def _server_of(cluster: dict[str, Any], inst: str, caller: str | None = None
+               ) -> IntermediateClient:
+    return IntermediateClient(cluster["endpoints"][f"intermediate:{inst}"],
+                              _identity(cluster, caller or f"business:{inst}"))
+
+
+def test_the_exchange_story_through_the_contracts_across_processes(
+        cluster: dict[str, Any]) -> None:
+    """The story the services pass in one process (``test_linkage``), told to the HTTP
+    clients of the hub and the two intermediate servers, each its own process."""
+    from linkage_story import exchange_story
+
+    old_ref = _acquire(cluster, OLD, OLD_INST)
+    new_ref = _acquire(cluster, NEW, NEW_INST)
+    exchange_story(lambda inst: _hub_as(cluster, inst), _server_of(cluster, OLD_INST),
+                   OLD_INST, old_ref, _server_of(cluster, NEW_INST), NEW_INST, new_ref)
+
+
+def test_the_hub_shows_records_only_to_the_institution_they_concern(
+        cluster: dict[str, Any]) -> None:
+    """The institution a call names must be the caller's own (its certificate says which)."""
+    hub = _hub_as(cluster, OLD_INST)
+    assert all(OLD_INST in (r.requester, r.provider) for r in hub.records_for_institution(
+        OLD_INST))
+    with pytest.raises(PermissionDenied, match="他機関の情報提供等記録"):
+        hub.records_for_institution(NEW_INST)
+    with pytest.raises(PermissionDenied, match="他機関の情報提供等記録"):
+        hub.records_of_request(NEW_INST, "any-request")
+    as_server = HubClient(cluster["endpoints"]["hub"],
+                          _identity(cluster, f"intermediate:{NEW_INST}"))
+    with pytest.raises(PermissionDenied):
+        as_server.records_for_institution(OLD_INST)
+    # and a town's intermediate server answers only its own institution's systems
+    with pytest.raises(PermissionDenied):
+        _server_of(cluster, OLD_INST, f"business:{NEW_INST}").pending()
+    with pytest.raises(PermissionDenied):
+        _server_of(cluster, OLD_INST, "hub").flags("A0000000001")
 
 
 class _RogueKeys:

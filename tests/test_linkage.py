@@ -441,3 +441,79 @@ def test_the_provider_checks_the_cited_row_too(world: World) -> None:
                             "生活保護関係情報", dt.datetime.now(dt.UTC).isoformat()).signed(hub_key)
     with pytest.raises(NotInTable2, match="別表第二"):
         world.old.intermediate.provide(forged)
+
+
+def test_the_rename_to_atena_no_keeps_every_row(tmp_path: Path, backend: str | None) -> None:
+    """Migration 0005 renames the column holding the 宛名番号 on SQLite and PostgreSQL
+    and keeps what the server held under the old name."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from myna.db import make_engine, node_url
+
+    namespace = f"t{uuid.uuid4().hex[:10]}_"
+    engine = make_engine(node_url(tmp_path, "intermediate-x", backend),
+                         namespace + "intermediate-x")
+    cfg = Config()
+    cfg.set_main_option("script_location",
+                        str(Path(__file__).parents[1] / "src/myna/intermediate/migrations"))
+    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    now = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0004")
+            conn.execute(text("INSERT INTO codes (local_ref, code, acquired_at) "
+                              "VALUES ('A0000000001', :c, :t)"), {"c": "C" * 32, "t": now})
+            conn.execute(text("INSERT INTO outgoing (request_id, local_ref, row_id, affair, "
+                              "provider, item, sent_at) VALUES ('r1', 'A0000000001', 'T2-0001', "
+                              "'a', 'p', 'i', :t)"), {"t": now})
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT atena_no, code FROM codes")).all() == [
+                ("A0000000001", "C" * 32)]
+            assert conn.execute(text("SELECT atena_no FROM outgoing")).scalar() == "A0000000001"
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0004")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT local_ref FROM codes")).scalar() == "A0000000001"
+    finally:
+        engine.dispose()
+        if backend:
+            from sqlalchemy import create_engine
+            admin = create_engine(backend, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                for schema in conn.execute(text(
+                        "SELECT nspname FROM pg_namespace WHERE nspname LIKE :p"),
+                        {"p": f"myna_{namespace}%"}).scalars().all():
+                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+
+
+def test_the_exchange_story_through_the_contracts_in_process(world: World) -> None:
+    """The story of :mod:`linkage_story`, against the services themselves (the same story
+    runs against the HTTP clients in ``test_http_nodes``)."""
+    from linkage_story import exchange_story
+
+    old_rid, new_rid = world.residents[0][0], world.residents[4][0]
+    exchange_story(lambda _institution: world.system.hub, world.old.intermediate,
+                   world.old.institution, world.old.atena_no(old_rid), world.new.intermediate,
+                   world.new.institution, world.new.atena_no(new_rid))
+
+
+def test_a_request_the_hub_refuses_is_answered_not_left_to_resume(world: World) -> None:
+    """A Table 2 refusal is the answer: the request is not left unanswered for ``myna
+    check`` to report and :meth:`resume` to send again."""
+    from myna.check import check_installation
+
+    ref = _atena(world.old, world.residents[0][0])
+    with pytest.raises(NotInTable2):
+        world.old.intermediate.request(ref, "T2-0017", "地方税の賦課徴収",
+                                       world.old.institution, "年金給付関係情報")
+    assert world.old.intermediate.unanswered() == []
+    assert world.old.intermediate.resume() == 0
+    assert check_installation(world.system).ok

@@ -115,7 +115,7 @@ def test_only_the_town_and_the_hub_may_set_protection(case: Case) -> None:
     receipt = case.pension.inbox.receive([forged])
     assert receipt.applied == [] and receipt.error_ja
     stranger = Event("e" * 32, "atena:132144", case.town.intermediate.node_id,
-                     "protection.requested", "x", 1, utcnow(), {"local_ref": "x", "on": True})
+                     "protection.requested", "x", 1, utcnow(), {"atena_no": "x", "on": True})
     assert case.town.intermediate.inbox.receive([stranger]).applied == []
     assert not case.pension.is_protected("P-0001")
 

@@ -94,14 +94,14 @@ def _eventually(check: Callable[[], bool], seconds: float = 30) -> bool:
 
 def _pension_protected(world: dict[str, Any]) -> bool:
     answer = _client(world, NENKIN, f"intermediate:{NENKIN}").post(
-        "/node/v1/intermediate/protected", {"local_ref": "P-0001"})
+        "/node/v1/intermediate/protected", {"atena_no": "P-0001"})
     return bool(answer["protected"])
 
 
 def _town_asks_pension(world: dict[str, Any]) -> str:
     answer = _client(world, TOWN_INST, f"intermediate:{TOWN_INST}").post(
         "/node/v1/intermediate/request", {
-            "local_ref": world["atena_no"], "row_id": "T2-0002", "affair": "児童手当の支給",
+            "atena_no": world["atena_no"], "row_id": "T2-0002", "affair": "児童手当の支給",
             "provider": NENKIN, "item": "年金給付関係情報"})
     return str(answer["result"])
 

@@ -29,6 +29,7 @@ NENKIN = "nenkin"
 ROW, AFFAIR, TAX = "T2-0001", "児童手当の支給", "地方税関係情報"
 INCOME = 3_456_789
 REGISTRY = "resident-registry"
+LOCAL_TAX = "local-tax"  # the affair under which the old town decides on its tax copy
 SECRET = b"test-session-secret-0123456789abcdef"
 PASSWORD = "password123"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -295,29 +296,44 @@ def test_pending_is_approved_by_a_supervisor_and_then_provided(
     assert "承認待ち" in text and "情報提供者の承認待ちです" in text and "結果を再確認" in text
     assert "総所得金額" not in text
 
-    # a clerk at the old town sees the queue but may not decide
+    # a clerk at the old town sees the queue, for an affair, but may not decide
     clerk = browser("clerk1", OLD)
-    queue = clerk.get(f"/m/{OLD}/linkage/pending")
+    ask = clerk.get(f"/m/{OLD}/linkage/pending")
+    assert ask.status_code == 200 and "閲覧の目的" in ask.text and "鰐淵" not in ask.text
+    wrong = clerk.get(f"/m/{OLD}/linkage/pending", purpose="見たかったから")
+    assert wrong.status_code == 422 and "事務の一覧から選んで" in wrong.text
+    assert "鰐淵" not in wrong.text
+    assert not [e for e in world.old.registry.access_log(world.old_id) if e.action == "shown"]
+    queue = clerk.get(f"/m/{OLD}/linkage/pending", purpose=LOCAL_TAX)
     assert queue.status_code == 200
     assert "東京都国分寺市" in queue.text and AFFAIR in queue.text and TAX in queue.text
     assert "承認・拒否は監督者または管理者のみ行えます" in queue.text
     assert "承認して提供" not in queue.text
     request_id = result_url.split("?")[0].rsplit("/", 1)[1]
-    refused = clerk.post(f"/m/{OLD}/linkage/pending/{request_id}", decision="approve")
+    refused = clerk.post(f"/m/{OLD}/linkage/pending/{request_id}", decision="approve",
+                         purpose=LOCAL_TAX)
     assert refused.status_code == 403
     assert "情報提供の承認・拒否は監督者または管理者のみ行えます" in refused.text
     assert len(world.old.intermediate.pending()) == 1
 
     # the supervisor sees the person's name and decides; a refusal needs a reason
-    queue = boss.get(f"/m/{OLD}/linkage/pending")
+    queue = boss.get(f"/m/{OLD}/linkage/pending", purpose=LOCAL_TAX)
     assert "鰐淵" in queue.text and "承認して提供" in queue.text
     assert f'href="/m/{OLD}/residents/{world.old_id}"' in queue.text  # the purpose is asked
-    no_reason = boss.post(f"/m/{OLD}/linkage/pending/{request_id}", decision="refuse")
+    # each showing of the person is in their access log, by whom and for which affair
+    shown = [(e.staff_id, e.purpose) for e in world.old.registry.access_log(world.old_id)
+             if e.action == "shown"]
+    listed = "地方税の賦課徴収（情報提供の承認待ち一覧）"
+    assert sorted(shown) == [("clerk1", listed), ("sup1", listed)]
+    no_reason = boss.post(f"/m/{OLD}/linkage/pending/{request_id}", decision="refuse",
+                          purpose=LOCAL_TAX)
     assert no_reason.status_code == 422 and "理由" in no_reason.text
-    approved = boss.post(f"/m/{OLD}/linkage/pending/{request_id}", decision="approve")
+    approved = boss.post(f"/m/{OLD}/linkage/pending/{request_id}", decision="approve",
+                         purpose=LOCAL_TAX)
     assert approved.status_code == 200 and "承認し、情報を提供しました" in approved.text
     assert "承認待ちの照会はありません" in approved.text
-    again = boss.post(f"/m/{OLD}/linkage/pending/{request_id}", decision="approve")
+    again = boss.post(f"/m/{OLD}/linkage/pending/{request_id}", decision="approve",
+                      purpose=LOCAL_TAX)
     assert again.status_code == 409 and "処理済み" in again.text
 
     # the requester re-checks: provided
@@ -334,7 +350,7 @@ def test_a_refusal_by_the_supervisor_reaches_the_requester(world: World, browser
     request_id = result_url.split("?")[0].rsplit("/", 1)[1]
     boss = browser("sup1", OLD)
     done = boss.post(f"/m/{OLD}/linkage/pending/{request_id}", decision="refuse",
-                     reason="支援措置の対象者のため")
+                     reason="支援措置の対象者のため", purpose=LOCAL_TAX)
     assert done.status_code == 200 and "提供しないことを決定しました" in done.text
     text = text_of(me.client.get(result_url))
     assert "書面による手続を続けてください" in text and "支援措置の対象者のため" in text

@@ -80,12 +80,15 @@ def request(
 @app.command("pending")
 def pending(
     municipality: Annotated[str, typer.Option(help="提供側の市区町村のコード")],
+    staff: Annotated[str, typer.Option(help="職員ID（一覧の住民の閲覧として記録）")],
+    purpose: Annotated[str, typer.Option(help="閲覧の目的の事務のID（例: local-tax）")],
     data_dir: DataDir = Path("myna-data"),
 ) -> None:
     """自動応答不可の承認待ち一覧。"""
 
     with opened_system(data_dir) as system:
-        rows = system.municipality(municipality).pending_for_staff()
+        town = system.municipality(municipality)
+        rows = town.pending_for_staff(town.registry.get_staff(staff), purpose)
     view = Table(title="承認待ちの情報提供")
     for col in ("照会番号", "住民ID", "照会機関", "事務", "特定個人情報", "受付"):
         view.add_column(col)

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from myna.atena.service import AtenaService
+from myna.contracts.intermediate import IntermediateApi, PendingRequest, Received
 from myna.contracts.jlis import JlisApi, Progress
 from myna.contracts.notify import BatchSummary, NotifyApi
-from myna.intermediate.service import IntermediateServer, PendingRequest, Received
 from myna.registry.domain import Staff
 from myna.registry.notices import household_notices
 from myna.registry.service import MunicipalityRegistry
@@ -29,7 +29,7 @@ def institution_id(code: str) -> str:
 class Municipality:
     registry: MunicipalityRegistry
     atena: AtenaService
-    intermediate: IntermediateServer
+    intermediate: IntermediateApi
     jlis: JlisApi
 
     @property
@@ -80,12 +80,16 @@ class Municipality:
                                            provider, item, request_id)
         return self.intermediate.open(answer)
 
-    def pending_for_staff(self) -> list[tuple[PendingRequest, int | None]]:
-        """The approval queue, with the resident each request is about."""
+    def pending_for_staff(self, staff: Staff, purpose: str
+                          ) -> list[tuple[PendingRequest, int | None]]:
+        """The approval queue, with the resident each request is about; each resident
+        listed is logged as shown to ``staff`` for ``purpose`` (an affair id)."""
         out = []
         for waiting in self.intermediate.pending():
-            rid = self.atena.resident_for(waiting.local_ref) if waiting.local_ref else None
+            rid = self.atena.resident_for(waiting.atena_no) if waiting.atena_no else None
             out.append((waiting, rid))
+        self.registry.record_shown(staff, [rid for _, rid in out if rid is not None], purpose,
+                                   note="情報提供の承認待ち一覧")
         return out
 
     def notify_numbers(self, notify: NotifyApi) -> BatchSummary:

@@ -30,13 +30,14 @@ from myna.card.routes import card_routes
 from myna.errors import NotFound, PermissionDenied, ValidationError
 from myna.events import InboxSink, Relay, RelayWorker
 from myna.expiry import DAILY, Expiry, hub_tasks, intermediate_task
+from myna.hub.routes import hub_routes, is_intermediate
 from myna.hub.service import HubService
+from myna.intermediate.routes import intermediate_routes
 from myna.intermediate.service import IntermediateServer
 from myna.jlis.service import JlisService
 from myna.jpki.routes import jpki_routes
 from myna.jpki.service import JpkiService
 from myna.keys import FileKeyStore, KeyStore
-from myna.linkage.messages import LinkRequest, ProvideAnswer, ProvideRequest
 from myna.netca import NetworkCA, check_certificate
 from myna.notify.routes import notify_routes
 from myna.notify.service import NotificationService
@@ -45,7 +46,6 @@ from myna.transparency.witness import witness_log
 from myna.transport.http import (
     HttpNetwork,
     NodeIdentity,
-    answer_to_json,
     events_route,
     node_app,
 )
@@ -129,34 +129,6 @@ class NodeHost:
         identity(self.ca, "hub")
         expiry = self._expiry(Expiry(hub_tasks(hub, provision_log), self.expiry_interval))
 
-        def institution_of(caller: str) -> str:
-            return caller.split(":", 1)[1]
-
-        def is_intermediate(caller: str) -> bool:
-            return caller.startswith("intermediate:")
-
-        def issue(caller: str, p: dict[str, Any]) -> dict[str, Any]:
-            hub.issue_codes(p["institution"], [(a, b) for a, b in p["people"]])
-            return {"ok": True}
-
-        def request(caller: str, p: dict[str, Any]) -> dict[str, Any]:
-            message = LinkRequest.from_json(p)
-            if message.requester != institution_of(caller):
-                raise PermissionDenied("他機関の名義で照会することはできません",
-                                       "requester does not match the calling node")
-            return answer_to_json(hub.request(message))
-
-        def complete(caller: str, p: dict[str, Any]) -> dict[str, Any]:
-            answer = ProvideAnswer.from_json(p)
-            if answer.provider != institution_of(caller):
-                raise PermissionDenied("他機関の名義で回答することはできません",
-                                       "provider does not match the calling node")
-            hub.complete(answer)
-            return {"ok": True}
-
-        def poll(caller: str, p: dict[str, Any]) -> dict[str, Any]:
-            return answer_to_json(hub.poll(institution_of(caller), p["request_id"]))
-
         witness = open_witness(self.config, self.data_dir, self.keys, provision_log)
 
         def checkpoint(caller: str, p: dict[str, Any]) -> dict[str, Any]:
@@ -175,10 +147,7 @@ class NodeHost:
         network = self.network("hub")
         worker = self._worker(Relay(hub.outbox, network.events), "hub")
         return node_app("Myna hub", self.ca.certificate, {
-            "/node/v1/hub/issue-codes": (issue, lambda c: c == "jlis"),
-            "/node/v1/hub/request": (request, is_intermediate),
-            "/node/v1/hub/complete": (complete, is_intermediate),
-            "/node/v1/hub/poll": (poll, is_intermediate),
+            **hub_routes(hub),
             "/node/v1/hub/log/checkpoint": (checkpoint, lambda c: c.startswith("business:")),
             "/node/v1/hub/log/proof": (proof, lambda c: c.startswith("business:")),
             **events_route(hub.inbox, is_intermediate, after=worker.wake),
@@ -257,7 +226,6 @@ class NodeHost:
         server.create_schema()
         identity(self.ca, node_id)
         expiry = self._expiry(Expiry([intermediate_task(server)], self.expiry_interval))
-        own = f"business:{institution}"
         worker = self._worker(Relay(server.outbox, self.network(node_id).events), node_id)
         server.publish = worker.wake
         town = institution.removeprefix("municipality-")
@@ -266,60 +234,8 @@ class NodeHost:
             """The hub, and (for a town's own server) the town's 統合宛名."""
             return caller == "hub" or caller == f"atena:{town}"
 
-        def protected(caller: str, p: dict[str, Any]) -> dict[str, Any]:
-            return {"protected": server.is_protected(str(p["local_ref"]))}
-
-        def deliver(caller: str, p: dict[str, Any]) -> dict[str, Any]:
-            server.deliver_codes([(a, b) for a, b in p["deliveries"]], p["hub_signature"])
-            return {"ok": True}
-
-        def provide(caller: str, p: dict[str, Any]) -> dict[str, Any]:
-            return server.provide(ProvideRequest.from_json(p)).as_json()
-
-        def begin(caller: str, p: dict[str, Any]) -> dict[str, Any]:
-            return {"refs": server.begin_acquisition(list(p["local_refs"]))}
-
-        def put_item(caller: str, p: dict[str, Any]) -> dict[str, Any]:
-            server.put_item(p["local_ref"], p["item"], p["payload"],
-                            bool(p.get("manual_approval", False)))
-            return {"ok": True}
-
-        def ask(caller: str, p: dict[str, Any]) -> dict[str, Any]:
-            answer = server.request(p["local_ref"], p["row_id"], p["affair"], p["provider"],
-                                    p["item"], p.get("request_id"))
-            received = server.open(answer)
-            return {"request_id": received.request_id, "result": received.result.value,
-                    "payload": received.payload, "reason": received.reason,
-                    "leaf_index": received.leaf_index}
-
-        def pending(caller: str, p: dict[str, Any]) -> dict[str, Any]:
-            return {"pending": [{"request_id": w.request_id, "local_ref": w.local_ref,
-                                 "item": w.item, "affair": w.affair, "requester": w.requester}
-                                for w in server.pending()]}
-
-        def decide(caller: str, p: dict[str, Any]) -> dict[str, Any]:
-            server.decide(p["request_id"], p["staff_id"], bool(p["approve"]), p.get("reason", ""))
-            return {"ok": True}
-
-        def fetch(caller: str, p: dict[str, Any]) -> dict[str, Any]:
-            received = server.fetch(p["request_id"])
-            return {"request_id": received.request_id, "result": received.result.value,
-                    "payload": received.payload, "reason": received.reason,
-                    "leaf_index": received.leaf_index}
-
-        def is_own(caller: str) -> bool:
-            return caller == own
-
         return node_app(f"Myna intermediate server ({institution})", self.ca.certificate, {
-            "/node/v1/intermediate/deliver-codes": (deliver, lambda c: c == "hub"),
-            "/node/v1/intermediate/provide": (provide, lambda c: c == "hub"),
-            "/node/v1/intermediate/begin-acquisition": (begin, is_own),
-            "/node/v1/intermediate/put-item": (put_item, is_own),
-            "/node/v1/intermediate/request": (ask, is_own),
-            "/node/v1/intermediate/fetch": (fetch, is_own),
-            "/node/v1/intermediate/pending": (pending, is_own),
-            "/node/v1/intermediate/decide": (decide, is_own),
-            "/node/v1/intermediate/protected": (protected, is_own),
+            **intermediate_routes(server, institution),
             **events_route(server.inbox, may_send, after=worker.wake),
         }, lifespan=expiry.lifespan)
 

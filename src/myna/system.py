@@ -209,6 +209,7 @@ class MynaSystem:
         self._relay(registry.outbox)
         self._relay(atena.outbox)
         registry.publish = self._publish
+        atena.publish = self._publish
         server = self._open_institution(institution_id(registry.code), registry.title, ROLE)
         town = Municipality(registry, atena, server, self.jlis)
         self.chips.trust_municipality(registry.code,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from myna.atena import storage as t
 from myna.clock import utcnow
@@ -29,6 +29,8 @@ class AtenaService:
         #: the town's intermediate server learns of 支援措置 by 宛名番号 from here
         self.outbox = Outbox(engine, node, now)
         self.intermediate = intermediate
+        #: delivers the outbox (set by the wiring; until then events wait)
+        self.publish: Callable[[], None] = lambda: None
 
     def create_schema(self) -> None:
         migrate(self.engine, "myna.atena")
@@ -36,12 +38,24 @@ class AtenaService:
 
     def _on_support_measure(self, conn: Connection, event: Event) -> None:
         """支援措置 at the registry → the town's intermediate server, by 宛名番号 (the
-        reference it knows the person by); nothing to tell before a 宛名番号 exists."""
+        reference it knows the person by).  Before the resident has a 宛名番号 the measure
+        is remembered here and passed on when :meth:`assign` gives them one."""
+        resident_id = int(event.payload["resident_id"])
+        on = bool(event.payload["on"])
         atena_no = conn.execute(select(t.atena.c.atena_no).where(
-            t.atena.c.resident_id == int(event.payload["resident_id"]))).scalar()
-        if atena_no is not None and self.intermediate is not None:
-            self.outbox.add(conn, self.intermediate, "protection.requested", str(atena_no),
-                            {"local_ref": str(atena_no), "on": bool(event.payload["on"])})
+            t.atena.c.resident_id == resident_id)).scalar()
+        if atena_no is None:
+            conn.execute(t.measures.delete().where(t.measures.c.resident_id == resident_id))
+            if on:
+                conn.execute(insert(t.measures).values(resident_id=resident_id,
+                                                       since=self.now()))
+            return
+        self._tell_intermediate(conn, str(atena_no), on)
+
+    def _tell_intermediate(self, conn: Connection, atena_no: str, on: bool) -> None:
+        if self.intermediate is not None:
+            self.outbox.add(conn, self.intermediate, "protection.requested", atena_no,
+                            {"atena_no": atena_no, "on": on})
 
     def _on_number_changed(self, conn: Connection, event: Event) -> None:
         """The registry changed a resident's number: the 宛名番号 (and so the 符号) stays,
@@ -64,7 +78,22 @@ class AtenaService:
                         ["atena_no", "individual_number", "resident_id", "created_at",
                          "updated_at"])
             known.update({rid: no for no, _, rid, _, _ in rows})
+            protected = self._measures_for(conn, [rid for _, _, rid, _, _ in rows])
+            for rid in protected:  # 支援措置 set before the 宛名番号 existed
+                self._tell_intermediate(conn, known[rid], True)
+        if protected:
+            self.publish()
         return [known[rid] for rid, _ in people]
+
+    def _measures_for(self, conn: Connection, resident_ids: Sequence[int]) -> list[int]:
+        """Of ``resident_ids`` (just given a 宛名番号), those with a remembered 支援措置,
+        forgotten here now that the intermediate server is told (the table holds the
+        few residents waiting, so it is read whole)."""
+        remembered = set(conn.execute(select(t.measures.c.resident_id)).scalars())
+        found = sorted(remembered.intersection(resident_ids))
+        if found:
+            conn.execute(t.measures.delete().where(t.measures.c.resident_id.in_(found)))
+        return found
 
     def numbers(self) -> dict[int, str]:
         """Resident id → the number the 統合宛名 maps them to (for ``myna check``)."""

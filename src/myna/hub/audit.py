@@ -34,6 +34,7 @@ from sqlalchemy import select
 
 from myna.clock import as_utc
 from myna.hub import storage as t
+from myna.hub.domain import RecordEntry
 from myna.hub.service import HubService
 from myna.retention import retention_cutoff
 from myna.transparency.merkle import leaf_hash
@@ -88,7 +89,7 @@ class _Out:
                     f"({n - self.max} more problems of kind {kind})"))
 
 
-def _who(row: Any) -> tuple[str, str]:
+def _who(row: RecordEntry) -> tuple[str, str]:
     return (f"照会番号 {row.request_id}（試行 {row.attempt}）",
             f"request {row.request_id} attempt {row.attempt}")
 
@@ -101,17 +102,18 @@ def audit_records(hub: HubService, log: TransparencyLog, *, chunk: int = 65_536,
     size = log.size()
     audit.leaves = size
     with hub.engine.connect() as conn:
-        pending = conn.execute(select(*_COLUMNS).where(t.records.c.leaf_index.is_(None))).all()
-    waiting: dict[bytes, Any] = {hub.leaf(r._mapping): r for r in pending}
+        pending = [t.record_entry(r._mapping) for r in conn.execute(
+            select(*_COLUMNS).where(t.records.c.leaf_index.is_(None)))]
+    waiting: dict[bytes, RecordEntry] = {hub.leaf(r): r for r in pending}
     found: dict[tuple[str, int], int] = {}
     with hub.engine.connect() as rec_conn, hub.engine.connect() as tomb_conn:
-        records = _stream(rec_conn.execution_options(yield_per=1000).execute(
+        records = _records(rec_conn.execution_options(yield_per=1000).execute(
             select(*_COLUMNS).where(t.records.c.leaf_index.is_not(None))
             .order_by(t.records.c.leaf_index, t.records.c.request_id, t.records.c.attempt)))
         tombs = _stream(tomb_conn.execution_options(yield_per=1000).execute(
             select(t.expired_records).order_by(t.expired_records.c.leaf_index)))
         row = next(records, None)
-        while row is not None and row.leaf_index < 0:
+        while row is not None and _index(row) < 0:
             audit.records += 1
             ja, en = _who(row)
             out.add("record_without_leaf",
@@ -126,7 +128,7 @@ def audit_records(hub: HubService, log: TransparencyLog, *, chunk: int = 65_536,
             starts = [first for first, _n, _at in times]
             for i in range(a, b):
                 present, data, stored = leaves[i - a]
-                here: list[Any] = []
+                here: list[RecordEntry] = []
                 while row is not None and row.leaf_index == i:
                     here.append(row)
                     row = next(records, None)
@@ -138,8 +140,8 @@ def audit_records(hub: HubService, log: TransparencyLog, *, chunk: int = 65_536,
                     audit.records += len(here)
                     continue
                 claimant = waiting.get(data) if data is not None else None
-                if claimant is not None and i >= int(claimant.log_from or 0):
-                    found[(claimant.request_id, int(claimant.attempt))] = i
+                if claimant is not None and i >= (claimant.log_from or 0):
+                    found[claimant.key] = i
                     continue
                 if expired is not None:
                     k = bisect.bisect_right(starts, i) - 1
@@ -169,12 +171,12 @@ def audit_records(hub: HubService, log: TransparencyLog, *, chunk: int = 65_536,
                     f"{ja} の記録ログの記録番号 {row.leaf_index} は、記録ログ（{size:,} 件）に"
                     "ありません（ログの巻き戻しまたは記録番号の書き換え）",
                     f"{en}: leaf {row.leaf_index} is beyond the log's {size} entries "
-                    "(log rolled back, or leaf index rewritten)", (int(row.leaf_index),))
+                    "(log rolled back, or leaf index rewritten)", (_index(row),))
             row = next(records, None)
     for r in pending:
         audit.records += 1
         ja, en = _who(r)
-        index = found.get((r.request_id, int(r.attempt)))
+        index = found.get(r.key)
         if index is None:
             out.add("record_without_leaf",
                     f"{ja} の記録が記録ログに追記されていません（中断からの復旧待ち。"
@@ -195,7 +197,18 @@ def _stream(result: Any) -> Iterator[Any]:
     yield from result
 
 
-def _check_claims(hub: HubService, rows: list[Any], index: int, present: bool,
+def _records(result: Any) -> Iterator[RecordEntry]:
+    """The stored records of a query's rows, one at a time."""
+    for row in result:
+        yield t.record_entry(row._mapping)
+
+
+def _index(record: RecordEntry) -> int:
+    """The leaf index of a record read among those that have one."""
+    return -1 if record.leaf_index is None else record.leaf_index
+
+
+def _check_claims(hub: HubService, rows: list[RecordEntry], index: int, present: bool,
                   data: bytes | None, stored: bytes | None, out: _Out) -> None:
     if len(rows) > 1:
         names = "、".join(_who(r)[0] for r in rows)
@@ -204,7 +217,7 @@ def _check_claims(hub: HubService, rows: list[Any], index: int, present: bool,
                 f"leaf {index} is claimed by {len(rows)} records", (index,))
     for row in rows:
         ja, en = _who(row)
-        expected = hub.leaf(row._mapping)
+        expected = hub.leaf(row)
         if not present:
             out.add("record_without_leaf",
                     f"{ja} の記録ログの記録 {index} が削除されています",

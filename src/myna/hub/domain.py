@@ -20,15 +20,15 @@ auditor, who can derive every K_person) recompute it from the record as shown.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import datetime as dt
 import hashlib
 import hmac
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from myna.linkage.messages import canonical
+from myna.linkage.messages import Result, canonical
 
 #: Every field of a provision record the log leaf commits to: who asked (requester),
 #: who provided (provider), under which Table 2 row and affair (事務), which item, the
@@ -50,27 +50,78 @@ def _utc_text(value: dt.datetime) -> str:
 def committed_view(record: Any) -> dict[str, Any]:
     """The fields a log leaf commits to, in a form every backend reproduces exactly.
 
-    ``record`` is a mapping (a database row) or a dataclass such as
-    :class:`myna.hub.service.ProvisionRecord`.  Times become UTC ISO text with
-    microseconds (SQLite hands back naive UTC, PostgreSQL aware times).
+    ``record`` is a mapping (a database row) or a record object such as
+    :class:`RecordEntry` or :class:`myna.contracts.hub.ProvisionRecord`.  Times become
+    UTC ISO text with microseconds (SQLite hands back naive UTC, PostgreSQL aware times).
     """
-    fields: Mapping[Any, Any]
-    if dataclasses.is_dataclass(record) and not isinstance(record, type):
-        fields = dataclasses.asdict(record)
-    else:
-        fields = record
+    def get(key: str) -> Any:
+        return record.get(key) if isinstance(record, Mapping) else getattr(record, key, None)
+
     out: dict[str, Any] = {}
     for key in COMMITTED_FIELDS:
-        value = fields.get(key)
+        value = get(key)
         if isinstance(value, dt.datetime):
             value = _utc_text(value)
         elif isinstance(value, Enum):
             value = value.value
         out[key] = value
     for flag in COMMITTED_FLAGS:
-        if fields.get(flag):
+        if get(flag):
             out[flag] = True
     return out
+
+
+@dataclass(frozen=True)
+class RecordEntry:
+    """One provision record (番号法23条) as the hub writes and stores it: the fields its
+    leaf commits to, the pseudonym that keys the commitment (``link``, None when the
+    requester's 符号 was not its own), the sealed answer, and its place in the log
+    (``leaf_index``, once appended; ``log_from``, a log size reached before it existed).
+    """
+
+    request_id: str
+    attempt: int
+    requester: str
+    provider: str
+    row_id: str
+    affair: str
+    item: str
+    requested_at: dt.datetime
+    result: Result
+    reason: str
+    provided_at: dt.datetime | None = None
+    link: str | None = None
+    sealed: bytes | None = None
+    #: 番号法23条2項: the fact of this provision is 不開示 to the person (see Table 2).
+    undisclosed: bool = False
+    leaf_index: int | None = None
+    log_from: int | None = None
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.request_id, self.attempt
+
+
+@dataclass(frozen=True)
+class RequestSeen:
+    """The first time the hub saw a request id: who sent it, and a digest of what it
+    asked (every later attempt under the id must ask the same)."""
+
+    request_id: str
+    requester: str
+    digest: str
+    first_seen: dt.datetime
+
+
+@dataclass(frozen=True)
+class RefusedMessage:
+    """A message the hub refused, for the audit: who sent it, under which request id,
+    why (never anything about a person)."""
+
+    at: dt.datetime
+    sender: str
+    request_id: str | None
+    reason: str
 
 
 def record_leaf(record: Any, person_key_commitment: bytes) -> bytes:

@@ -34,21 +34,29 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
 from myna.clock import utcnow
+from myna.contracts.hub import Institution, ProvisionRecord, Table2Row
 from myna.db import bulk_insert, durable_sqlite, migrate, relaxed_commit
 from myna.errors import MynaError, NotFound, PermissionDenied, ValidationError
 from myna.events import Event, Inbox, Outbox
 from myna.faults import fault_point
 from myna.hub import storage as t
 from myna.hub import table2 as table2_module
-from myna.hub.domain import COMMITTED_FIELDS, CodeDeriver, committed_view
+from myna.hub.domain import (
+    COMMITTED_FIELDS,
+    CodeDeriver,
+    RecordEntry,
+    RefusedMessage,
+    RequestSeen,
+    committed_view,
+)
 from myna.hub.table2 import NotInTable2, Table2
 from myna.keys import KeyStore
 from myna.linkage.messages import (
@@ -65,7 +73,7 @@ from myna.netca import node_key_name
 from myna.retention import retention_cutoff
 
 __all__ = ["COMMITTED_FIELDS", "HubService", "Institution", "ProvisionLog", "ProvisionRecord",
-           "committed_view"]
+           "RegisteredInstitution", "committed_view"]
 
 #: Records given their leaves per log transaction when many wait (after a long outage).
 RECONCILE_BATCH = 1000
@@ -89,32 +97,11 @@ class ProvisionLog(Protocol):
 
 
 @dataclass(frozen=True)
-class Institution:
-    institution_id: str
-    name: str
-    role: str
+class RegisteredInstitution(Institution):
+    """An institution as the hub registered it, with the keys it checks and seals to."""
+
     signing_key: Ed25519PublicKey
     box_key: str
-
-
-@dataclass(frozen=True)
-class ProvisionRecord:
-    """情報提供等記録 (番号法23条) as the hub keeps it."""
-
-    request_id: str
-    attempt: int
-    requester: str
-    provider: str
-    row_id: str
-    affair: str
-    item: str
-    requested_at: dt.datetime
-    provided_at: dt.datetime | None
-    result: str
-    reason: str
-    leaf_index: int | None
-    #: 番号法23条2項: the fact of this provision is 不開示 to the person (see Table 2).
-    undisclosed: bool = False
 
 
 class HubService:
@@ -128,7 +115,7 @@ class HubService:
         if not 1 <= retention_years <= 100:
             raise ValidationError("保存期間は1〜100年です", "retention must be 1..100 years")
         self.retention_years = retention_years
-        self._institutions: dict[str, Institution] = {}
+        self._institutions: dict[str, RegisteredInstitution] = {}
         self.engine = engine
         self.network = network
         self.table2 = table2 or table2_module.load()
@@ -203,7 +190,8 @@ class HubService:
                 institution_id=institution_id, name=name, role=role, signing_key=raw,
                 box_key=box_key, registered_at=self.now()))
 
-    def institution(self, institution_id: str, conn: Connection | None = None) -> Institution:
+    def institution(self, institution_id: str,
+                    conn: Connection | None = None) -> RegisteredInstitution:
         cached = self._institutions.get(institution_id)
         if cached is not None:
             return cached
@@ -220,7 +208,7 @@ class HubService:
         if row is None:
             raise NotFound(f"機関 {institution_id} は登録されていません",
                            f"institution {institution_id} is not registered")
-        found = Institution(
+        found = RegisteredInstitution(
             row.institution_id, row.name, row.role,
             Ed25519PublicKey.from_public_bytes(base64.b64decode(row.signing_key)), row.box_key,
         )
@@ -265,8 +253,8 @@ class HubService:
 
     def _refuse(self, sender: str, request_id: str | None, error: MynaError) -> MynaError:
         with self.engine.begin() as conn:
-            conn.execute(insert(t.refusals).values(
-                at=self.now(), sender=sender[:50], request_id=request_id, reason=error.message))
+            conn.execute(insert(t.refusals).values(**t.refusal_row(RefusedMessage(
+                self.now(), sender[:50], request_id, error.message))))
         return error
 
     def request(self, message: LinkRequest) -> LinkAnswer:
@@ -290,25 +278,24 @@ class HubService:
                 raise self._refuse(message.requester, message.request_id, reused)
             if seen is not None:
                 last = self._latest(conn, message.request_id)
-                if last is not None and Result(last.result).final:
+                if last is not None and last.result.final:
                     if last.leaf_index is None and self.log is not None:
                         placed = self.reconcile()  # its leaf was lost to a crash: repair
-                        return self._answer(last, placed.get((last.request_id, last.attempt)))
+                        return self._answer(last, placed.get(last.key))
                     return self._answer(last)
             attempt = 1 if seen is None else (self._latest_attempt(conn, message.request_id) + 1)
             if seen is None:
-                conn.execute(insert(t.requests).values(
-                    request_id=message.request_id, requester=requester.institution_id,
-                    digest=digest, first_seen=self.now()))
+                conn.execute(insert(t.requests).values(**t.request_row(RequestSeen(
+                    message.request_id, requester.institution_id, digest, self.now()))))
         return self._route(message, requester, attempt)
 
-    def _route(self, message: LinkRequest, requester: Institution, attempt: int) -> LinkAnswer:
-        requested_at = self.now()
-        record: dict[str, Any] = dict(
+    def _route(self, message: LinkRequest, requester: RegisteredInstitution,
+               attempt: int) -> LinkAnswer:
+        # what every outcome records; each sets its result and reason (and link, answer)
+        record = RecordEntry(
             request_id=message.request_id, attempt=attempt, requester=requester.institution_id,
             provider=message.provider, row_id=message.row_id, affair=message.affair,
-            item=message.item, requested_at=requested_at, link=None, sealed=None,
-            provided_at=None,
+            item=message.item, requested_at=self.now(), result=Result.DENIED, reason="",
             undisclosed=self.table2.undisclosed(message.row_id, message.affair, message.item),
         )
         try:
@@ -316,7 +303,7 @@ class HubService:
             self.table2.authorise(message.row_id, requester.role, message.affair, provider.role,
                                   message.item)
         except (NotInTable2, NotFound) as exc:
-            self._record(record | {"result": Result.DENIED, "reason": exc.message})
+            self._record(replace(record, reason=exc.message))
             raise self._refuse(message.requester, message.request_id, exc) from None
         with self.engine.connect() as conn:
             link = conn.execute(select(t.codes.c.link).where(
@@ -332,13 +319,13 @@ class HubService:
                 "照会に用いた符号は照会機関に発行されたものではありません",
                 "the 符号 was not issued to the requesting institution",
             )
-            self._record(record | {"result": Result.DENIED, "reason": wrong.message})
+            self._record(replace(record, reason=wrong.message))
             raise self._refuse(message.requester, message.request_id, wrong)
-        record["link"] = link
+        record = replace(record, link=link)
         if has_code is None or provider_code is None:
-            return self._record(record | {
-                "result": Result.NO_DATA, "provided_at": self.now(),
-                "reason": "情報提供者がこの方の符号を取得していません"})
+            return self._record(replace(
+                record, result=Result.NO_DATA, provided_at=self.now(),
+                reason="情報提供者がこの方の符号を取得していません"))
         forward = ProvideRequest(
             request_id=message.request_id, requester=requester.institution_id,
             requester_box_key=requester.box_key, provider=provider.institution_id,
@@ -349,33 +336,28 @@ class HubService:
             answer = self.network.intermediate(provider.institution_id).provide(forward)
             answer.verify(provider.signing_key, provider.institution_id)
         except NodeUnavailable as exc:
-            return self._record(record | {"result": Result.FAILED, "reason": exc.message})
+            return self._record(replace(record, result=Result.FAILED, reason=exc.message))
         fault_point("exchange:after-provider")
         result = Result(answer.result)
         sealed = base64.b64decode(answer.sealed) if answer.sealed else None
-        return self._record(record | {
-            "result": result, "reason": answer.reason, "sealed": sealed,
-            "provided_at": None if result is Result.PENDING else self.now()})
+        return self._record(replace(
+            record, result=result, reason=answer.reason, sealed=sealed,
+            provided_at=None if result is Result.PENDING else self.now()))
 
-    def _record(self, record: dict[str, Any]) -> LinkAnswer:
+    def _record(self, record: RecordEntry) -> LinkAnswer:
         """Write one provision record, then its log leaf (see the module docstring)."""
-        record["result"] = Result(record["result"]).value
-        record.setdefault("undisclosed", False)
-        key = (record["request_id"], record["attempt"])
+        key = record.key
         with self.engine.begin() as conn:
-            conn.execute(insert(t.records).values(
-                **record, leaf_index=None,
-                log_from=None if self.log is None else self.log.known_size()))
+            conn.execute(insert(t.records).values(**t.record_row(replace(
+                record, leaf_index=None,
+                log_from=None if self.log is None else self.log.known_size()))))
         placed = self.reconcile()
         index = placed.get(key)
         if index is None and self.log is not None:  # placed meanwhile by a concurrent write
             with self.engine.connect() as conn:
                 index = conn.execute(select(t.records.c.leaf_index).where(
                     t.records.c.request_id == key[0], t.records.c.attempt == key[1])).scalar()
-        sealed = record.get("sealed")
-        return LinkAnswer(record["request_id"], Result(record["result"]),
-                          base64.b64encode(sealed).decode() if sealed else None,
-                          record["reason"], index)
+        return self._answer(replace(record, leaf_index=index))
 
     def reconcile(self) -> dict[tuple[str, int], int]:
         """Give every record still without a leaf its leaf; returns what was placed.
@@ -388,37 +370,37 @@ class HubService:
             return placed
         while True:
             with self.engine.connect() as conn:
-                rows = conn.execute(_UNLOGGED).all()
+                rows = [t.record_entry(r._mapping) for r in conn.execute(_UNLOGGED)]
             if not rows:
                 return placed
-            since = min(int(r.log_from or 0) for r in rows)
-            indexes = self.log.append_once([self.leaf(r._mapping) for r in rows], since)
+            since = min(r.log_from or 0 for r in rows)
+            indexes = self.log.append_once([self.leaf(r) for r in rows], since)
             with self.engine.connect() as conn, relaxed_commit(conn):
                 conn.execute(_SET_LEAF, [{"rid": r.request_id, "att": r.attempt, "idx": i}
                                          for r, i in zip(rows, indexes, strict=True)])
-            placed.update({(r.request_id, int(r.attempt)): i
-                           for r, i in zip(rows, indexes, strict=True)})
+            placed.update({r.key: i for r, i in zip(rows, indexes, strict=True)})
             if len(rows) < RECONCILE_BATCH:
                 return placed
 
-    def leaf(self, record: Mapping[Any, Any]) -> bytes:
-        """The log entry a stored record (a row, with its ``link``) commits to."""
-        return self.codes.commitment(record.get("link") or "", record)
+    def leaf(self, record: RecordEntry) -> bytes:
+        """The log entry a stored record commits to (keyed by its ``link``)."""
+        return self.codes.commitment(record.link or "", record)
 
-    def _latest(self, conn: Connection, request_id: str) -> Any:
-        return conn.execute(
+    def _latest(self, conn: Connection, request_id: str) -> RecordEntry | None:
+        row = conn.execute(
             select(t.records).where(t.records.c.request_id == request_id)
             .order_by(t.records.c.attempt.desc()).limit(1)).first()
+        return None if row is None else t.record_entry(row._mapping)
 
     def _latest_attempt(self, conn: Connection, request_id: str) -> int:
         return int(conn.execute(select(func.coalesce(func.max(t.records.c.attempt), 0)).where(
             t.records.c.request_id == request_id)).scalar_one())
 
     @staticmethod
-    def _answer(row: Any, leaf_index: int | None = None) -> LinkAnswer:
-        sealed = base64.b64encode(row.sealed).decode() if row.sealed else None
-        index = row.leaf_index if leaf_index is None else leaf_index
-        return LinkAnswer(row.request_id, Result(row.result), sealed, row.reason, index)
+    def _answer(record: RecordEntry, leaf_index: int | None = None) -> LinkAnswer:
+        sealed = base64.b64encode(record.sealed).decode() if record.sealed else None
+        index = record.leaf_index if leaf_index is None else leaf_index
+        return LinkAnswer(record.request_id, record.result, sealed, record.reason, index)
 
     def complete(self, answer: ProvideAnswer) -> None:
         """A provider's staff decided a pending request: record the outcome."""
@@ -437,13 +419,11 @@ class HubService:
         result = Result(answer.result)
         if result not in (Result.PROVIDED, Result.REFUSED):
             raise ValidationError("承認結果は提供か拒否です", "completion must provide or refuse")
-        record = {c: getattr(last, c) for c in (
-            "request_id", "requester", "provider", "row_id", "affair", "item", "requested_at",
-            "link", "undisclosed")}
-        self._record(record | {
-            "attempt": last.attempt + 1, "result": result, "reason": answer.reason,
-            "provided_at": self.now(),
-            "sealed": base64.b64decode(answer.sealed) if answer.sealed else None})
+        self._record(replace(
+            last, attempt=last.attempt + 1, result=result, reason=answer.reason,
+            provided_at=self.now(),
+            sealed=base64.b64decode(answer.sealed) if answer.sealed else None,
+            leaf_index=None, log_from=None))
 
     def poll(self, requester: str, request_id: str) -> LinkAnswer:
         """The current answer to a request, for the institution that sent it."""
@@ -480,6 +460,17 @@ class HubService:
         """Every record about one person (for the person, via J-LIS or the portal)."""
         return self._records(t.records.c.link == self.codes.link(person_key))
 
+    def records_of_request(self, institution: str, request_id: str) -> list[ProvisionRecord]:
+        """Every attempt at one request, if ``institution`` asked or provided in it."""
+        return self._records(
+            t.records.c.request_id == request_id,
+            (t.records.c.requester == institution) | (t.records.c.provider == institution))
+
+    def table2_rows(self, *, requester: str | None = None,
+                    provider: str | None = None) -> list[Table2Row]:
+        """The rows of Table 2 (of a requester or provider role), by id."""
+        return self.table2.select(requester, provider)
+
     def institutions(self) -> list[Institution]:
         """Every registered institution."""
         with self.engine.connect() as conn:
@@ -514,9 +505,10 @@ class HubService:
         with self.engine.connect() as conn:
             row = conn.execute(select(t.records).where(
                 t.records.c.request_id == request_id, t.records.c.attempt == attempt)).first()
-        if row is None or row.leaf_index is None:
+        record = None if row is None else t.record_entry(row._mapping)
+        if record is None or record.leaf_index is None:
             raise NotFound(f"照会 {request_id} の記録はありません", f"no record {request_id}")
-        return committed_view(row._mapping), int(row.leaf_index)
+        return committed_view(record), record.leaf_index
 
     def person_commit_key(self, person_key: str) -> bytes:
         """The key a person needs to recognise their own leaves (handed over via the portal)."""

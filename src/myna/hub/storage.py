@@ -12,6 +12,9 @@ expired record from a deleted one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy import (
     CHAR,
     BigInteger,
@@ -30,6 +33,8 @@ from sqlalchemy import (
 )
 
 from myna.db import UtcDateTime
+from myna.hub.domain import RecordEntry, RefusedMessage, RequestSeen
+from myna.linkage.messages import Result
 
 metadata = MetaData()
 
@@ -107,3 +112,39 @@ refusals = Table(
     Column("request_id", String(64)),
     Column("reason", Text, nullable=False),
 )
+
+
+# -- rows ↔ records: the only place the hub's records are rows ------------------------------
+
+_ENTRY_COLUMNS = ("request_id", "attempt", "requester", "provider", "row_id", "affair", "item",
+                  "requested_at", "provided_at", "reason", "link", "sealed", "leaf_index",
+                  "log_from")
+
+
+def record_row(entry: RecordEntry) -> dict[str, Any]:
+    """The ``records`` row of ``entry``."""
+    row = {name: getattr(entry, name) for name in _ENTRY_COLUMNS}
+    return row | {"result": Result(entry.result).value, "undisclosed": bool(entry.undisclosed)}
+
+
+def record_entry(row: Mapping[Any, Any]) -> RecordEntry:
+    """The record of a ``records`` row (``sealed`` may be left out of the query)."""
+    leaf, since = row["leaf_index"], row["log_from"]
+    return RecordEntry(
+        request_id=row["request_id"], attempt=int(row["attempt"]),
+        requester=row["requester"], provider=row["provider"], row_id=row["row_id"],
+        affair=row["affair"], item=row["item"], requested_at=row["requested_at"],
+        result=Result(row["result"]), reason=row["reason"], provided_at=row["provided_at"],
+        link=row["link"], sealed=row.get("sealed"), undisclosed=bool(row["undisclosed"]),
+        leaf_index=None if leaf is None else int(leaf),
+        log_from=None if since is None else int(since))
+
+
+def request_row(seen: RequestSeen) -> dict[str, Any]:
+    return {"request_id": seen.request_id, "requester": seen.requester,
+            "digest": seen.digest, "first_seen": seen.first_seen}
+
+
+def refusal_row(refused: RefusedMessage) -> dict[str, Any]:
+    return {"at": refused.at, "sender": refused.sender, "request_id": refused.request_id,
+            "reason": refused.reason}

@@ -29,6 +29,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from myna.contracts.hub import Table2Row
 from myna.errors import PermissionDenied, ValidationError
 
 
@@ -44,17 +45,8 @@ class NotInTable2(PermissionDenied):
     code = "not_in_table2"
 
 
-@dataclass(frozen=True)
-class Row:
-    id: str
-    requester: str
-    affair: str
-    provider: str
-    items: tuple[str, ...]
-    #: Items whose provision records are 不開示 to the person (番号法23条2項).
-    undisclosed: tuple[str, ...] = ()
-    #: The provision on 不開示情報 the ``undisclosed`` items rely on.
-    undisclosed_basis: str = ""
+#: A row of the table, as the hub's contract carries it.
+Row = Table2Row
 
 
 @dataclass(frozen=True)
@@ -96,6 +88,13 @@ class Table2:
         """Whether a record of ``item`` asked for under this row and affair is 不開示."""
         row = self.rows.get(row_id)
         return row is not None and row.affair == affair and item in row.undisclosed
+
+    def select(self, requester: str | None = None,
+               provider: str | None = None) -> list[Row]:
+        """The rows by id, only those of a requester or provider role when given."""
+        return [r for _, r in sorted(self.rows.items())
+                if (requester is None or r.requester == requester)
+                and (provider is None or r.provider == provider)]
 
     def affairs(self) -> list[str]:
         return sorted({r.affair for r in self.rows.values()})

@@ -42,7 +42,6 @@ import re
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -51,8 +50,16 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from myna.clock import aware, utcnow
+from myna.contracts.intermediate import HeldItem, PendingRequest, Received, Refusal
 from myna.db import bulk_insert, migrate
-from myna.errors import Conflict, MynaError, NotFound, PermissionDenied, ValidationError
+from myna.errors import (
+    Conflict,
+    MynaError,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+    ValidationError,
+)
 from myna.events import Event, Inbox, Outbox
 from myna.faults import fault_point
 from myna.hub import table2 as table2_module
@@ -74,6 +81,9 @@ from myna.linkage.network import NetworkApi
 from myna.netca import node_key_name
 from myna.retention import retention_cutoff
 
+__all__ = ["HeldItem", "IntermediateServer", "PendingRequest", "Received", "Refusal",
+           "RequestReused"]
+
 log = logging.getLogger(__name__)
 
 #: Runs of digits as long as a 住民票コード or longer never reach the log, even inside
@@ -85,44 +95,6 @@ class RequestReused(PermissionDenied):
     """The hub's request id was already answered for a different request."""
 
     code = "request_reused"
-
-
-@dataclass(frozen=True)
-class PendingRequest:
-    request_id: str
-    local_ref: str | None
-    item: str
-    affair: str
-    requester: str
-    received_at: dt.datetime
-
-
-@dataclass(frozen=True)
-class HeldItem:
-    """A copy (副本) held for a person, and whether each provision needs approval."""
-
-    item: str
-    manual_approval: bool
-    updated_at: dt.datetime
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """本人の申出による提供拒否 for one affair."""
-
-    affair: str
-    registered_at: dt.datetime
-
-
-@dataclass(frozen=True)
-class Received:
-    """A decrypted answer at the requester."""
-
-    request_id: str
-    result: Result
-    payload: dict[str, Any] | None
-    reason: str
-    leaf_index: int | None
 
 
 class IntermediateServer:
@@ -167,14 +139,26 @@ class IntermediateServer:
         if event.source != f"atena:{self._town()}":
             raise PermissionDenied("自機関以外からの保護の依頼です",
                                    f"{event.source} may not ask this server for protection")
-        code = conn.execute(select(t.codes.c.code).where(
-            t.codes.c.local_ref == str(event.payload["local_ref"]))).scalar()
-        if code is None:
-            return  # no 符号 yet: nobody can ask about the person through the network
+        # events written before the column's rename carry the old key
+        atena_no = event.payload.get("atena_no", event.payload.get("local_ref"))
         on = bool(event.payload["on"])
-        self._protect(conn, str(code), on)
-        self.outbox.add(conn, "hub", "protection.requested", str(code),
-                        {"code": str(code), "on": on})
+        code = conn.execute(select(t.codes.c.code).where(
+            t.codes.c.atena_no == str(atena_no))).scalar()
+        if code is None:
+            # no 符号 yet: nobody can ask about the person through the network; the
+            # measure is applied, and passed on, when the 符号 arrives (deliver_codes)
+            conn.execute(t.protection_requests.delete().where(
+                t.protection_requests.c.atena_no == str(atena_no)))
+            if on:
+                conn.execute(insert(t.protection_requests).values(atena_no=str(atena_no),
+                                                                  since=self.now()))
+            return
+        self._protect_everywhere(conn, str(code), on)
+
+    def _protect_everywhere(self, conn: Connection, code: str, on: bool) -> None:
+        """Protect here, and ask the hub to tell every other holder, by our 符号."""
+        self._protect(conn, code, on)
+        self.outbox.add(conn, "hub", "protection.requested", code, {"code": code, "on": on})
 
     def _on_protection_changed(self, conn: Connection, event: Event) -> None:
         """The hub: protect (or stop protecting) the person behind our 符号."""
@@ -189,13 +173,16 @@ class IntermediateServer:
     def _town(self) -> str:
         return self.institution.removeprefix("municipality-")
 
-    def is_protected(self, local_ref: str) -> bool:
-        """Whether 支援措置 holds every provision about this person for a staff decision."""
+    def is_protected(self, atena_no: str) -> bool:
+        """Whether 支援措置 holds every provision about this person for a staff decision
+        (or will, from the moment a 符号 arrives for them)."""
         with self.engine.connect() as conn:
             return conn.execute(
                 select(t.protections.c.code)
                 .join(t.codes, t.codes.c.code == t.protections.c.code)
-                .where(t.codes.c.local_ref == local_ref)).first() is not None
+                .where(t.codes.c.atena_no == atena_no)).first() is not None or conn.execute(
+                select(t.protection_requests.c.atena_no).where(
+                    t.protection_requests.c.atena_no == atena_no)).first() is not None
 
     @property
     def signing_key(self) -> Ed25519PublicKey:
@@ -207,14 +194,14 @@ class IntermediateServer:
 
     # -- 符号の取得 ------------------------------------------------------------------------
 
-    def begin_acquisition(self, local_refs: Sequence[str]) -> list[str]:
+    def begin_acquisition(self, atena_nos: Sequence[str]) -> list[str]:
         """Processing references for a 符号 request sent through J-LIS."""
-        refs = [secrets.token_hex(16) for _ in local_refs]
+        refs = [secrets.token_hex(16) for _ in atena_nos]
         now = self.now()
         with self.engine.begin() as conn:
-            bulk_insert(conn, t.acquisitions, [(r, lr, now) for r, lr in zip(refs, local_refs,
+            bulk_insert(conn, t.acquisitions, [(r, lr, now) for r, lr in zip(refs, atena_nos,
                                                                               strict=True)],
-                        ["ref", "local_ref", "requested_at"])
+                        ["ref", "atena_no", "requested_at"])
         return refs
 
     def deliver_codes(self, deliveries: list[tuple[str, str]], hub_signature: str) -> None:
@@ -228,48 +215,70 @@ class IntermediateServer:
         now = self.now()
         with self.engine.begin() as conn:
             refs = {ref for ref, _ in deliveries}
-            pending = dict(conn.execute(select(t.acquisitions.c.ref, t.acquisitions.c.local_ref)
+            pending = dict(conn.execute(select(t.acquisitions.c.ref, t.acquisitions.c.atena_no)
                                         .where(t.acquisitions.c.ref.in_(refs))).all()) \
                 if len(refs) < 5000 else dict(conn.execute(
-                    select(t.acquisitions.c.ref, t.acquisitions.c.local_ref)).all())
+                    select(t.acquisitions.c.ref, t.acquisitions.c.atena_no)).all())
             unknown = refs - set(pending)
             if unknown:
                 raise NotFound(
                     "要求していない符号の通知です", f"unknown acquisition {min(unknown)}"
                 )
             codes = [code for _, code in deliveries]
-            have = dict(conn.execute(select(t.codes.c.local_ref, t.codes.c.code).where(
-                t.codes.c.local_ref.in_(list(pending.values())))).all())
-            owners = dict(conn.execute(select(t.codes.c.code, t.codes.c.local_ref).where(
+            have = dict(conn.execute(select(t.codes.c.atena_no, t.codes.c.code).where(
+                t.codes.c.atena_no.in_(list(pending.values())))).all())
+            owners = dict(conn.execute(select(t.codes.c.code, t.codes.c.atena_no).where(
                 t.codes.c.code.in_(codes))).all())
             rows = []
             for ref, code in deliveries:
-                local = pending[ref]
-                if have.get(local, code) != code:
-                    raise Conflict(f"{local} には既に別の方の符号が登録されています",
-                                   f"{local} already holds another person's 符号")
-                if owners.get(code, local) != local:
+                atena_no = pending[ref]
+                if have.get(atena_no, code) != code:
+                    raise Conflict(f"{atena_no} には既に別の方の符号が登録されています",
+                                   f"{atena_no} already holds another person's 符号")
+                if owners.get(code, atena_no) != atena_no:
                     raise Conflict(
-                        f"同じ方が {owners[code]} と {local} の二つの番号で登録されています"
+                        f"同じ方が {owners[code]} と {atena_no} の二つの番号で登録されています"
                         "（名寄せが必要）",
-                        f"one person under two references: {owners[code]} and {local}",
+                        f"one person under two references: {owners[code]} and {atena_no}",
                     )
-                if local not in have:
-                    rows.append((local, code, now))
-                    have[local] = code
-                    owners[code] = local
-            bulk_insert(conn, t.codes, rows, ["local_ref", "code", "acquired_at"])
+                if atena_no not in have:
+                    rows.append((atena_no, code, now))
+                    have[atena_no] = code
+                    owners[code] = atena_no
+            bulk_insert(conn, t.codes, rows, ["atena_no", "code", "acquired_at"])
+            protect = self._waiting_protection(conn, {a: c for a, c, _ in rows})
+            for code in protect:
+                self._protect_everywhere(conn, code, True)
             # earlier acquisitions a crash left undelivered are completed by this one
-            locals_ = list(set(pending.values()))
-            for start in range(0, len(locals_), 5000):
+            held = list(set(pending.values()))
+            for start in range(0, len(held), 5000):
                 conn.execute(update(t.acquisitions).where(
-                    t.acquisitions.c.local_ref.in_(locals_[start:start + 5000]),
+                    t.acquisitions.c.atena_no.in_(held[start:start + 5000]),
                     t.acquisitions.c.delivered_at.is_(None)).values(delivered_at=now))
+        if protect:
+            self.publish()
+
+    @staticmethod
+    def _waiting_protection(conn: Connection, coded: dict[str, str]) -> list[str]:
+        """The 符号 (of those just delivered, by 宛名番号) of people whose 支援措置 waited
+        for them; forgotten as waiting (the table holds the few waiting, read whole)."""
+        waiting = set(conn.execute(select(t.protection_requests.c.atena_no)).scalars())
+        found = sorted(waiting.intersection(coded))
+        if found:
+            conn.execute(t.protection_requests.delete().where(
+                t.protection_requests.c.atena_no.in_(found)))
+        return [coded[a] for a in found]
 
     def coded_refs(self) -> set[str]:
         """The references (宛名番号) that have a 符号 here."""
         with self.engine.connect() as conn:
-            return set(conn.execute(select(t.codes.c.local_ref)).scalars())
+            return set(conn.execute(select(t.codes.c.atena_no)).scalars())
+
+    def has_code(self, atena_no: str) -> bool:
+        """Whether a 符号 was acquired for this 宛名番号."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.codes.c.code).where(
+                t.codes.c.atena_no == atena_no)).first() is not None
 
     def unfinished_acquisitions(self) -> int:
         """Acquisitions begun whose 符号 never arrived (and no later one brought it)."""
@@ -277,26 +286,26 @@ class IntermediateServer:
             return int(conn.execute(select(func.count()).select_from(t.acquisitions).where(
                 t.acquisitions.c.delivered_at.is_(None))).scalar_one())
 
-    def code_for(self, local_ref: str, conn: Connection | None = None) -> str:
-        query = select(t.codes.c.code).where(t.codes.c.local_ref == local_ref)
+    def code_for(self, atena_no: str, conn: Connection | None = None) -> str:
+        query = select(t.codes.c.code).where(t.codes.c.atena_no == atena_no)
         if conn is None:
             with self.engine.connect() as c:
                 code = c.execute(query).scalar()
         else:
             code = conn.execute(query).scalar()
         if code is None:
-            raise NotFound(f"{local_ref} の符号はまだ取得されていません",
-                           f"no 符号 acquired for {local_ref}")
+            raise NotFound(f"{atena_no} の符号はまだ取得されていません",
+                           f"no 符号 acquired for {atena_no}")
         return str(code)
 
     # -- copies and flags ---------------------------------------------------------------------
 
-    def put_item(self, local_ref: str, item: str, payload: dict[str, Any],
+    def put_item(self, atena_no: str, item: str, payload: dict[str, Any],
                  manual_approval: bool = False) -> None:
         """Register or replace the copy (副本) of an item; schema-checked."""
         item_schemas.validate(item, payload)
         with self.engine.begin() as conn:
-            code = self.code_for(local_ref, conn)
+            code = self.code_for(atena_no, conn)
             conn.execute(t.items.delete().where(t.items.c.code == code, t.items.c.item == item))
             conn.execute(insert(t.items).values(code=code, item=item, payload=payload,
                                                 manual_approval=manual_approval,
@@ -308,7 +317,7 @@ class IntermediateServer:
             item_schemas.validate(item, payload)
         now = self.now()
         with self.engine.begin() as conn:
-            codes = dict(conn.execute(select(t.codes.c.local_ref, t.codes.c.code)).all())
+            codes = dict(conn.execute(select(t.codes.c.atena_no, t.codes.c.code)).all())
             missing = [r for r, _, _ in rows if r not in codes]
             if missing:
                 raise NotFound(f"{missing[0]} の符号はまだ取得されていません",
@@ -318,24 +327,24 @@ class IntermediateServer:
                         ["code", "item", "payload", "manual_approval", "updated_at"])
         return len(rows)
 
-    def set_manual_approval(self, local_ref: str, item: str, on: bool) -> None:
+    def set_manual_approval(self, atena_no: str, item: str, on: bool) -> None:
         """自動応答不可: a staff member must approve each provision of this item."""
         with self.engine.begin() as conn:
-            code = self.code_for(local_ref, conn)
+            code = self.code_for(atena_no, conn)
             done = conn.execute(update(t.items).where(t.items.c.code == code,
                                                       t.items.c.item == item)
                                 .values(manual_approval=on))
             if done.rowcount != 1:
-                raise NotFound(f"{local_ref} の「{item}」の副本がありません", "no such copy")
+                raise NotFound(f"{atena_no} の「{item}」の副本がありません", "no such copy")
 
-    def set_refusal(self, local_ref: str, affair: str, refused: bool) -> None:
+    def set_refusal(self, atena_no: str, affair: str, refused: bool) -> None:
         """The person's refusal of provision for an affair (or its withdrawal).
 
         It holds here at once and, through the hub (by 符号), at every other
         institution holding the person's data.
         """
         with self.engine.begin() as conn:
-            code = self.code_for(local_ref, conn)
+            code = self.code_for(atena_no, conn)
             self._refuse(conn, code, affair, refused)
             self.outbox.add(conn, "hub", "refusal.requested", code,
                             {"code": code, "affair": affair, "refused": refused})
@@ -354,10 +363,10 @@ class IntermediateServer:
         self._refuse(conn, str(event.payload["code"]), str(event.payload["affair"]),
                      bool(event.payload["refused"]))
 
-    def flags(self, local_ref: str) -> tuple[tuple[HeldItem, ...], tuple[Refusal, ...]]:
-        """The copies held for ``local_ref`` with their 自動応答不可 flags, and the refusals."""
+    def flags(self, atena_no: str) -> tuple[tuple[HeldItem, ...], tuple[Refusal, ...]]:
+        """The copies held for ``atena_no`` with their 自動応答不可 flags, and the refusals."""
         with self.engine.connect() as conn:
-            code = conn.execute(select(t.codes.c.code).where(t.codes.c.local_ref == local_ref)
+            code = conn.execute(select(t.codes.c.code).where(t.codes.c.atena_no == atena_no)
                                 ).scalar()
             if code is None:
                 return (), ()
@@ -462,7 +471,7 @@ class IntermediateServer:
         refused = conn.execute(select(t.refusals.c.code).where(
             t.refusals.c.code == request.provider_code,
             t.refusals.c.affair == request.affair)).first()
-        local_ref = conn.execute(select(t.codes.c.local_ref).where(
+        atena_no = conn.execute(select(t.codes.c.atena_no).where(
             t.codes.c.code == request.provider_code)).scalar()
         sealed = None
         if refused is not None:
@@ -484,7 +493,7 @@ class IntermediateServer:
             result, reason = Result.PROVIDED, ""
             sealed = _seal(request.requester_box_key, copy.payload)
         self._journal(conn, "in", request.request_id, request.requester, request.row_id,
-                      request.affair, request.item, local_ref, result)
+                      request.affair, request.item, atena_no, result)
         return self._answer(request.request_id, result, sealed, reason)
 
     @staticmethod
@@ -501,11 +510,11 @@ class IntermediateServer:
                              answered_at=self.now().isoformat()).signed(self._signing)
 
     def _journal(self, conn: Connection, direction: str, request_id: str, counterpart: str,
-                 row_id: str, affair: str, item: str, local_ref: str | None,
+                 row_id: str, affair: str, item: str, atena_no: str | None,
                  result: Result) -> None:
         conn.execute(insert(t.journal).values(
             direction=direction, request_id=request_id, counterpart=counterpart, row_id=row_id,
-            affair=affair, item=item, local_ref=local_ref, result=result.value, at=self.now()))
+            affair=affair, item=item, atena_no=atena_no, result=result.value, at=self.now()))
 
     # -- retention ----------------------------------------------------------------------------
 
@@ -531,10 +540,10 @@ class IntermediateServer:
         """The staff approval queue (自動応答不可 items)."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(t.queue, t.codes.c.local_ref)
+                select(t.queue, t.codes.c.atena_no)
                 .join(t.codes, t.codes.c.code == t.queue.c.code, isouter=True)
                 .where(t.queue.c.status == "pending").order_by(t.queue.c.received_at)).all()
-        return [PendingRequest(r.request_id, r.local_ref, r.item, r.affair, r.requester,
+        return [PendingRequest(r.request_id, r.atena_no, r.item, r.affair, r.requester,
                                r.received_at) for r in rows]
 
     def decide(self, request_id: str, staff_id: str, approve: bool, reason: str = "") -> None:
@@ -567,7 +576,7 @@ class IntermediateServer:
     # -- asking ---------------------------------------------------------------------------------
 
     def request(
-        self, local_ref: str, row_id: str, affair: str, provider: str, item: str,
+        self, atena_no: str, row_id: str, affair: str, provider: str, item: str,
         request_id: str | None = None,
     ) -> LinkAnswer:
         """情報照会 for one of our people, citing a Table 2 row; retry with the same id.
@@ -578,16 +587,16 @@ class IntermediateServer:
         providing twice.
         """
         request_id = request_id or uuid.uuid4().hex
-        code = self.code_for(local_ref)
+        code = self.code_for(atena_no)
         with self.engine.begin() as conn:
             sent = conn.execute(select(t.outgoing).where(
                 t.outgoing.c.request_id == request_id)).first()
             if sent is None:
                 conn.execute(insert(t.outgoing).values(
-                    request_id=request_id, local_ref=local_ref, row_id=row_id, affair=affair,
+                    request_id=request_id, atena_no=atena_no, row_id=row_id, affair=affair,
                     provider=provider, item=item, sent_at=self.now()))
-            elif (sent.local_ref, sent.row_id, sent.affair, sent.provider, sent.item) != (
-                    local_ref, row_id, affair, provider, item):
+            elif (sent.atena_no, sent.row_id, sent.affair, sent.provider, sent.item) != (
+                    atena_no, row_id, affair, provider, item):
                 raise Conflict("同じ照会番号で別の照会は送れません",
                                "a request id is used for one request only")
         fault_point("exchange:after-intent")
@@ -596,16 +605,29 @@ class IntermediateServer:
             row_id=row_id, affair=affair, provider=provider, item=item,
             issued_at=self.now().isoformat(),
         ).signed(self._signing)
-        answer = self.network.the_hub().request(message)
+        try:
+            answer = self.network.the_hub().request(message)
+        except Unavailable:
+            raise  # not answered: resume() sends it again
+        except MynaError:
+            # the hub refused it (Table 2, a 符号 not ours …): answered, with a refusal
+            self._answered_out(request_id, provider, row_id, affair, item, atena_no,
+                               Result.DENIED)
+            raise
         fault_point("exchange:after-answer")
+        self._answered_out(request_id, provider, row_id, affair, item, atena_no, answer.result)
+        return answer
+
+    def _answered_out(self, request_id: str, provider: str, row_id: str, affair: str,
+                      item: str, atena_no: str, result: Result) -> None:
+        """Mark our request answered and journal it, once."""
         with self.engine.begin() as conn:
             first = conn.execute(update(t.outgoing).where(
                 t.outgoing.c.request_id == request_id, t.outgoing.c.answered_at.is_(None))
                 .values(answered_at=self.now()))
             if first.rowcount:
                 self._journal(conn, "out", request_id, provider, row_id, affair, item,
-                              local_ref, answer.result)
-        return answer
+                              atena_no, result)
 
     def unanswered(self) -> list[str]:
         """Our requests sent (or about to be) whose answer never arrived."""
@@ -619,7 +641,7 @@ class IntermediateServer:
             rows = conn.execute(select(t.outgoing).where(
                 t.outgoing.c.answered_at.is_(None)).order_by(t.outgoing.c.sent_at)).all()
         for r in rows:
-            self.request(r.local_ref, r.row_id, r.affair, r.provider, r.item, r.request_id)
+            self.request(r.atena_no, r.row_id, r.affair, r.provider, r.item, r.request_id)
         return len(rows)
 
     def open(self, answer: LinkAnswer) -> Received:

@@ -1,7 +1,8 @@
 """Intermediate-server tables: 符号 and copies, never names, numbers or 住民票コード.
 
-``local_ref`` is the institution's own internal reference (a municipality's
-宛名番号), which means nothing outside it.
+``atena_no`` is the person's 宛名番号 at a municipality's 統合宛名 (at another
+institution, its own reference of the person, in the same column): the
+institution's internal reference, which means nothing outside it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ metadata = MetaData()
 codes = Table(
     "codes",
     metadata,
-    Column("local_ref", String(40), primary_key=True),
+    Column("atena_no", String(40), primary_key=True),
     Column("code", CHAR(32), nullable=False, unique=True),
     Column("acquired_at", UtcDateTime(), nullable=False),
 )
@@ -35,7 +36,7 @@ acquisitions = Table(
     "acquisitions",
     metadata,
     Column("ref", CHAR(32), primary_key=True),
-    Column("local_ref", String(40), nullable=False),
+    Column("atena_no", String(40), nullable=False),
     Column("requested_at", UtcDateTime(), nullable=False),
     Column("delivered_at", UtcDateTime()),
 )
@@ -88,7 +89,7 @@ journal = Table(
     Column("row_id", String(20), nullable=False),
     Column("affair", String(100), nullable=False),
     Column("item", String(50), nullable=False),
-    Column("local_ref", String(40)),
+    Column("atena_no", String(40)),
     Column("result", String(20), nullable=False),
     Column("at", UtcDateTime(), nullable=False),
     Index("ix_journal_at", "at"),
@@ -116,13 +117,22 @@ protections = Table(
     Column("since", UtcDateTime(), nullable=False),
 )
 
+#: 支援措置 asked for (by our own institution) for a 宛名番号 that has no 符号 yet: applied,
+#: and passed on to the hub, when the 符号 arrives
+protection_requests = Table(
+    "protection_requests",
+    metadata,
+    Column("atena_no", String(40), primary_key=True),
+    Column("since", UtcDateTime(), nullable=False),
+)
+
 #: our own requests, written before the hub is asked: one still unanswered after a crash
 #: is sent again with the same id (the hub and the provider answer a repeat once)
 outgoing = Table(
     "outgoing",
     metadata,
     Column("request_id", String(64), primary_key=True),
-    Column("local_ref", String(40), nullable=False),
+    Column("atena_no", String(40), nullable=False),
     Column("row_id", String(20), nullable=False),
     Column("affair", String(100), nullable=False),
     Column("provider", String(50), nullable=False),

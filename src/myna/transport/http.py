@@ -38,9 +38,6 @@ from myna.events.outbox import Outbox
 from myna.linkage.messages import (
     MAX_SKEW,
     LinkAnswer,
-    LinkRequest,
-    ProvideAnswer,
-    ProvideRequest,
     Result,
 )
 from myna.linkage.network import HubApi, IntermediateApi, NodeUnavailable
@@ -151,36 +148,6 @@ class _Client:
         if response.status_code >= 400:
             raise error_from_json(response.status_code, data)
         return dict(data)
-
-
-class HubClient(_Client):
-    """:class:`HubApi` over HTTP."""
-
-    def issue_codes(self, institution: str, people: list[tuple[str, str]]) -> None:
-        self.post("/node/v1/hub/issue-codes", {"institution": institution,
-                                               "people": [list(p) for p in people]})
-
-    def request(self, message: LinkRequest) -> LinkAnswer:
-        return answer_from_json(self.post("/node/v1/hub/request", message.as_json()))
-
-    def complete(self, answer: ProvideAnswer) -> None:
-        self.post("/node/v1/hub/complete", answer.as_json())
-
-    def poll(self, requester: str, request_id: str) -> LinkAnswer:
-        return answer_from_json(self.post("/node/v1/hub/poll", {"requester": requester,
-                                                                "request_id": request_id}))
-
-
-class IntermediateClient(_Client):
-    """:class:`IntermediateApi` over HTTP (what the hub calls)."""
-
-    def deliver_codes(self, deliveries: list[tuple[str, str]], hub_signature: str) -> None:
-        self.post("/node/v1/intermediate/deliver-codes",
-                  {"deliveries": [list(d) for d in deliveries], "hub_signature": hub_signature})
-
-    def provide(self, request: ProvideRequest) -> ProvideAnswer:
-        return ProvideAnswer.from_json(self.post("/node/v1/intermediate/provide",
-                                                 request.as_json()))
 
 
 class JlisClient(_Client):
@@ -324,10 +291,14 @@ class HttpNetwork:
                                   f"no endpoint for {node}") from None
 
     def intermediate(self, institution: str) -> IntermediateApi:
+        from myna.transport.intermediate_client import IntermediateClient
+
         return IntermediateClient(self._url(f"intermediate:{institution}"), self.identity,
                                   self.now, client=self._http)
 
     def the_hub(self) -> HubApi:
+        from myna.transport.hub_client import HubClient
+
         return HubClient(self._url("hub"), self.identity, self.now, client=self._http)
 
     def jlis(self) -> JlisClient:

@@ -1,8 +1,10 @@
 """情報連携 for the staff screens: Table 2 rows, institutions, flags, records.
 
-Everything here reads the municipality's own intermediate server, the hub's
-public interface and the registry; the pages in :mod:`myna.web.linkage_pages`
-turn it into screens.
+Everything here reads the municipality's own intermediate server
+(:class:`~myna.contracts.intermediate.IntermediateApi`), the hub
+(:class:`~myna.contracts.hub.HubApi`) and the registry — the contracts only, never
+the services behind them; the pages in :mod:`myna.web.linkage_pages` turn it into
+screens.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from myna.clock import aware
+from myna.contracts.hub import HubApi, Institution, ProvisionRecord
+from myna.contracts.hub import Table2Row as Row
+from myna.contracts.intermediate import HeldItem, Refusal
 from myna.errors import NotFound, ValidationError
-from myna.hub.service import Institution, ProvisionRecord
-from myna.hub.table2 import Row
-from myna.intermediate.service import HeldItem, Refusal
 from myna.linkage import items as item_schemas
 from myna.linkage.messages import Result
 from myna.municipality import ROLE, Municipality
@@ -83,19 +85,23 @@ def result_label(value: str) -> str:
 # -- Table 2 and institutions -------------------------------------------------------------
 
 
+def hub_of(system: StaffServices) -> HubApi:
+    """The hub, as the staff screens may reach it."""
+    return system.hub
+
+
 def request_rows(system: StaffServices) -> list[Row]:
     """The Table 2 rows under which a municipality (市町村長) may ask."""
-    rows = [r for r in system.hub.table2.rows.values() if r.requester == ROLE]
-    return sorted(rows, key=lambda r: r.id)
+    return hub_of(system).table2_rows(requester=ROLE)
 
 
 def row_of(system: StaffServices, row_id: str) -> Row | None:
-    return system.hub.table2.rows.get(row_id)
+    return next((r for r in hub_of(system).table2_rows() if r.id == row_id), None)
 
 
 def institutions(system: StaffServices) -> list[Institution]:
     """Every institution registered at the hub."""
-    return system.hub.institutions()
+    return hub_of(system).institutions()
 
 
 def providers_for(system: StaffServices, row: Row, own: str) -> list[Institution]:
@@ -108,30 +114,26 @@ def providers_for(system: StaffServices, row: Row, own: str) -> list[Institution
 def provider_affairs(system: StaffServices) -> list[str]:
     """The affairs for which other institutions may ask a municipality (what a person
     may refuse at the town's intermediate server)."""
-    return sorted({r.affair for r in system.hub.table2.rows.values() if r.provider == ROLE})
+    return sorted({r.affair for r in hub_of(system).table2_rows(provider=ROLE)})
 
 
 class InstitutionNames:
     """Institution display names, looked up once per page."""
 
-    def __init__(self, system: StaffServices) -> None:
-        self.system = system
+    def __init__(self, hub: HubApi) -> None:
+        self.hub = hub
         self._names: dict[str, str] = {}
 
     def __call__(self, institution_id: str) -> str:
         if institution_id not in self._names:
             try:
-                self._names[institution_id] = self.system.hub.institution(institution_id).name
+                self._names[institution_id] = self.hub.institution(institution_id).name
             except NotFound:
                 self._names[institution_id] = institution_id
         return self._names[institution_id]
 
 
 # -- one person at this town's intermediate server ------------------------------------------
-
-
-
-
 
 
 @dataclass(frozen=True)
@@ -149,14 +151,12 @@ class PersonLinkage:
 def person_linkage(town: Municipality, resident_id: int) -> PersonLinkage:
     """Whether the resident has a 符号, and the flags held for them."""
     try:
-        local_ref = town.atena_no(resident_id)
+        atena_no = town.atena_no(resident_id)
     except NotFound:
         return PersonLinkage(False, False)
-    try:
-        town.intermediate.code_for(local_ref)
-    except NotFound:
+    if not town.intermediate.has_code(atena_no):
         return PersonLinkage(True, False)
-    items, refusals = town.intermediate.flags(local_ref)
+    items, refusals = town.intermediate.flags(atena_no)
     return PersonLinkage(True, True, items, refusals)
 
 
@@ -247,11 +247,9 @@ class RecordLine:
     undisclosed: bool = False
 
 
-
-
 def records_of(system: StaffServices, institution: str) -> list[ProvisionRecord]:
     """The hub's records in which ``institution`` took part, newest first."""
-    mine = system.hub.records_for_institution(institution)
+    mine = hub_of(system).records_for_institution(institution)
     mine.sort(key=lambda r: (aware(r.provided_at or r.requested_at), r.attempt), reverse=True)
     return mine
 
@@ -259,7 +257,7 @@ def records_of(system: StaffServices, institution: str) -> list[ProvisionRecord]
 def record_lines(
     system: StaffServices, institution: str, records: Iterable[ProvisionRecord],
 ) -> list[RecordLine]:
-    names = InstitutionNames(system)
+    names = InstitutionNames(hub_of(system))
     return [
         RecordLine(
             r.request_id, r.attempt, "照会" if r.requester == institution else "提供",
@@ -274,7 +272,8 @@ def record_lines(
 
 def latest_record(system: StaffServices, request_id: str, requester: str) -> ProvisionRecord:
     """The hub's latest record of one of ``requester``'s requests."""
-    records = [r for r in system.hub.records(request_id) if r.requester == requester]
+    records = [r for r in hub_of(system).records_of_request(requester, request_id)
+               if r.requester == requester]
     if not records:
         raise NotFound(f"照会 {request_id} の記録はありません", f"no request {request_id}")
     return max(records, key=lambda r: r.attempt)

@@ -20,6 +20,7 @@ from myna.errors import Conflict, MynaError, PermissionDenied, ValidationError
 from myna.linkage.messages import Result
 from myna.municipality import ROLE, Municipality
 from myna.registry.affairs import AffairNotPermitted
+from myna.registry.affairs import affair as affair_of
 from myna.web import linkage
 from myna.web.errors import status_of
 from myna.web.pages import ClerkDep, FormDep, form_error, redirect, render, resident_url
@@ -138,9 +139,10 @@ def send_request(
         town.request_linkage(clerk.staff, resident_id, purpose, row_id, affair, provider, item,
                              request_id)
     except PermissionDenied as exc:
-        if not system.hub.records(request_id):  # refused before reaching the hub's records
-            raise
-        names = linkage.InstitutionNames(system)
+        hub = linkage.hub_of(system)
+        if not hub.records_of_request(town.institution, request_id):
+            raise  # refused before reaching the hub's records
+        names = linkage.InstitutionNames(hub)
         # the request viewed the record (logged) before the hub refused it
         resident = linkage.resident_brief(clerk.registry, resident_id)
         if resident is not None and hidden_from(clerk.staff, resident):
@@ -178,7 +180,7 @@ def result_page(request: Request, clerk: ClerkDep, request_id: RequestId, t: str
                                    note=f"照会結果の表示: {record.item}")
     received = town.intermediate.fetch(request_id)
     record = linkage.latest_record(system, request_id, town.institution)
-    names = linkage.InstitutionNames(system)
+    names = linkage.InstitutionNames(linkage.hub_of(system))
     return render(request, "linkage_result.html", {
         "clerk": clerk, "denied": False, "reason": received.reason,
         "resident_id": ctx.resident_id, "resident": resident, "purpose": ctx.purpose,
@@ -218,7 +220,7 @@ def acquire_code(
     return redirect(_back(clerk, resident_id, form.text("purpose")))
 
 
-def _local_ref(town: Municipality, resident_id: int) -> str:
+def _atena_no_of(town: Municipality, resident_id: int) -> str:
     person = linkage.person_linkage(town, resident_id)
     if not person.has_code:
         raise Conflict("この方の符号がまだ取得されていません。先に符号を取得してください",
@@ -238,7 +240,7 @@ def set_refusal(
         raise ValidationError(f"「{affair}」は市町村が情報提供する事務ではありません",
                               f"{affair!r} is not an affair a municipality provides for")
     refused = form.flag("refused")
-    town.intermediate.set_refusal(_local_ref(town, resident_id), affair, refused)
+    town.intermediate.set_refusal(_atena_no_of(town, resident_id), affair, refused)
     what = "登録" if refused else "撤回"
     flash(request, f"「{affair}」への情報提供の拒否を{what}しました")
     return redirect(_back(clerk, resident_id, form.text("purpose")))
@@ -253,7 +255,7 @@ def set_manual_approval(
     town = town_of(request, clerk)
     item = form.required("item", "特定個人情報")
     on = form.flag("on")
-    town.intermediate.set_manual_approval(_local_ref(town, resident_id), item, on)
+    town.intermediate.set_manual_approval(_atena_no_of(town, resident_id), item, on)
     what = "設定" if on else "解除"
     flash(request, f"「{item}」の自動応答不可を{what}しました")
     return redirect(_back(clerk, resident_id, form.text("purpose")))
@@ -274,12 +276,13 @@ class PendingLine:
     protected: bool
 
 
-def _pending_context(request: Request, clerk: Clerk) -> dict[str, Any]:
+def _pending_context(request: Request, clerk: Clerk, purpose: str) -> dict[str, Any]:
+    """The queue for ``purpose``: every resident it lists is logged as shown."""
     system = get_state(request).system
     town = town_of(request, clerk)
-    names = linkage.InstitutionNames(system)
+    names = linkage.InstitutionNames(linkage.hub_of(system))
     lines = []
-    for waiting, resident_id in town.pending_for_staff():
+    for waiting, resident_id in town.pending_for_staff(clerk.staff, purpose):
         name, protected = "", False
         if resident_id is not None:
             resident = linkage.resident_brief(clerk.registry, resident_id)
@@ -289,13 +292,36 @@ def _pending_context(request: Request, clerk: Clerk) -> dict[str, Any]:
         lines.append(PendingLine(waiting.request_id, waiting.received_at,
                                  names(waiting.requester), waiting.affair, waiting.item,
                                  resident_id, name, protected))
-    return {"clerk": clerk, "lines": lines, "may_decide": clerk.staff.may_view_protected}
+    return {"clerk": clerk, "lines": lines, "may_decide": clerk.staff.may_view_protected,
+            "purpose": purpose, "purpose_name": affair_of(purpose).name, "values": {}}
+
+
+def _pending_purpose(request: Request, clerk: Clerk, purpose: str,
+                     error: MynaError | None = None) -> HTMLResponse:
+    """The queue shows people: like a 住民票, it opens only for a stated affair."""
+    context = {"clerk": clerk, "purpose_needed": True, "lines": [], "may_decide": False,
+               "values": {"purpose": purpose}}
+    if error is not None:
+        return form_error(request, "linkage_pending.html", error, context)
+    return render(request, "linkage_pending.html", context)
+
+
+def _pending_url(clerk: Clerk, purpose: str) -> str:
+    return f"/m/{clerk.code}/linkage/pending?" + _query(purpose=purpose)
 
 
 @router.get("/m/{code}/linkage/pending", response_class=HTMLResponse)
-def pending_page(request: Request, clerk: ClerkDep) -> Response:
-    """Requests for 自動応答不可 items, waiting for a supervisor's decision."""
-    return render(request, "linkage_pending.html", _pending_context(request, clerk))
+def pending_page(request: Request, clerk: ClerkDep, purpose: str = "") -> Response:
+    """Requests for 自動応答不可 items, waiting for a supervisor's decision (for a stated
+    affair, with which each person listed is logged as shown)."""
+    purpose = purpose.strip()
+    if not purpose:
+        return _pending_purpose(request, clerk, "")
+    try:
+        context = _pending_context(request, clerk, purpose)
+    except (ValidationError, AffairNotPermitted) as exc:  # no affair: nothing is shown
+        return _pending_purpose(request, clerk, purpose, exc)
+    return render(request, "linkage_pending.html", context)
 
 
 @router.post("/m/{code}/linkage/pending/{request_id}", response_class=HTMLResponse)
@@ -305,6 +331,7 @@ def decide(request: Request, clerk: ClerkDep, request_id: RequestId, form: FormD
     town = town_of(request, clerk)
     decision = form.text("decision")
     reason = form.text("reason")
+    purpose = form.text("purpose")
     try:
         if decision not in ("approve", "refuse"):
             raise ValidationError("承認するか提供しないかを選んでください",
@@ -312,15 +339,19 @@ def decide(request: Request, clerk: ClerkDep, request_id: RequestId, form: FormD
         town.intermediate.decide(request_id, clerk.staff.staff_id, decision == "approve",
                                  reason)
     except MynaError as exc:
-        context = _pending_context(request, clerk) | {
-            "values": {"request_id": request_id, "reason": reason}}
+        try:
+            context = _pending_context(request, clerk, purpose) | {
+                "values": {"request_id": request_id, "reason": reason}}
+        except (ValidationError, AffairNotPermitted):
+            return _pending_purpose(request, clerk, purpose, exc)
         return form_error(request, "linkage_pending.html", exc, context)
     if decision == "approve":
         flash(request, f"照会 {request_id[:8]}… を承認し、情報を提供しました")
     else:
         flash(request, f"照会 {request_id[:8]}… について情報を提供しないことを決定しました"
                        "（照会機関には書面での手続を案内します）")
-    return redirect(f"/m/{clerk.code}/linkage/pending")
+    return redirect(_pending_url(clerk, purpose) if purpose
+                    else f"/m/{clerk.code}/linkage/pending")
 
 
 # -- 情報提供等記録 --------------------------------------------------------------------------------

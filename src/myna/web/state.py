@@ -17,10 +17,10 @@ from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from myna.contracts.cards import CardsApi
+from myna.contracts.hub import HubApi
 from myna.contracts.notify import NotifyApi
 from myna.errors import PermissionDenied
 from myna.expiry import RetentionTask
-from myna.hub.service import HubService
 from myna.keys import KeyStore
 from myna.municipality import Municipality
 from myna.registry.documents import ResidentRecordCopy, render_html, render_pdf
@@ -72,7 +72,7 @@ class StaffServices(Protocol):
     def cards(self) -> CardsApi: ...
 
     @property
-    def hub(self) -> HubService: ...
+    def hub(self) -> HubApi: ...
 
     def retention_tasks(self) -> list[RetentionTask]: ...
 
