@@ -36,12 +36,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("myna.card.lifecycle.render", "myna.registry.documents"): "jlis → municipality",
     ("myna.intermediate.service", "myna.hub"): "intermediate → hub",
     ("myna.intermediate.service", "myna.hub.table2"): "intermediate → hub",
-    ("myna.municipality", "myna.intermediate.service"): "municipality → intermediate",
-    ("myna.web.linkage", "myna.hub.service"): "municipality → hub",
-    ("myna.web.linkage", "myna.hub.table2"): "municipality → hub",
-    ("myna.web.linkage", "myna.intermediate.service"): "municipality → intermediate",
-    ("myna.web.state", "myna.hub.service"): "municipality → hub",
-    ("myna.web.state", "myna.notify.service"): "municipality → jlis",
 }
 
 

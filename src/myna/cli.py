@@ -77,13 +77,15 @@ def demo(
     database_url: Annotated[
         str | None, typer.Option(help="PostgreSQL URL (既定はSQLite)")
     ] = None,
+    processes: Annotated[bool, typer.Option(
+        "--processes", help="各機関を別プロセス（myna serve --node）で動かして実行する")] = False,
 ) -> None:
     """デモ環境を構築する: 2市の合成住民、付番、届出、写しの交付。"""
     from myna.demo.scenario import run_demo
 
     try:
         with progress_bars(enabled=not as_json or sys.stderr.isatty()) as bars:
-            result = run_demo(data_dir, residents, seed, bars, database_url)
+            result = run_demo(data_dir, residents, seed, bars, database_url, processes)
         if export:
             _export(data_dir, export, database_url)
     except MynaError as exc:
@@ -201,7 +203,7 @@ def serve(
     node: Annotated[
         str | None,
         typer.Option(help="このプロセスで動かすノード: hub / jlis / intermediate:<機関ID> / "
-                          "witness"),
+                          "municipality:<市区町村コード>（職員用画面とAPI） / witness"),
     ] = None,
     expire_every: Annotated[
         float,

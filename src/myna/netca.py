@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.x509.oid import NameOID
 
+from myna.clock import utcnow
 from myna.errors import PermissionDenied
 from myna.keys import KeyStore
 
@@ -45,7 +46,7 @@ class NetworkCA:
             return x509.load_pem_x509_certificate(path.read_bytes())
         name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Myna"),
                           x509.NameAttribute(NameOID.COMMON_NAME, "Myna 情報連携ネットワーク CA")])
-        now = dt.datetime.now(dt.UTC)
+        now = utcnow()
         cert = (
             x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(self._key.public_key()).serial_number(x509.random_serial_number())
@@ -65,7 +66,7 @@ class NetworkCA:
             cert = x509.load_pem_x509_certificate(path.read_bytes())
             if cert.public_key() == key.public_key():
                 return key, cert
-        now = dt.datetime.now(dt.UTC)
+        now = utcnow()
         cert = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, node_id)]))

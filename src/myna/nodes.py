@@ -46,8 +46,10 @@ from myna.transparency.witness import witness_log
 from myna.transport.http import (
     HttpNetwork,
     NodeIdentity,
+    backlog_route,
     events_route,
     node_app,
+    node_router,
 )
 from myna.transport.residents_client import ResidentsClient
 
@@ -104,8 +106,11 @@ class NodeHost:
             return self.jlis_app()
         if node.startswith("intermediate:"):
             return self.intermediate_app(node.split(":", 1)[1])
+        if node.startswith("municipality:"):
+            return self.municipality_app(node.split(":", 1)[1])
         raise ValidationError(
-            f"ノードの指定が不正です: {node}（hub / jlis / intermediate:<機関ID>）",
+            f"ノードの指定が不正です: {node}"
+            "（hub / jlis / intermediate:<機関ID> / municipality:<市区町村コード>）",
             f"unknown node {node!r}",
         )
 
@@ -151,6 +156,7 @@ class NodeHost:
             "/node/v1/hub/log/checkpoint": (checkpoint, lambda c: c.startswith("business:")),
             "/node/v1/hub/log/proof": (proof, lambda c: c.startswith("business:")),
             **events_route(hub.inbox, is_intermediate, after=worker.wake),
+            **backlog_route([hub.outbox]),
         }, lifespan=expiry.lifespan)
 
     def jlis_app(self) -> FastAPI:
@@ -215,7 +221,26 @@ class NodeHost:
             **notify_routes(notify),
             **events_route({"jlis": jlis.inbox, "notify": notify.inbox}, is_town,
                            after=worker.wake),
+            **backlog_route([jlis.outbox]),
         })
+
+    def municipality_app(self, code: str) -> FastAPI:
+        """A town's staff web app and API, with its node routes beside them: its
+        registry and 統合宛名 here, every other organisation over HTTP."""
+        from myna.registry.card_directory import card_directory_routes
+        from myna.registry.peers import town_routes
+        from myna.town import TownHost
+        from myna.web.app import create_app
+
+        host = TownHost(self.data_dir, code, self.keys, self.config)
+        self.workers += host.start_relays()
+        app = create_app(host, self.keys.secret("web/session-secret", 32))
+        app.include_router(node_router(self.ca.certificate, {
+            **town_routes(host.town.registry),
+            **card_directory_routes(host.registries),
+            **backlog_route(host.outboxes()),
+        }))
+        return app
 
     def intermediate_app(self, institution: str) -> FastAPI:
         node_id = f"intermediate:{institution}"
@@ -237,6 +262,7 @@ class NodeHost:
         return node_app(f"Myna intermediate server ({institution})", self.ca.certificate, {
             **intermediate_routes(server, institution),
             **events_route(server.inbox, may_send, after=worker.wake),
+            **backlog_route([server.outbox]),
         }, lifespan=expiry.lifespan)
 
 

@@ -12,21 +12,26 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+
 from myna.card.lifecycle.sample import REACHED, synthetic_portrait
+from myna.card.pins import Slot
+from myna.clock import jst_date
 from myna.errors import MynaError
-from myna.system import MynaSystem
+
+from .world import RELYING_PARTY as PARTY_ID
+from .world import DemoWorld
 
 AUTH_PIN, SIGNING_PIN = "4826", "MYNA2026DEMO"
-RELYING_PARTY = ("demo-etax", "国税電子申告（デモの署名検証者）", "署名検証者")
+RELYING_PARTY = (PARTY_ID, "国税電子申告（デモの署名検証者）", "署名検証者")
 
 
-def card_story(system: MynaSystem, code: str, seed: int) -> dict[str, Any]:
+def card_story(world: DemoWorld, code: str, seed: int) -> dict[str, Any]:
     rng = random.Random(seed)
-    cards = system.cards
-    today = system.jlis.now().date()
+    cards = world.cards(code)
+    today = jst_date(cards.now())
     candidates = [
-        m for batch in system.notify.batches(code) for letter_id in batch.letter_ids
-        for letter in [system.notify.letter(letter_id)] if letter.state in REACHED
+        m for letter in world.notify(code).letters(code) if letter.state in REACHED
         for m in letter.members
         if not m.used and (today.year - m.birth_date.year) >= 20
     ]
@@ -42,19 +47,23 @@ def card_story(system: MynaSystem, code: str, seed: int) -> dict[str, Any]:
     card = cards.produce(application.receipt_no)
     card = cards.issue(card.card_number, staff_id="clerk", documents=["運転免許証"],
                        auth_pin=AUTH_PIN, signing_pin=SIGNING_PIN)
-    system.jpki.register_relying_party(*RELYING_PARTY)
+    world.jpki().register_relying_party(*RELYING_PARTY)
+    verifier = world.jpki(RELYING_PARTY[0])
     document = "令和7年分 確定申告書（デモ）".encode()
-    signature = cards.sign(card.card_number, SIGNING_PIN, document)
-    certificate = cards.certificate(card.card_number, "signing", SIGNING_PIN)
-    verified = system.jpki.verify_signature(document, signature, certificate,
-                                            relying_party=RELYING_PARTY[0])
+    chip = world.chips()  # the card in its holder's hand
+    signature = chip.sign(card.card_number, Slot.SIGNING, SIGNING_PIN, document)
+    certificate = chip.read_certificate(card.card_number, Slot.SIGNING, SIGNING_PIN)
+    pem = certificate.public_bytes(serialization.Encoding.PEM)
+    verified = verifier.verify_signature(document, signature, pem,
+                                         relying_party=RELYING_PARTY[0])
     cards.suspend(card.card_number, reported_by="コールセンター", note="紛失の届出（デモ）")
+    world.settle()
     try:
-        system.jpki.verify_signature(document, signature, certificate,
-                                     relying_party=RELYING_PARTY[0])
+        verifier.verify_signature(document, signature, pem, relying_party=RELYING_PARTY[0])
         after = "検証できてしまった（不具合）"
     except MynaError as exc:
         after = exc.message_ja
+    states = {s.kind: s.status for s in cards.certificate_states(cards.card(card.card_number))}
     return {
         "holder": card.name,
         "card_number": card.card_number,
@@ -62,6 +71,6 @@ def card_story(system: MynaSystem, code: str, seed: int) -> dict[str, Any]:
         "signed_by": getattr(verified, "subject_name", None) or card.name,
         "verified_before_loss": True,
         "after_suspension": after,
-        "signing_certificate": system.jpki.certificate(card.signing_serial or 0).status,
-        "auth_certificate": system.jpki.certificate(card.auth_serial or 0).status,
+        "signing_certificate": states.get("signing"),
+        "auth_certificate": states.get("auth"),
     }

@@ -15,18 +15,18 @@ from typing import Any
 
 from myna.linkage.messages import Result
 from myna.municipality import Municipality
-from myna.system import MynaSystem
+
+from .world import DemoWorld
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 ROW, AFFAIR, ITEM = "T2-0001", "児童手当の支給", "地方税関係情報"
 PENSION = ("nenkin", "日本年金機構", "厚生労働大臣・日本年金機構")
 
 
-def go_live(system: MynaSystem, progress: ProgressFactory, seed: int) -> None:
+def go_live(world: DemoWorld, progress: ProgressFactory, seed: int) -> None:
     """Join the network: 符号 for everyone, copies of tax and household data."""
-    system.add_institution(*PENSION)
     rng = random.Random(seed)
-    for town in system.municipalities.values():
+    for town in world.towns.values():
         people = town.registry.numbered_residents()
         town.acquire_codes(progress=progress(f"{town.registry.title}: 符号の取得", len(people)))
         rows: list[tuple[str, str, dict[str, Any]]] = []
@@ -52,7 +52,7 @@ def go_live(system: MynaSystem, progress: ProgressFactory, seed: int) -> None:
 
 
 def child_allowance(
-    system: MynaSystem, old: Municipality, new: Municipality,
+    world: DemoWorld, old: Municipality, new: Municipality,
     moves: list[tuple[int, int, str]],
 ) -> list[dict[str, Any]]:
     """The moved household's 児童手当 application at the new town."""
@@ -67,6 +67,7 @@ def child_allowance(
         old.intermediate.set_manual_approval(old.atena_no(flagged[0]), ITEM, True)
     if refusing:
         old.intermediate.set_refusal(old.atena_no(refusing[0]), AFFAIR, True)
+    world.settle()  # the refusal travels through the hub to the asking town's server
     for _old_id, new_id, name in moves:
         answer = new.intermediate.request(new.atena_no(new_id), ROW, AFFAIR, old.institution,
                                           ITEM)
@@ -91,25 +92,23 @@ def child_allowance(
         if answer_payload:
             entry["received"] = {k: answer_payload[k] for k in ("年度", "課税区分")}
         exchanges.append(entry)
-    _prove(system, exchanges)
+    _prove(world, exchanges)
     return exchanges
 
 
-def _prove(system: MynaSystem, exchanges: list[dict[str, Any]]) -> None:
+def _prove(world: DemoWorld, exchanges: list[dict[str, Any]]) -> None:
     """Cosign a checkpoint and attach each exchange's verified inclusion proof."""
     from myna.transparency import merkle
     from myna.transparency.witness import verify_cosigned
 
-    log = system.provision_log
-    cosigned = verify_cosigned(system.publish_checkpoint(), log.public_key,
-                               system.witness.public_key)
+    cosigned = verify_cosigned(world.cosigned_checkpoint(), world.log_key, world.witness_key)
     checkpoint = cosigned.checkpoint
     for entry in exchanges:
         index = entry["leaf_index"]
         if index is None:
             continue
-        proof = log.inclusion_proof(index, checkpoint.size)
-        leaf = merkle.leaf_hash(log.entry(index).data or b"")
-        ok = merkle.verify_inclusion(leaf, index, checkpoint.size, proof, checkpoint.root)
+        data, proof = world.leaf(index, checkpoint.size)
+        ok = merkle.verify_inclusion(merkle.leaf_hash(data), index, checkpoint.size, proof,
+                                     checkpoint.root)
         entry["proof"] = {"checkpoint_size": checkpoint.size, "hashes": len(proof),
                           "verified": ok, "witness": cosigned.witness_name}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -18,7 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from myna.clock import backdated, jst_date, utcnow
 from myna.db import drop_schemas
 from myna.errors import Conflict, Unavailable
-from myna.notify.simulate import simulate_delivery, simulation_days
+from myna.notify.domain import DEFAULT_HOLDING_MONTHS
+from myna.notify.simulate import simulation_days
 from myna.numbers import individual
 from myna.registry.affairs import RESIDENT_REGISTRY
 from myna.registry.domain import HouseholdPlacement, PersonDetails, Resident, Role
@@ -26,7 +28,10 @@ from myna.registry.service import MunicipalityRegistry
 from myna.system import MynaSystem
 
 from . import linkage
+from .card_story import card_story
+from .cards import sample_cards
 from .synthetic import SyntheticPopulation
+from .world import DemoWorld, LocalWorld, NodesWorld
 
 MAIN = "132152"  # 東京都国立市
 NEIGHBOUR = "132144"  # 東京都国分寺市
@@ -112,9 +117,14 @@ def prepare_data_dir(data_dir: Path, database_url: str | None = None) -> str:
 
 def run_demo(
     data_dir: Path, residents: int, seed: int, progress: ProgressFactory = _no_progress,
-    database_url: str | None = None,
+    database_url: str | None = None, processes: bool = False,
 ) -> DemoResult:
-    """Build the demo installation and return its summary."""
+    """Build the demo installation and return its summary.
+
+    With ``processes`` every organisation runs as its own ``myna serve --node``
+    process on 127.0.0.1 (:class:`~myna.demo.world.NodesWorld`) and the demo acts as
+    the towns' staff on the towns' own databases, reaching the others over HTTP.
+    """
     if residents < 50:
         from myna.errors import ValidationError
 
@@ -124,86 +134,88 @@ def run_demo(
     namespace = prepare_data_dir(data_dir, database_url)
     (data_dir / MARKER).write_text(json.dumps({"seed": seed}), encoding="utf-8")
     result = DemoResult(str(data_dir), seed)
-    system = MynaSystem(data_dir, database_url, namespace=namespace)
     # The installation's history starts months ago: residents registered and numbered
     # and the 番号通知 mailed back then, so that every letter's (synthetic) fate has
     # happened by today; today's 届出, linkage and cards happen today.  Nothing the
     # demo records lies after the day it is run.
-    start = utcnow() - dt.timedelta(days=simulation_days(system.notify.holding_months) + 7)
+    start = utcnow() - dt.timedelta(days=simulation_days(DEFAULT_HOLDING_MONTHS) + 7)
     today = jst_date(utcnow())
+    with backdated(start):  # the organisations are set up and registered with each other
+        system = MynaSystem(data_dir, database_url, namespace=namespace)
+        for code in (MAIN, NEIGHBOUR):
+            system.add_municipality(code)
+        system.add_institution(*linkage.PENSION)
+        result.staff = _create_staff(system, data_dir, seed)
+    opened: contextlib.AbstractContextManager[DemoWorld] = (
+        NodesWorld.start(system, start) if processes
+        else contextlib.nullcontext(LocalWorld(system)))
     try:
-        with backdated(start):
-            main = system.add_municipality(MAIN)
-            neighbour = system.add_municipality(NEIGHBOUR)
-            for registry, count in ((main, residents), (neighbour, max(10, residents // 10))):
-                t0 = time.perf_counter()
-                population = SyntheticPopulation(registry.code, seed + int(registry.code),
-                                                 jst_date(start))
-                records = [r for h in population.households(count) for r in h]
-                advance = progress(f"{registry.title}: 住民の登録", len(records))
-                registry.register_initial(records, advance)
-                result.timings[f"{registry.code}_register"] = round(time.perf_counter() - t0, 3)
-                t0 = time.perf_counter()
-                advance = progress(f"{registry.title}: 初期一斉指定（個人番号）", len(records))
-                registry.initial_numbering(advance)
-                result.timings[f"{registry.code}_numbering"] = round(time.perf_counter() - t0,
-                                                                     3)
-            result.staff = _create_staff(system, data_dir, seed)
-            t0 = time.perf_counter()
-            batches = _mail_notifications(system)
-        result.notification = _notify(system, batches, seed)
-        result.timings["notification"] = round(time.perf_counter() - t0, 3)
-        t0 = time.perf_counter()
-        linkage.go_live(system, progress, seed)
-        _life_events(main, neighbour, result, today)
-        result.exchanges = linkage.child_allowance(
-            system, system.municipalities[MAIN], system.municipalities[NEIGHBOUR], result.moves)
-        result.timings["linkage"] = round(time.perf_counter() - t0, 3)
-        from myna.card.lifecycle.sample import issue_sample_cards
-
-        from .card_story import card_story
-
-        t0 = time.perf_counter()
-        result.cards = dict(issue_sample_cards(system, per_municipality=5, seed=seed))
-        result.cards["story"] = card_story(system, MAIN, seed)
-        result.timings["cards"] = round(time.perf_counter() - t0, 3)
-        result.institutions = [
-            {"id": i.institution_id, "name": i.name, "role": i.role}
-            for i in (system.hub.institution(x) for x in system.intermediates)
-        ]
-        for registry in (main, neighbour):
-            result.municipalities.append(
-                {"code": registry.code, "name": registry.title} | registry.stats()
-            )
-        result.jlis = system.jlis.stats()
+        with opened as world:
+            _run(world, result, residents, seed, progress, start, today)
     finally:
         system.dispose()
     return result
 
 
-def _mail_notifications(system: MynaSystem) -> list[int]:
+def _run(world: DemoWorld, result: DemoResult, residents: int, seed: int,
+         progress: ProgressFactory, start: dt.datetime, today: dt.date) -> None:
+    with backdated(start):  # (the towns' certificates date from then too)
+        main, neighbour = world.towns[MAIN].registry, world.towns[NEIGHBOUR].registry
+        for registry, count in ((main, residents), (neighbour, max(10, residents // 10))):
+            t0 = time.perf_counter()
+            population = SyntheticPopulation(registry.code, seed + int(registry.code),
+                                             jst_date(start))
+            records = [r for h in population.households(count) for r in h]
+            advance = progress(f"{registry.title}: 住民の登録", len(records))
+            registry.register_initial(records, advance)
+            result.timings[f"{registry.code}_register"] = round(time.perf_counter() - t0, 3)
+            t0 = time.perf_counter()
+            advance = progress(f"{registry.title}: 初期一斉指定（個人番号）", len(records))
+            registry.initial_numbering(advance)
+            result.timings[f"{registry.code}_numbering"] = round(time.perf_counter() - t0, 3)
+        t0 = time.perf_counter()
+        batches = _mail_notifications(world)
+        world.settle()
+    world.present()
+    result.notification = {"overall": world.simulate_mail(batches, seed), "follow_up": {
+        code: len(world.notify(code).follow_up(code)) for code in world.towns}}
+    result.timings["notification"] = round(time.perf_counter() - t0, 3)
+    t0 = time.perf_counter()
+    linkage.go_live(world, progress, seed)
+    _life_events(main, neighbour, result, today)
+    world.settle()
+    result.exchanges = linkage.child_allowance(world, world.towns[MAIN],
+                                               world.towns[NEIGHBOUR], result.moves)
+    result.timings["linkage"] = round(time.perf_counter() - t0, 3)
+    t0 = time.perf_counter()
+    result.cards = dict(sample_cards(world, per_municipality=5, seed=seed))
+    result.cards["story"] = card_story(world, MAIN, seed)
+    result.timings["cards"] = round(time.perf_counter() - t0, 3)
+    world.settle()
+    result.institutions = [
+        {"id": i.institution_id, "name": i.name, "role": i.role}
+        for i in (world.institution(x) for x in world.institution_ids())
+    ]
+    for registry in (main, neighbour):
+        result.municipalities.append(
+            {"code": registry.code, "name": registry.title} | registry.stats()
+        )
+    result.jlis = world.jlis_stats()
+
+
+def _mail_notifications(world: DemoWorld) -> list[int]:
     """番号通知 for every household of every town, mailed (the batches' ids)."""
     batches = []
-    for town in system.municipalities.values():
-        batch = town.notify_numbers(system.notify)
-        system.notify.mark_mailed(batch.batch_id)
+    for code, town in world.towns.items():
+        notify = world.notify(code)
+        batch = town.notify_numbers(notify)
+        notify.mark_mailed(batch.batch_id)
         batches.append(batch.batch_id)
     return batches
 
 
-def _notify(system: MynaSystem, batches: list[int], seed: int) -> dict[str, Any]:
-    """A synthetic delivery outcome for every letter mailed, up to today."""
-    import random
-
-    rng = random.Random(seed)
-    for batch_id in batches:
-        simulate_delivery(system.notify, batch_id, rng, until=utcnow())
-    stats = system.notify.stats().to_dict()
-    return {"overall": stats["overall"], "follow_up": {
-        code: len(system.notify.follow_up(code)) for code in system.municipalities}}
-
-
 def _create_staff(system: MynaSystem, data_dir: Path, seed: int) -> list[dict[str, str]]:
+    """Staff accounts of every town (the towns' own setup, before the network runs)."""
     staff = []
     names = {"clerk": "窓口 花子", "supervisor": "係長 一郎", "administrator": "管理 太郎"}
     for registry in system.registries.values():

@@ -33,19 +33,22 @@ def _wait(port: int, proc: subprocess.Popen[bytes], log: Path, seconds: float) -
     raise TimeoutError(f"port {port} did not open within {seconds} s")
 
 
-def launch(arguments: list[str], log: Path) -> subprocess.Popen[bytes]:
-    """``myna <arguments>`` in its own process, its output (stdout and stderr) to ``log``."""
+def launch(arguments: list[str], log: Path,
+           env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """``myna <arguments>`` in its own process, its output (stdout and stderr) to ``log``;
+    ``env`` adds to this process's environment."""
     with log.open("wb") as sink:
         return subprocess.Popen(
             [sys.executable, "-m", "myna.cli", *arguments],
-            env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=sink, stderr=subprocess.STDOUT)
+            env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})), stdout=sink,
+            stderr=subprocess.STDOUT)
 
 
-def start(arguments: list[str], port: int, log: Path,
-          seconds: float = 30) -> subprocess.Popen[bytes]:
+def start(arguments: list[str], port: int, log: Path, seconds: float = 30,
+          env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
     """``myna <arguments>`` in its own process, once it listens on ``port``; its output
     (stdout and stderr) goes to ``log``."""
-    proc = launch(arguments, log)
+    proc = launch(arguments, log, env)
     try:
         _wait(port, proc, log, seconds)
     except BaseException:
@@ -63,8 +66,9 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 @contextlib.contextmanager
-def running_nodes(data_dir: Path, ports: Mapping[str, int],
-                  seconds: float = 30) -> Iterator[list[subprocess.Popen[bytes]]]:
+def running_nodes(data_dir: Path, ports: Mapping[str, int], seconds: float = 30,
+                  env: Mapping[str, str] | None = None,
+                  ) -> Iterator[list[subprocess.Popen[bytes]]]:
     """Start one process per node id (``hub``, ``intermediate:<id>`` …), wait until each
     listens, and stop them all afterwards.  Each node's output goes to
     ``<data_dir>/<node>.log``."""
@@ -74,7 +78,7 @@ def running_nodes(data_dir: Path, ports: Mapping[str, int],
         for node, port in ports.items():  # all start at once; then each is waited for
             log = Path(data_dir) / (node.replace(":", "-") + ".log")
             proc = launch(["serve", "--node", node, "--port", str(port), "--data-dir",
-                           str(data_dir)], log)
+                           str(data_dir)], log, env)
             procs.append(proc)
             waiting.append((port, proc, log))
         for port, proc, log in waiting:

@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image, ImageDraw
 
 from myna.card.lifecycle.domain import Channel
-from myna.card.lifecycle.wiring import opened_cards
-from myna.errors import MynaError
 from myna.notify.domain import LetterState
 
 if TYPE_CHECKING:
@@ -46,39 +44,9 @@ def synthetic_portrait(rng: random.Random, width: int = 480, height: int = 600) 
 
 def issue_sample_cards(system: MynaSystem, per_municipality: int = 5,
                        seed: int = 2015) -> dict[str, Any]:
-    """Some residents whose letter arrived apply (mail, online, kiosk); J-LIS produces
-    the cards and most are collected at the counter.  Returns counts."""
-    rng = random.Random(seed)
-    counts = {"applied": 0, "produced": 0, "issued": 0, "with_signing_certificate": 0,
-              "waiting_at_counter": 0}
-    with opened_cards(system) as cards:
-        for code in sorted(system.municipalities):
-            members = [
-                m for batch in system.notify.batches(code) for letter_id in batch.letter_ids
-                for letter in [system.notify.letter(letter_id)] if letter.state in REACHED
-                for m in letter.members if not m.used
-            ]
-            for member in rng.sample(members, min(per_municipality, len(members))):
-                try:
-                    cards.apply(synthetic_portrait(rng), channel=rng.choice(ONLINE_CHANNELS),
-                                application_id=member.application_id)
-                except MynaError:  # moved away, died … since the letter: no card
-                    continue
-                counts["applied"] += 1
-        made = cards.produce_pending()
-        counts["produced"] = len(made)
-        for card in made:
-            if rng.random() < 0.2:  # not collected (yet)
-                counts["waiting_at_counter"] += 1
-                continue
-            try:
-                cards.issue(card.card_number, staff_id="demo-clerk",
-                            documents=rng.choice(DOCUMENTS),
-                            auth_pin=f"{rng.randrange(10_000):04d}",
-                            signing_pin=f"MYNA{rng.randrange(10_000):04d}"
-                            if card.has_signing_certificate else None)
-            except MynaError:
-                continue
-            counts["issued"] += 1
-            counts["with_signing_certificate"] += card.has_signing_certificate
-    return counts
+    """The demo's sample cards in the in-process installation (see
+    :func:`myna.demo.cards.sample_cards`)."""
+    from myna.demo.cards import sample_cards
+    from myna.demo.world import LocalWorld
+
+    return sample_cards(LocalWorld(system), per_municipality, seed)
