@@ -303,7 +303,7 @@ def test_pending_is_approved_by_a_supervisor_and_then_provided(
     wrong = clerk.get(f"/m/{OLD}/linkage/pending", purpose="見たかったから")
     assert wrong.status_code == 422 and "事務の一覧から選んで" in wrong.text
     assert "鰐淵" not in wrong.text
-    assert not [e for e in world.old.registry.access_log(world.old_id) if e.action == "shown"]
+    assert not [e for e in world.old.registry.access_log(world.old_id) if e.action == "view_list"]
     queue = clerk.get(f"/m/{OLD}/linkage/pending", purpose=LOCAL_TAX)
     assert queue.status_code == 200
     assert "東京都国分寺市" in queue.text and AFFAIR in queue.text and TAX in queue.text
@@ -322,7 +322,7 @@ def test_pending_is_approved_by_a_supervisor_and_then_provided(
     assert f'href="/m/{OLD}/residents/{world.old_id}"' in queue.text  # the purpose is asked
     # each showing of the person is in their access log, by whom and for which affair
     shown = [(e.staff_id, e.purpose) for e in world.old.registry.access_log(world.old_id)
-             if e.action == "shown"]
+             if e.action == "view_list"]
     listed = "地方税の賦課徴収（情報提供の承認待ち一覧）"
     assert sorted(shown) == [("clerk1", listed), ("sup1", listed)]
     no_reason = boss.post(f"/m/{OLD}/linkage/pending/{request_id}", decision="refuse",

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from myna.card.cli import app as card_app
@@ -725,6 +726,23 @@ def bench_numbering(
         print_report(report, out)
 
 
+@bench_app.command("demo")
+def bench_demo(
+    residents: Annotated[int, typer.Option(help="国立市の合成住民数", min=50,
+                                           max=1_000_000)] = 2000,
+    repeats: Annotated[int, typer.Option(help="繰り返し回数", min=1, max=20)] = 3,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    chart: Annotated[Path | None, typer.Option("--chart", help="グラフをPNGで書き出す",
+                                               callback=output_file)] = None,
+) -> None:
+    """デモ全体を1プロセスと機関ごとのプロセスで実行し、所要時間を比べる。"""
+    from myna.bench import demo as bench
+
+    with progress_bars(enabled=not as_json) as bars:
+        report = bench.run(residents, repeats, progress=bars)
+    _bench_report(report, as_json, chart, bench.print_report, bench.render_chart)
+
+
 @bench_app.command("events")
 def bench_events(
     events: Annotated[int, typer.Option(help="イベント数", min=100, max=1_000_000)] = 5000,
@@ -746,14 +764,21 @@ def bench_events(
         return
     with progress_bars(enabled=not as_json) as bars:
         report = bench.run(events, repeats, bars)
+    _bench_report(report, as_json, chart, bench.print_report, bench.render_chart)
+
+
+def _bench_report(report: dict[str, Any], as_json: bool, chart: Path | None,
+                  show: Callable[[dict[str, Any], Console], None],
+                  draw: Callable[[dict[str, Any]], bytes]) -> None:
+    """A benchmark's report as a table (or JSON), and its chart when asked for."""
     if chart is not None:
-        chart.write_bytes(bench.render_chart(report))
+        chart.write_bytes(draw(report))
     if as_json:
         sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
-    else:
-        bench.print_report(report, out)
-        if chart is not None:
-            err.print(f"グラフ: {chart}")
+        return
+    show(report, out)
+    if chart is not None:
+        err.print(f"グラフ: {chart}")
 
 
 if __name__ == "__main__":  # pragma: no cover

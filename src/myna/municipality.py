@@ -88,8 +88,8 @@ class Municipality:
         for waiting in self.intermediate.pending():
             rid = self.atena.resident_for(waiting.atena_no) if waiting.atena_no else None
             out.append((waiting, rid))
-        self.registry.record_shown(staff, [rid for _, rid in out if rid is not None], purpose,
-                                   note="情報提供の承認待ち一覧")
+        self.registry.list_view(staff, [rid for _, rid in out if rid is not None], purpose,
+                                note="情報提供の承認待ち一覧")
         return out
 
     def notify_numbers(self, notify: NotifyApi) -> BatchSummary:

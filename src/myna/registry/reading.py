@@ -4,7 +4,7 @@ histories, and the approvals that open a 支援措置 record."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -244,16 +244,6 @@ class Reading(RegistryCore):
                     out[rid] = Listed(_masked(self._redacted(staff, resident, opened)), True,
                                       not opened)
         return out
-
-    def record_shown(self, staff: Staff, resident_ids: Sequence[int], purpose: str,
-                     note: str | None = None) -> None:
-        """Log each resident a page lists (by id) as shown to ``staff`` for ``purpose``
-        (an affair id the role performs, checked first), with ``note`` (the page), in
-        the person's own access log — for lists built outside the registry's own reads."""
-        with self.engine.begin() as conn:
-            _affair, logged, detail = self._purpose(conn, staff, purpose, note)
-            for resident_id in dict.fromkeys(resident_ids):
-                self._log(conn, staff, resident_id, "shown", logged, detail)
 
     def request_protected_view(
         self, staff: Staff, resident_id: int, purpose: str, reason: str,

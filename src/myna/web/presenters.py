@@ -141,7 +141,6 @@ ACTIONS = {
     "staff_suspend": "職員アカウントの利用停止",
     "staff_reinstate": "職員アカウントの利用再開",
     "view_household": "世帯員として表示",
-    "shown": "一覧に表示",
     "search_hidden": "検索条件に該当（支援措置により検索結果に表示せず）",
     "view_list": "一覧に表示", "list_hidden": "一覧の対象（支援措置により表示せず）",
     "number_disclosure": "個人番号・住民票コードの全桁表示",
