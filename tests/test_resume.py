@@ -112,6 +112,7 @@ def test_a_birth_killed_after_j_lis_answered_leaves_no_number_behind(
     assert _myna(data, "number", "assign-all", "--municipality", TOWN).returncode == 0
     script = (
         "import datetime as dt, sys\n"
+        "from myna.clock import jst_today\n"
         "from myna.system import MynaSystem\n"
         "from myna.registry.domain import HouseholdPlacement, PersonDetails\n"
         f"s = MynaSystem(sys.argv[1]); r = s.registry('{TOWN}')\n"
