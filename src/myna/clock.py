@@ -34,6 +34,19 @@ def _start_offset() -> dt.timedelta:
 
 
 _offset = _start_offset()
+_started_backdated = _offset != dt.timedelta(0)
+
+
+def end_backdating() -> bool:
+    """Bring a process started with :data:`BACKDATE_ENV` to the present (the demo across
+    processes, once its history is built).  Only ever forwards, to the real time; a
+    process started without it is left alone (False)."""
+    global _offset, _started_backdated
+    if not _started_backdated:
+        return False
+    _offset = dt.timedelta(0)
+    _started_backdated = False
+    return True
 
 
 def utcnow() -> dt.datetime:

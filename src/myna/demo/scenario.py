@@ -176,7 +176,7 @@ def _run(world: DemoWorld, result: DemoResult, residents: int, seed: int,
         t0 = time.perf_counter()
         batches = _mail_notifications(world)
         world.settle()
-    world.present()
+        world.present()  # the history is built: every node to the present, as this process
     result.notification = {"overall": world.simulate_mail(batches, seed), "follow_up": {
         code: len(world.notify(code).follow_up(code)) for code in world.towns}}
     result.timings["notification"] = round(time.perf_counter() - t0, 3)

@@ -40,7 +40,7 @@ from myna.netca import NetworkCA
 from myna.system import LOG_NAME, MynaSystem
 from myna.town import TownHost
 from myna.transparency.witness import WitnessApi, open_witness_dir
-from myna.transport.http import NodeIdentity, _Client, pending_events
+from myna.transport.http import CLOCK_PATH, NodeIdentity, _Client, pending_events
 from myna.transport.jpki_client import JpkiClient
 from myna.transport.processes import free_port, running_nodes, start, stop
 from myna.transport.witness import WitnessClient
@@ -184,8 +184,8 @@ class NodesWorld:
     Built from an installation whose organisations were registered with each other
     (:meth:`start`), it assigns each node a port on 127.0.0.1, gives the protection
     commission's witness a directory and a process of its own, and starts every node
-    — backdated to ``history_from`` until :meth:`present`, when they are restarted in
-    the present as the in-process demo leaves :func:`~myna.clock.backdated`.
+    — backdated to ``history_from`` until :meth:`present` brings them to the present,
+    as the in-process demo leaves :func:`~myna.clock.backdated`.
     """
 
     def __init__(self, data_dir: Path, ports: dict[str, int], witness_dir: Path,
@@ -223,27 +223,27 @@ class NodesWorld:
         system.dispose()
         world = cls(data_dir, ports, witness_dir, witness_port, history_from)
         try:
-            world._start_nodes(backdated=True)
+            world._start_nodes()
             yield world
         finally:
             world.close()
 
     # -- processes --------------------------------------------------------------------------
 
-    def _start_nodes(self, backdated: bool) -> None:
-        env = {BACKDATE_ENV: self.history_from.isoformat()} if backdated else {}
+    def _start_nodes(self) -> None:
+        """The witness in the present (it cosigns only today); the others backdated."""
         log = self.data_dir / "witness.log"
         witness = start(["serve", "--node", "witness", "--witness-dir", str(self.witness_dir),
-                         "--port", str(self.witness_port)], self.witness_port, log, env=env)
+                         "--port", str(self.witness_port)], self.witness_port, log)
         self._stack.callback(stop, [witness])
-        self._stack.enter_context(running_nodes(self.data_dir, self.ports, env=env))
+        self._stack.enter_context(running_nodes(
+            self.data_dir, self.ports, env={BACKDATE_ENV: self.history_from.isoformat()}))
 
     def present(self) -> None:
-        """Restart every node in the present (the in-process demo leaves backdated());
-        :meth:`settle` first, while this process's clock still agrees with theirs."""
-        self._stack.close()
-        self._stack = contextlib.ExitStack()
-        self._start_nodes(backdated=False)
+        """Bring every node to the present, as the in-process demo leaves backdated();
+        called while this process is still backdated, after :meth:`settle`."""
+        for node in self.ports:
+            self._client(node, self._any_town()).post(CLOCK_PATH, {})
 
     def close(self) -> None:
         """Stop the nodes; the installation then runs in one process again (``myna serve``),
@@ -315,9 +315,9 @@ class NodesWorld:
                 host.deliver_events()
             waiting = sum(pending_events(self._client(n, self._any_town())) for n in nodes)
             quiet = quiet + 1 if waiting == 0 else 0
-            if quiet >= 2:
+            if quiet >= 2:  # twice: an event may move on between two nodes' answers
                 return
-            time.sleep(0.2)
+            time.sleep(0.05)
         raise Unavailable("ノード間のイベントが配送されません（myna check で確認してください）",
                           "events between nodes are not being delivered (see myna check)")
 

@@ -29,7 +29,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from myna.clock import utcnow
+from myna.clock import end_backdating, utcnow
 from myna.contracts.jlis import IdentityRecord
 from myna.errors import Conflict, MynaError, NotFound, PermissionDenied, ValidationError
 from myna.events.inbox import Inbox, Receipt
@@ -327,10 +327,20 @@ def node_app(title: str, ca: x509.Certificate, routes: Routes, now: Now = utcnow
     return app
 
 
+CLOCK_PATH = "/node/v1/clock/present"
+
+
+def _present(caller: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """A node started backdated (the demo's history) comes to the present; any other
+    node answers that it was not backdated and changes nothing."""
+    return {"moved": end_backdating()}
+
+
 def node_router(ca: x509.Certificate, routes: Routes, now: Now = utcnow) -> APIRouter:
     """The signed node-to-node routes alone, for an app that also serves people
     (a municipality's staff app serves its node routes beside its pages)."""
     router = APIRouter()
+    routes = {CLOCK_PATH: (_present, lambda caller: True), **routes}
 
     def make(path: str, handler: Handler, may_call: Callable[[str], bool]) -> None:
         async def endpoint(request: Request) -> JSONResponse:
