@@ -14,11 +14,10 @@ from sqlalchemy import MetaData, select
 
 from myna.clock import jst_today
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from myna.hub import table2
-from myna.hub.table2 import NotInTable2, Table2Tampered
 from myna.intermediate.service import IntermediateServer
-from myna.linkage import items
+from myna.linkage import items, table2
 from myna.linkage.messages import BadSignature, LinkRequest, Result
+from myna.linkage.table2 import NotInTable2, Table2Tampered
 from myna.municipality import Municipality
 from myna.registry.domain import PersonDetails, Role
 from myna.registry.service import InitialResident

@@ -13,7 +13,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-DATA = Path(__file__).resolve().parent.parent / "src" / "myna" / "hub" / "data"
+DATA = Path(__file__).resolve().parent.parent / "src" / "myna" / "linkage" / "data"
 
 
 def main() -> None:

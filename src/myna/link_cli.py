@@ -11,7 +11,7 @@ from rich.table import Table
 from myna.cli_support import DataDir, fail, opened_system, out
 from myna.clock import json_default, show_time
 from myna.errors import MynaError
-from myna.hub import table2
+from myna.linkage import table2
 
 app = typer.Typer(help="情報連携（情報提供ネットワークシステム）", no_args_is_help=True)
 

@@ -48,7 +48,6 @@ from myna.errors import MynaError, NotFound, PermissionDenied, ValidationError
 from myna.events import Event, Inbox, Outbox
 from myna.faults import fault_point
 from myna.hub import storage as t
-from myna.hub import table2 as table2_module
 from myna.hub.domain import (
     COMMITTED_FIELDS,
     CodeDeriver,
@@ -57,8 +56,8 @@ from myna.hub.domain import (
     RequestSeen,
     committed_view,
 )
-from myna.hub.table2 import NotInTable2, Table2
 from myna.keys import KeyStore
+from myna.linkage import table2 as table2_module
 from myna.linkage.messages import (
     LinkAnswer,
     LinkRequest,
@@ -69,6 +68,7 @@ from myna.linkage.messages import (
     check_fresh,
 )
 from myna.linkage.network import NetworkApi, NodeUnavailable
+from myna.linkage.table2 import NotInTable2, Table2
 from myna.netca import node_key_name
 from myna.retention import retention_cutoff
 

@@ -62,11 +62,10 @@ from myna.errors import (
 )
 from myna.events import Event, Inbox, Outbox
 from myna.faults import fault_point
-from myna.hub import table2 as table2_module
-from myna.hub.table2 import NotInTable2, Table2
 from myna.intermediate import storage as t
 from myna.keys import KeyStore
 from myna.linkage import items as item_schemas
+from myna.linkage import table2 as table2_module
 from myna.linkage.messages import (
     BadSignature,
     LinkAnswer,
@@ -78,6 +77,7 @@ from myna.linkage.messages import (
     check_fresh,
 )
 from myna.linkage.network import NetworkApi
+from myna.linkage.table2 import NotInTable2, Table2
 from myna.netca import node_key_name
 from myna.retention import retention_cutoff
 

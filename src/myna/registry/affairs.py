@@ -9,7 +9,7 @@ database and changed by a supervisor) says which roles perform that affair.
 The catalogue holds the 別表第一 affairs a municipality performs and that read
 its residents' records — 地方税, 児童手当, 保育, 国民健康保険, 介護保険, 生活保護,
 児童扶養手当 and 障害者総合支援 — named as the Table 2 data of the hub names them
-(``myna/hub/data/table2.json``), so that a 情報照会 and a view can be matched;
+(``myna/linkage/data/table2.json``), so that a 情報照会 and a view can be matched;
 and beside them the registry's own affair, 住民基本台帳事務 (住民基本台帳法), and the
 number's own, 個人番号の指定・通知と個人番号カード (番号法7条・17条).  The items of
 別表第一 have been renumbered by amendments: each affair cites its statute, not an

@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from myna.fonts import cjk_fallback_font, japanese_font_path
 from myna.numbers import individual
-from myna.registry.documents import to_wareki
+from myna.wareki import to_wareki
 
 DPI = 300
 WIDTH = round(85.60 / 25.4 * DPI)  # 1011

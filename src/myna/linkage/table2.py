@@ -101,7 +101,7 @@ class Table2:
 
 
 def _data(name: str) -> bytes:
-    return resources.files("myna.hub").joinpath("data", name).read_bytes()
+    return resources.files("myna.linkage").joinpath("data", name).read_bytes()
 
 
 def publisher_key() -> Ed25519PublicKey:
