@@ -8,13 +8,15 @@ households for the 個人番号通知書.  Names and addresses are never normali
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 
 from myna.errors import ValidationError
 from myna.text import clean_text
 
-__all__ = ["FURIGANA_MAX", "POSTCODE_MAX", "check_furigana", "check_postcode", "check_sex"]
+__all__ = ["FURIGANA_MAX", "POSTCODE_MAX", "check_furigana", "check_postcode", "check_sex",
+           "parse_date"]
 
 #: The longest ふりがな and postcode (as typed, before normalising) accepted.
 FURIGANA_MAX = 200
@@ -69,3 +71,30 @@ def check_postcode(value: str) -> str:
             f"郵便番号は7桁の数字です（入力: {value!r}）", f"postcode must have 7 digits: {value!r}"
         )
     return digits
+
+
+def parse_date(value: str | dt.date, label: str = "日付") -> dt.date:
+    """A date from ISO text (full-width digits and 年月日 accepted).
+
+    >>> parse_date("２０２４-０２-２９")
+    datetime.date(2024, 2, 29)
+    >>> parse_date("2023年2月29日", "生年月日")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    myna.errors.ValidationError: 生年月日が存在しない日付です: 2023年2月29日 (...)
+    """
+    if isinstance(value, dt.date):
+        return value
+    text = unicodedata.normalize("NFKC", value).strip()
+    m = re.fullmatch(r"(\d{4})[-/年](\d{1,2})[-/月](\d{1,2})日?", text)
+    if not m:
+        raise ValidationError(
+            f"{label}の形式が不正です（例: 2024-04-01）: {value}",
+            f"{label} must look like YYYY-MM-DD: {value!r}",
+        )
+    try:
+        return dt.date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError:
+        raise ValidationError(
+            f"{label}が存在しない日付です: {value}", f"{label} is not a real date: {value!r}"
+        ) from None

@@ -26,6 +26,7 @@ from myna.card.chip import ChipStore
 from myna.card.lifecycle.service import CardService
 from myna.config import CONFIG, SystemConfig, read_config
 from myna.contracts.jlis import CODE_PURPOSE
+from myna.contracts.municipality import MoveOutSource
 from myna.errors import NotFound
 from myna.events import Inbox, InboxSink, Outbox, Relay
 from myna.expiry import RetentionTask, hub_tasks, intermediate_task
@@ -40,7 +41,7 @@ from myna.netca import NetworkCA
 from myna.notify.service import NotificationService
 from myna.numbers import municipality_code
 from myna.registry.card_directory import RegistryCardDirectory
-from myna.registry.peers import LocalTown, MoveOutSource
+from myna.registry.peers import LocalTown
 from myna.registry.service import MunicipalityRegistry
 from myna.transparency.service import TransparencyLog
 from myna.transparency.witness import DEFAULT_NAME as DEFAULT_WITNESS_NAME

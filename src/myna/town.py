@@ -28,6 +28,7 @@ from myna.atena.service import AtenaService
 from myna.config import SystemConfig, read_config
 from myna.contracts.cards import CardsApi
 from myna.contracts.hub import HubApi
+from myna.contracts.municipality import MoveOutSource
 from myna.contracts.notify import NotifyApi
 from myna.errors import NotFound, Unavailable
 from myna.events import InboxSink, Relay, RelayWorker
@@ -37,7 +38,7 @@ from myna.keys import FileKeyStore, KeyStore
 from myna.municipality import Municipality, institution_id
 from myna.netca import NetworkCA
 from myna.numbers import municipality_code
-from myna.registry.peers import LocalTown, MoveOutSource, TownPeerClient
+from myna.registry.peers import LocalTown, TownPeerClient
 from myna.registry.service import MunicipalityRegistry
 from myna.transport.cards_client import CardsClient
 from myna.transport.http import HttpNetwork, NodeIdentity

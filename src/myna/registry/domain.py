@@ -7,17 +7,18 @@ as written: they are never NFKC-normalised (that would rewrite some kanji).
 from __future__ import annotations
 
 import datetime as dt
-import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from myna.clock import JST
+from myna.contracts.municipality import ForeignResidence as ForeignResidence  # re-exported
+from myna.contracts.municipality import MoveOutCertificate as MoveOutCertificate  # re-exported
 from myna.errors import ValidationError
 from myna.fields import check_furigana as check_furigana  # re-exported
 from myna.fields import check_postcode as check_postcode  # re-exported
 from myna.fields import check_sex as check_sex  # re-exported
+from myna.fields import parse_date as parse_date  # re-exported
 from myna.text import clean_text
 
 
@@ -91,15 +92,6 @@ class Staff:
 
 
 @dataclass(frozen=True)
-class ForeignResidence:
-    """外国人住民: nationality, status of residence and period of stay."""
-
-    nationality: str
-    residence_status: str
-    period_of_stay_until: dt.date | None
-
-
-@dataclass(frozen=True)
 class PersonDetails:
     """What a notification (届出) states about one person."""
 
@@ -159,110 +151,6 @@ class Resident:
 
 
 @dataclass(frozen=True)
-class MoveOutCertificate:
-    """転出証明書: what the old municipality hands to the new one."""
-
-    certificate_id: str
-    from_municipality_code: str
-    from_municipality_name: str
-    resident_code: str
-    individual_number: str
-    name: str
-    furigana: str
-    birth_date: dt.date
-    sex: str
-    address: str
-    household_number: str
-    relationship: str
-    destination: str
-    moving_on: dt.date
-    issued_at: dt.datetime
-    foreign: ForeignResidence | None = None
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "certificate_id": self.certificate_id,
-            "from_municipality_code": self.from_municipality_code,
-            "from_municipality_name": self.from_municipality_name,
-            "resident_code": self.resident_code,
-            "individual_number": self.individual_number,
-            "name": self.name,
-            "furigana": self.furigana,
-            "birth_date": self.birth_date.isoformat(),
-            "sex": self.sex,
-            "address": self.address,
-            "household_number": self.household_number,
-            "relationship": self.relationship,
-            "destination": self.destination,
-            "moving_on": self.moving_on.isoformat(),
-            "issued_at": self.issued_at.isoformat(),
-            "foreign": None
-            if self.foreign is None
-            else {
-                "nationality": self.foreign.nationality,
-                "residence_status": self.foreign.residence_status,
-                "period_of_stay_until": self.foreign.period_of_stay_until.isoformat()
-                if self.foreign.period_of_stay_until
-                else None,
-            },
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, object]) -> MoveOutCertificate:
-        def s(key: str) -> str:
-            value = data.get(key)
-            if value is None or value == "":
-                raise ValidationError(
-                    f"転出証明書の項目「{key}」がありません", f"move-out certificate lacks {key}"
-                )
-            if not isinstance(value, str):
-                raise ValidationError(
-                    f"転出証明書の項目「{key}」は文字列で記載してください",
-                    f"move-out certificate field {key} must be a string",
-                )
-            return value
-
-        def moment(key: str) -> dt.datetime:
-            try:
-                value = dt.datetime.fromisoformat(s(key))
-            except ValueError:
-                raise ValidationError(
-                    f"転出証明書の項目「{key}」が日時ではありません"
-                    "（例: 2026-12-01T10:00:00+09:00）",
-                    f"move-out certificate field {key} is not an ISO date and time",
-                ) from None
-            return value if value.tzinfo else value.replace(tzinfo=JST)
-
-        foreign = data.get("foreign")
-        fr = None
-        if isinstance(foreign, dict):
-            until = foreign.get("period_of_stay_until")
-            fr = ForeignResidence(
-                str(foreign.get("nationality", "")),
-                str(foreign.get("residence_status", "")),
-                parse_date(until, "在留期間") if isinstance(until, str) else None,
-            )
-        return cls(
-            certificate_id=s("certificate_id"),
-            from_municipality_code=s("from_municipality_code"),
-            from_municipality_name=s("from_municipality_name"),
-            resident_code=s("resident_code"),
-            individual_number=s("individual_number"),
-            name=s("name"),
-            furigana=s("furigana"),
-            birth_date=parse_date(s("birth_date"), "生年月日"),
-            sex=s("sex"),
-            address=s("address"),
-            household_number=s("household_number"),
-            relationship=s("relationship"),
-            destination=s("destination"),
-            moving_on=parse_date(s("moving_on"), "転出予定日"),
-            issued_at=moment("issued_at"),
-            foreign=fr,
-        )
-
-
-@dataclass(frozen=True)
 class HistoryEntry:
     event_id: int
     kind: str
@@ -303,33 +191,6 @@ def same_name_key(value: str) -> str:
 
 def check_address(value: str, label: str = "住所") -> str:
     return check_name(value, label, "address")
-
-
-def parse_date(value: str | dt.date, label: str = "日付") -> dt.date:
-    """A date from ISO text (full-width digits and 年月日 accepted).
-
-    >>> parse_date("２０２４-０２-２９")
-    datetime.date(2024, 2, 29)
-    >>> parse_date("2023年2月29日", "生年月日")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    myna.errors.ValidationError: 生年月日が存在しない日付です: 2023年2月29日 (...)
-    """
-    if isinstance(value, dt.date):
-        return value
-    text = unicodedata.normalize("NFKC", value).strip()
-    m = re.fullmatch(r"(\d{4})[-/年](\d{1,2})[-/月](\d{1,2})日?", text)
-    if not m:
-        raise ValidationError(
-            f"{label}の形式が不正です（例: 2024-04-01）: {value}",
-            f"{label} must look like YYYY-MM-DD: {value!r}",
-        )
-    try:
-        return dt.date(int(m[1]), int(m[2]), int(m[3]))
-    except ValueError:
-        raise ValidationError(
-            f"{label}が存在しない日付です: {value}", f"{label} is not a real date: {value!r}"
-        ) from None
 
 
 #: 明治元年1月1日 in the Gregorian calendar: the earliest date a 住民票 can print.

@@ -1,4 +1,5 @@
-"""Town to town: the new municipality checks a 転出証明書 with the one that issued it.
+"""Town to town: the new municipality checks a 転出証明書 with the one that issued it
+(:class:`~myna.contracts.municipality.MoveOutSource`).
 
 A 転入届 presents the 転出証明書 the old town issued (住基法22条, 24条).  The new
 town does not read the old town's registry: it asks the old town's node, which
@@ -10,19 +11,13 @@ taken as presented, as on paper.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
-from myna.registry.domain import MoveOutCertificate
+from myna.contracts.municipality import MoveOutCertificate
 from myna.registry.service import MunicipalityRegistry
 from myna.transport.http import Routes, _Client
 
 MOVEOUT_PATH = "/node/v1/municipality/moveout-certificate"
-
-
-class MoveOutSource(Protocol):
-    """The town that issued a 転出証明書, as another town sees it."""
-
-    def moveout_certificate(self, certificate_id: str) -> MoveOutCertificate: ...
 
 
 def purpose_for(town_code: str) -> str:

@@ -18,6 +18,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from myna.contracts.cards import CardsApi
 from myna.contracts.hub import HubApi
+from myna.contracts.municipality import MoveOutSource
 from myna.contracts.notify import NotifyApi
 from myna.errors import PermissionDenied
 from myna.expiry import RetentionTask
@@ -25,7 +26,6 @@ from myna.keys import KeyStore
 from myna.municipality import Municipality
 from myna.registry.documents import ResidentRecordCopy, render_html, render_pdf
 from myna.registry.domain import Staff
-from myna.registry.peers import MoveOutSource
 from myna.registry.service import MunicipalityRegistry
 from myna.registry.staff import SessionKind
 from myna.web.errors import Unauthorized
