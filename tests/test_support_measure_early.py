@@ -107,3 +107,38 @@ def test_a_measure_lifted_before_the_atena_number_leaves_nothing_behind(early: E
     assert not early.pension.is_protected(PENSION_REF)
     assert _ask_pension(early) is Result.PROVIDED
     assert _ask_town(early) is Result.PROVIDED
+
+
+def test_an_institution_that_gets_its_code_after_the_measure_protects_from_the_start(
+        system: MynaSystem) -> None:
+    """The measure reached everyone who held the person's data then; a third institution
+    that acquires a 符号 for them later is told by the hub when the 符号 is issued."""
+    system.add_municipality(TOWN)
+    town = system.municipalities[TOWN]
+    town.registry.register_initial([InitialResident(
+        PersonDetails("鰐淵\u3000花子", "わにぶち\u3000はなこ", dt.date(1980, 5, 5), "女"),
+        "h1", "世帯主", "1860001", ADDRESS, dt.date(2010, 4, 1))])
+    town.registry.initial_numbering()
+    [(rid, _, number)] = town.registry.carried_numbers()
+    town.acquire_codes()
+    supervisor = town.registry.create_staff("sup", "係長", Role.SUPERVISOR, "password-1234")
+    town.registry.set_support_measure(supervisor, rid, True, "DV支援措置の申出")
+    assert town.intermediate.is_protected(town.atena_no(rid))
+    late = system.add_institution(NENKIN, "日本年金機構", "厚生労働大臣・日本年金機構")
+    [ref] = late.begin_acquisition([PENSION_REF])
+    system.jlis.request_codes(NENKIN, [(number or "", ref)])
+    system.deliver_events()
+    assert late.is_protected(PENSION_REF)
+    late.put_item(PENSION_REF, "年金給付関係情報", PENSION)
+    answer = town.intermediate.request(town.atena_no(rid), "T2-0002", "児童手当の支給", NENKIN,
+                                       "年金給付関係情報")
+    assert town.intermediate.open(answer).result is Result.PENDING  # a staff member decides
+    # lifted, it is lifted at the late holder too, and the hub forgets the person
+    town.registry.set_support_measure(supervisor, rid, False, "支援措置の終了")
+    assert not late.is_protected(PENSION_REF)
+    other = system.add_institution("kyosai", "地方職員共済組合", "共済組合等")
+    [ref2] = other.begin_acquisition(["K-0001"])
+    system.jlis.request_codes("kyosai", [(number or "", ref2)])
+    system.deliver_events()
+    assert not other.is_protected("K-0001")
+    assert check_installation(system).ok

@@ -141,8 +141,13 @@ class HubService:
     def _on_protection(self, conn: Connection, event: Event) -> None:
         """支援措置 set or lifted for the person behind the sender's 符号: every
         institution holding a 符号 for that person is told, each by its own 符号 only
-        (the hub converts; no institution learns another's 符号)."""
-        self._fan_out(conn, event, "protection.changed", {"on": bool(event.payload["on"])})
+        (the hub converts; no institution learns another's 符号).  The hub remembers the
+        person (by link), so that an institution given a 符号 for them later is told too."""
+        on = bool(event.payload["on"])
+        link = self._fan_out(conn, event, "protection.changed", {"on": on})
+        conn.execute(t.protected_links.delete().where(t.protected_links.c.link == link))
+        if on:
+            conn.execute(insert(t.protected_links).values(link=link, since=self.now()))
 
     def _on_refusal(self, conn: Connection, event: Event) -> None:
         """The person refused (or stopped refusing) provision for an affair: every
@@ -151,7 +156,8 @@ class HubService:
             "affair": str(event.payload["affair"]), "refused": bool(event.payload["refused"])})
 
     def _fan_out(self, conn: Connection, event: Event, kind: str,
-                 values: dict[str, Any]) -> None:
+                 values: dict[str, Any]) -> str:
+        """Tell every holder of the person's data, by its own 符号; returns the link."""
         source, _, institution = event.source.partition(":")
         if source != "intermediate":
             raise PermissionDenied("中間サーバー以外からの依頼です",
@@ -166,6 +172,7 @@ class HubService:
                 .where(t.codes.c.link == link).order_by(t.codes.c.institution_id)).all():
             self.outbox.add(conn, f"intermediate:{holder}", kind, str(code),
                             {"code": str(code), **values})
+        return str(link)
 
     def public_key(self) -> Ed25519PublicKey:
         return self._signing.public_key()
@@ -242,12 +249,26 @@ class HubService:
                     rows.append((institution, code, link, now))
                     known.add(link)
             bulk_insert(conn, t.codes, rows, ["institution_id", "code", "link", "issued_at"])
+            self._protect_new_holder(conn, institution, rows)
         # delivered after the hub's transaction: a failed delivery is completed by asking
         # again, which derives the same 符号 and finds them already recorded
         fault_point("codes:before-delivery")
         signature = base64.b64encode(
             self._signing.sign(canonical({"deliveries": deliveries}))).decode()
         self.network.intermediate(institution).deliver_codes(deliveries, signature)
+
+    def _protect_new_holder(self, conn: Connection, institution: str,
+                            rows: list[tuple[str, str, str, dt.datetime]]) -> None:
+        """A new 符号 for a person under 支援措置: its holder protects them from the start
+        (the event is written with the 符号, so a crash cannot separate them)."""
+        new = {link: code for _, code, link, _ in rows}
+        for start in range(0, len(new), 5000):
+            part = list(new)[start:start + 5000]
+            for link in conn.execute(select(t.protected_links.c.link).where(
+                    t.protected_links.c.link.in_(part))).scalars():
+                code = new[str(link)]
+                self.outbox.add(conn, f"intermediate:{institution}", "protection.changed",
+                                code, {"code": code, "on": True})
 
     # -- requests -------------------------------------------------------------------------
 

@@ -49,6 +49,15 @@ institutions = Table(
     Column("registered_at", UtcDateTime(), nullable=False),
 )
 
+#: people under 支援措置 (by link): an institution that gets a 符号 for one of them
+#: later is told to protect them at once (番号法19条, 住基法の支援措置)
+protected_links = Table(
+    "protected_links",
+    metadata,
+    Column("link", CHAR(64), primary_key=True),
+    Column("since", UtcDateTime(), nullable=False),
+)
+
 codes = Table(
     "codes",
     metadata,
