@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -42,7 +43,10 @@ def towns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "h1", "世帯主", "1860001", f"{registry.title}本町1丁目1番1号", dt.date(2015, 4, 1))])
         registry.initial_numbering()
         registry.create_staff("clerk", "窓口 花子", Role.CLERK, PASSWORD)
+        registry.create_staff("sup", "係長 一郎", Role.SUPERVISOR, PASSWORD)
         heads[code] = registry.current_residents()[0]
+        batch = system.municipalities[code].notify_numbers(system.notify)
+        system.notify.mark_mailed(batch.batch_id)
     nodes = ["hub", "jlis", f"intermediate:municipality-{OLD}",
              f"intermediate:municipality-{NEW}", f"municipality:{OLD}", f"municipality:{NEW}"]
     ports = {node: free_port() for node in nodes}
@@ -159,3 +163,35 @@ def test_a_town_node_opens_only_its_own_databases(towns: dict[str, Any]) -> None
     opened = _open_databases(towns["pids"][f"municipality:{OLD}"])
     assert opened <= {f"registry-{OLD}", f"atena-{OLD}"}, opened
     assert f"registry-{OLD}" in opened
+
+
+def _signed_in(world: dict[str, Any], code: str, staff_id: str) -> httpx.Client:
+    client = httpx.Client(base_url=world["endpoints"][f"municipality:{code}"], timeout=30)
+    page = client.get("/")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token, page.text[:500]
+    signed = client.post("/signin", data={"csrf_token": token[1], "municipality": code,
+                                          "staff_id": staff_id, "password": PASSWORD},
+                         follow_redirects=True)
+    assert signed.status_code == 200, signed.text[:500]
+    return client
+
+
+@pytest.mark.parametrize("path", [
+    "/m/{code}/notify", "/m/{code}/notify/letters?purpose=my-number",
+    "/m/{code}/notify/follow-up?purpose=my-number", "/m/{code}/cards",
+    "/m/{code}/linkage/records", "/m/{code}/linkage/pending?purpose=local-tax",
+    "/m/{code}/residents/{rid}?purpose=resident-registry",
+])
+def test_the_town_nodes_screens_reach_the_others_over_http(
+    towns: dict[str, Any], path: str,
+) -> None:
+    """Each screen that shows what another organisation holds (letters at J-LIS, cards at
+    the card centre, records at the hub, the queue at the town's intermediate server)."""
+    client = _signed_in(towns, NEW, "sup")
+    head = towns["heads"][NEW]
+    page = client.get(path.format(code=NEW, rid=head.resident_id))
+    assert page.status_code == 200, page.text[:1000]
+    assert "Traceback" not in page.text and "システムエラー" not in page.text
+    if "notify/letters" in path:
+        assert "鷲尾" in page.text  # the town's own letter, read from J-LIS
