@@ -42,7 +42,7 @@ from myna.town import TownHost
 from myna.transparency.witness import WitnessApi, open_witness_dir
 from myna.transport.http import CLOCK_PATH, NodeIdentity, _Client, pending_events
 from myna.transport.jpki_client import JpkiClient
-from myna.transport.processes import free_port, running_nodes, start, stop
+from myna.transport.processes import free_port, launch, running_nodes, stop, wait_for
 from myna.transport.witness import WitnessClient
 
 #: the e-Tax-like relying party of the card story, as its node id
@@ -233,11 +233,12 @@ class NodesWorld:
     def _start_nodes(self) -> None:
         """The witness in the present (it cosigns only today); the others backdated."""
         log = self.data_dir / "witness.log"
-        witness = start(["serve", "--node", "witness", "--witness-dir", str(self.witness_dir),
-                         "--port", str(self.witness_port)], self.witness_port, log)
+        witness = launch(["serve", "--node", "witness", "--witness-dir", str(self.witness_dir),
+                          "--port", str(self.witness_port)], log)  # starts beside the others
         self._stack.callback(stop, [witness])
         self._stack.enter_context(running_nodes(
             self.data_dir, self.ports, env={BACKDATE_ENV: self.history_from.isoformat()}))
+        wait_for(self.witness_port, witness, log)
 
     def present(self) -> None:
         """Bring every node to the present, as the in-process demo leaves backdated();

@@ -19,7 +19,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait(port: int, proc: subprocess.Popen[bytes], log: Path, seconds: float) -> None:
+def wait_for(port: int, proc: subprocess.Popen[bytes], log: Path, seconds: float = 30) -> None:
+    """Until ``proc`` listens on ``port`` (its log is quoted if it exits first)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -50,7 +51,7 @@ def start(arguments: list[str], port: int, log: Path, seconds: float = 30,
     (stdout and stderr) goes to ``log``."""
     proc = launch(arguments, log, env)
     try:
-        _wait(port, proc, log, seconds)
+        wait_for(port, proc, log, seconds)
     except BaseException:
         proc.kill()
         proc.wait(timeout=10)
@@ -82,7 +83,7 @@ def running_nodes(data_dir: Path, ports: Mapping[str, int], seconds: float = 30,
             procs.append(proc)
             waiting.append((port, proc, log))
         for port, proc, log in waiting:
-            _wait(port, proc, log, seconds)
+            wait_for(port, proc, log, seconds)
         yield procs
     finally:
         for proc in procs:
