@@ -26,7 +26,8 @@ ORGANISATIONS = {
     "intermediate": "intermediate",
 }
 #: what wires organisations together (may import anything)
-WIRING = {"system", "nodes", "cli", "cli_support", "check", "demo", "bench", "link_cli", "__main__"}
+WIRING = {"system", "nodes", "cli", "cli_support", "check", "cluster", "demo", "bench",
+          "link_cli", "__main__"}
 #: an organisation's command line and demo data open the installation: wiring too
 WIRING_MODULES = {"cli", "wiring", "sample"}
 

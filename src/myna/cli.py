@@ -273,6 +273,32 @@ def serve(
     uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
+@app.command()
+def cluster(
+    data_dir: DataDir = Path("myna-data"),
+    base_port: Annotated[int, typer.Option(help="最初のノードのポート（以降は連番）",
+                                           min=1024, max=65000)] = 8100,
+) -> None:
+    """各機関を別プロセスで起動する（市区町村の職員用画面を含む）。Ctrl-C で停止。"""
+    from myna.cluster import serve_until_stopped
+
+    require_installation(data_dir)
+
+    def ready(started: list[tuple[str, str]]) -> None:
+        table = Table(title="起動したノード（Ctrl-C で停止し、system.json を元に戻します）")
+        table.add_column("ノード")
+        table.add_column("アドレス")
+        for node, url in started:
+            label = f"{node}（職員用画面）" if node.startswith("municipality:") else node
+            table.add_row(label, url)
+        out.print(table)
+
+    try:
+        serve_until_stopped(data_dir, base_port, ready)
+    except MynaError as exc:
+        fail(exc)
+
+
 def _serve_logging(expiry: Expiry | None) -> None:
     """A server's own log lines (errors, counts of expired records) go to stderr with
     their time; what the start-up expiry did is said at once."""
