@@ -72,3 +72,22 @@ def test_the_demo_runs_on_postgresql_twice_like_on_sqlite(
     finally:
         drop_schemas(str(POSTGRES_URL), namespace)
     assert not _schemas(f"myna_{namespace}")
+
+
+def test_the_demo_across_processes_runs_on_postgresql(tmp_path: Path) -> None:
+    """Every node process on its own PostgreSQL schema, the demo against them."""
+    data = tmp_path / "nodes"
+    namespace = demo_namespace(data)
+    try:
+        result = runner.invoke(app, [
+            "demo", "--residents", "60", "--seed", "11", "--data-dir", str(data),
+            "--database-url", str(POSTGRES_URL), "--json", "--processes"])
+        assert result.exit_code == 0, result.output[-3000:]
+        summary = json.loads(result.stdout)
+        assert summary["jlis"]["active_numbers"] > 60
+        assert all(e["proof"]["verified"] for e in summary["exchanges"] if "proof" in e)
+        assert f"myna_{namespace}registry_132152" in _schemas(f"myna_{namespace}")
+        check = runner.invoke(app, ["check", "--data-dir", str(data)])
+        assert check.exit_code == 0, check.output
+    finally:
+        drop_schemas(str(POSTGRES_URL), namespace)
