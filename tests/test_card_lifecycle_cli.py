@@ -298,3 +298,80 @@ def test_hand_over_killed_at_any_step_completes_when_run_again(
         system.dispose()
     refused = _myna(data, *issue, "--auth-pin", "1357", "--signing-pin", "NEWPIN88")
     assert refused.returncode == 2 and "交付済" in refused.stderr
+
+
+def _issued(data: Path, rid: int, photo: Path) -> tuple[int, str]:
+    receipt = _applied(data, rid, photo)
+    [made] = json.loads(ok(card_app, ["produce", str(receipt), "--json"], data))
+    ok(card_app, ["issue", made["card_number"], "--staff", "clerk", "-d", "パスポート",
+                  "--json"], data, input="4821\n4821\nK7Q2M9X4\nK7Q2M9X4\n")
+    return receipt, str(made["card_number"])
+
+
+@pytest.mark.slow
+def test_a_resumption_killed_after_the_new_certificates_completes_when_run_again(
+    installation: tuple[Path, int], tmp_path: Path,
+) -> None:
+    """The found card's new keys and certificates come before its record: killed in
+    between, the card is still suspended, myna check names it, and the same command
+    completes it with exactly the newest certificates valid."""
+    data, rid = installation
+    receipt, number = _issued(data, rid, photo_file(tmp_path / "me.png"))
+    ok(card_app, ["suspend", number, "--by", "call-centre"], data)
+    resume = ["card", "resume", number, "--staff", "clerk", "-d", "学生証", "-d", "保険証",
+              "--json"]
+    killed = _myna(data, *resume, kill_at="card:resume-after-certify")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    system = MynaSystem(data)
+    try:
+        assert system.cards.card(number).status is CardStatus.SUSPENDED
+        assert not check_installation(system).ok
+    finally:
+        system.dispose()
+    again = _myna(data, *resume)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads(again.stdout)["status"] == "交付済"
+    system = MynaSystem(data)
+    try:
+        card = system.cards.card(number)
+        good = {r.serial for r in system.jpki.certificates_for_card(number)
+                if r.status == "good"}
+        assert good == {card.auth_serial, card.signing_serial}
+        assert check_installation(system).ok, check_installation(system).disagreements
+        assert system.cards.sign(number, "K7Q2M9X4", b"doc")  # the PINs are the card's own
+    finally:
+        system.dispose()
+
+
+@pytest.mark.slow
+def test_a_renewal_killed_after_the_new_certificates_completes_when_run_again(
+    installation: tuple[Path, int], tmp_path: Path,
+) -> None:
+    data, rid = installation
+    receipt, number = _issued(data, rid, photo_file(tmp_path / "me.png"))
+    script = ("import sys\nfrom myna.system import MynaSystem\n"
+              "s = MynaSystem(sys.argv[1])\n"
+              f"s.cards.renew_certificates('{number}', staff_id='clerk', documents=['旅券'])\n")
+    env = {k: v for k, v in os.environ.items() if k != "MYNA_KILL_AT"}
+    killed = subprocess.run([sys.executable, "-c", script, str(data)], capture_output=True,
+                            text=True, timeout=300,
+                            env={**env, "MYNA_KILL_AT": "card:renew-after-certify"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    system = MynaSystem(data)
+    try:
+        assert not check_installation(system).ok  # the card names superseded certificates
+    finally:
+        system.dispose()
+    again = subprocess.run([sys.executable, "-c", script, str(data)], capture_output=True,
+                           text=True, timeout=300, env=env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    system = MynaSystem(data)
+    try:
+        card = system.cards.card(number)
+        good = {r.serial for r in system.jpki.certificates_for_card(number)
+                if r.status == "good"}
+        assert good == {card.auth_serial, card.signing_serial}
+        assert check_installation(system).ok, check_installation(system).disagreements
+        assert [e.event for e in system.cards.history(number)].count("電子証明書の更新") == 1
+    finally:
+        system.dispose()

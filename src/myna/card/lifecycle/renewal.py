@@ -23,8 +23,9 @@ from myna.card.lifecycle.domain import (
 )
 from myna.card.lifecycle.people import check_holder
 from myna.card.lifecycle.records import Application, Card
-from myna.card.lifecycle.suspension import certify_again
+from myna.card.lifecycle.suspension import certify_again, record_serials
 from myna.errors import Conflict, ValidationError
+from myna.faults import fault_point
 from myna.jpki.domain import MIN_SIGNING_AGE, CertKind, age_on
 
 LIVE = (CardStatus.PRODUCED, CardStatus.ACTIVE, CardStatus.SUSPENDED)
@@ -46,25 +47,27 @@ def renew_certificates(
     desk.require(card, CardStatus.ACTIVE, "電子証明書の更新")
     holder = desk.people.by_number(card.individual_number, "電子証明書の発行（更新）")
     check_holder(holder)
+    wanted = asked or ([CertKind.AUTH, CertKind.SIGNING]
+                       if card.signing_serial is not None else [CertKind.AUTH])
+    if CertKind.SIGNING in wanted:
+        if age_on(holder.birth_date, desk.jpki.issue_date()) < MIN_SIGNING_AGE:
+            raise ValidationError("署名用電子証明書は15歳未満の方には発行できません",
+                                  "no signing certificate under 15")
+        if card.signing_serial is None:
+            raise ValidationError(
+                "署名用の暗証番号が設定されていないカードです（再交付で申請してください）",
+                "this card has no signing PIN; apply for a new card")
     steps: list[Callable[[], None]] = []
-    try:
+    try:  # certificates first, the card's record last (see suspension.resume)
+        serials = certify_again(desk, number, holder, wanted, steps)
+        fault_point("card:renew-after-certify")
         with desk.engine.begin() as conn:
             card = desk.card_row(conn, number)
             desk.require(card, CardStatus.ACTIVE, "電子証明書の更新")
-            wanted = asked or ([CertKind.AUTH, CertKind.SIGNING]
-                               if card.signing_serial is not None else [CertKind.AUTH])
-            if CertKind.SIGNING in wanted:
-                if age_on(holder.birth_date, desk.jpki.issue_date()) < MIN_SIGNING_AGE:
-                    raise ValidationError("署名用電子証明書は15歳未満の方には発行できません",
-                                          "no signing certificate under 15")
-                if card.signing_serial is None:
-                    raise ValidationError(
-                        "署名用の暗証番号が設定されていないカードです（再交付で申請してください）",
-                        "this card has no signing PIN; apply for a new card")
             desk.event(conn, number, None, "電子証明書の更新", staff, {
                 "identity": identity.method.value, "documents": list(identity.documents),
                 "kinds": [k.value for k in wanted]})
-            certify_again(desk, conn, number, holder, wanted, steps)
+            record_serials(conn, number, serials)
     except BaseException:
         undo(steps)
         raise

@@ -8,6 +8,7 @@ them; the PINs stay as the resident set them.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 
@@ -65,55 +66,67 @@ def suspend(desk: Desk, card_number: str, *, reported_by: Reporter | str = Repor
 
 
 def resume(desk: Desk, card_number: str, *, staff_id: str, documents: Iterable[str]) -> Card:
-    """一時停止の解除 (see :meth:`CardService.resume`)."""
+    """一時停止の解除 (see :meth:`CardService.resume`).
+
+    New keys and certificates first, the card's record last: no call to JPKI or the
+    chip inside the card centre's transaction.  Killed in between, the card is still
+    suspended and running it again completes it (JPKI's new certificates supersede
+    the ones the interrupted run issued; ``myna check`` names the card meanwhile)."""
     number = check_card_number(card_number)
     staff = check_staff(staff_id)
     identity = check_identity_documents(documents)
+    s = t.suspensions.c
     with desk.engine.connect() as conn:
         card = desk.card_row(conn, number)
+        open_row = conn.execute(select(t.suspensions).where(
+            s.card_number == number, s.resumed_at.is_(None))
+            .order_by(s.suspension_id.desc())).first()
     desk.require(card, CardStatus.SUSPENDED, "一時停止の解除")
+    _check_not_expired(desk, number, card.expires_on)
+    if open_row is None:
+        raise Conflict("一時停止の記録がありません", "no open suspension")
     holder = desk.people.by_number(card.individual_number, "個人番号カードの一時停止の解除")
     check_holder(holder)
     if holder.person_key != card.person_key:
         raise Conflict("カードの名義人と住民票の本人が一致しません",
                        "the card holder is not the person on the register")
+    kinds = [CertKind(k) for k in dict(open_row.revoked)]
     steps: list[Callable[[], None]] = []
     try:
+        serials = certify_again(desk, number, holder, kinds, steps)
+        fault_point("card:resume-after-certify")
         with desk.engine.begin() as conn:
             card = desk.card_row(conn, number)
             desk.require(card, CardStatus.SUSPENDED, "一時停止の解除")
-            if desk.today() > card.expires_on:
-                raise Conflict(
-                    f"カード {number} は有効期限（{card.expires_on}）が切れています。"
-                    "新しいカードを申請してください",
-                    f"card {number} expired while suspended",
-                )
-            s = t.suspensions.c
-            open_row = conn.execute(select(t.suspensions).where(
-                s.card_number == number, s.resumed_at.is_(None))
-                .order_by(s.suspension_id.desc())).first()
-            if open_row is None:
-                raise Conflict("一時停止の記録がありません", "no open suspension")
-            now = desk.now()
             desk.transition(conn, number, CardStatus.SUSPENDED, CardStatus.ACTIVE)
             conn.execute(update(t.suspensions).where(
                 s.suspension_id == open_row.suspension_id).values(
-                resumed_at=now, resumed_by=staff, identity_documents=list(identity.documents)))
-            kinds = [CertKind(k) for k in dict(open_row.revoked)]
+                resumed_at=desk.now(), resumed_by=staff,
+                identity_documents=list(identity.documents)))
             desk.event(conn, number, None, "一時停止の解除", staff, {
                 "identity": identity.method.value, "documents": list(identity.documents),
                 "reissued_certificates": [k.value for k in kinds]})
-            certify_again(desk, conn, number, holder, kinds, steps)
+            record_serials(conn, number, serials)
     except BaseException:
         undo(steps)
         raise
     return desk.card(number)
 
 
-def certify_again(desk: Desk, conn: Connection, number: str, holder: Holder,
-                  kinds: Sequence[CertKind], steps: list[Callable[[], None]]) -> None:
-    """New key pairs on the chip and J-LIS certificates for them (other stores: last;
-    each certificate issued is revoked again if the card centre's transaction fails)."""
+def _check_not_expired(desk: Desk, number: str, expires_on: dt.date) -> None:
+    if desk.today() > expires_on:
+        raise Conflict(
+            f"カード {number} は有効期限（{expires_on}）が切れています。"
+            "新しいカードを申請してください",
+            f"card {number} expired while suspended",
+        )
+
+
+def certify_again(desk: Desk, number: str, holder: Holder, kinds: Sequence[CertKind],
+                  steps: list[Callable[[], None]]) -> dict[str, str]:
+    """New key pairs on the chip and J-LIS certificates for them, before (never inside)
+    the card centre's transaction; each certificate issued is revoked again if that
+    transaction then fails.  Returns the new serials for :func:`record_serials`."""
     values: dict[str, str] = {}
     for kind in sorted(kinds, key=lambda k: k is CertKind.SIGNING):
         slot = Slot(kind.value)
@@ -129,8 +142,13 @@ def certify_again(desk: Desk, conn: Connection, number: str, holder: Holder,
         steps.append(partial(desk.revoke_quietly, serial))
         desk.chips.write_certificate(number, slot, cert)
         values[f"{kind.value}_serial"] = certs.serial_hex(serial)
-    if values:
-        conn.execute(update(t.cards).where(t.cards.c.card_number == number).values(**values))
+    return values
+
+
+def record_serials(conn: Connection, number: str, serials: dict[str, str]) -> None:
+    """The card's record names its new certificates (in the card centre's transaction)."""
+    if serials:
+        conn.execute(update(t.cards).where(t.cards.c.card_number == number).values(**serials))
 
 
 def suspensions(desk: Desk, card_number: str) -> list[Suspension]:
