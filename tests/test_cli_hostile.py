@@ -29,8 +29,8 @@ runner = CliRunner()
 
 #: Commands that would start a server or run for minutes with valid input; they are
 #: still run, but only with arguments that must be refused before any of that.
-LONG_RUNNING = {("serve",), ("demo",), ("bench", "linkage"), ("bench", "merkle"),
-                ("bench", "numbering")}
+LONG_RUNNING = {("serve",), ("cluster",), ("demo",), ("bench", "linkage"),
+                ("bench", "merkle"), ("bench", "numbering"), ("bench", "demo")}
 
 
 def _commands() -> list[tuple[tuple[str, ...], Any]]:
