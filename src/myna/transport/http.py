@@ -31,7 +31,17 @@ from starlette.concurrency import run_in_threadpool
 
 from myna.clock import end_backdating, utcnow
 from myna.contracts.jlis import IdentityRecord
-from myna.errors import Conflict, MynaError, NotFound, PermissionDenied, ValidationError
+from myna.errors import (
+    Conflict,
+    InvalidChecksum,
+    InvalidFormat,
+    InvalidLength,
+    MynaError,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+    ValidationError,
+)
 from myna.events.inbox import Inbox, Receipt
 from myna.events.model import Event
 from myna.events.outbox import Outbox
@@ -114,12 +124,17 @@ def answer_from_json(data: dict[str, Any]) -> LinkAnswer:
                       data.get("reason", ""), data.get("leaf_index"))
 
 
-def error_from_json(status: int, data: dict[str, Any]) -> MynaError:
-    kinds: dict[str, type[MynaError]] = {"forbidden": PermissionDenied, "not_found": NotFound,
-                                        "invalid": ValidationError, "conflict": Conflict}
-    cls = kinds.get(str(data.get("kind")), MynaError)
-    if status == 403:
-        cls = PermissionDenied
+#: every error kind a node answers with, by its code (``MynaError.code``)
+_KINDS: dict[str, type[MynaError]] = {cls.code: cls for cls in (
+    ValidationError, InvalidFormat, InvalidLength, InvalidChecksum, NotFound, Conflict,
+    PermissionDenied, Unavailable)}
+
+
+def error_from_json(status: int, data: Any) -> MynaError:
+    """The error a node answered with, as the kind it was raised as."""
+    if not isinstance(data, dict):
+        return MynaError("応答の形式が不正です", f"unexpected answer (HTTP {status})")
+    cls = PermissionDenied if status == 403 else _KINDS.get(str(data.get("kind")), MynaError)
     return cls(str(data.get("message", "エラー")), str(data.get("message_en", "error")))
 
 
@@ -144,10 +159,13 @@ class _Client:
         if response.status_code >= 500:
             raise NodeUnavailable(f"{self.base_url} がエラーを返しました（{response.status_code}）",
                                   f"{self.base_url} answered {response.status_code}")
-        data = response.json()
-        if response.status_code >= 400:
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if response.status_code >= 400 or not isinstance(data, dict):
             raise error_from_json(response.status_code, data)
-        return dict(data)
+        return data
 
 
 class JlisClient(_Client):

@@ -12,11 +12,7 @@ Japanese and English messages.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
-from typing import Any
-
-import httpx
 
 from myna.contracts.jpki import (
     CaCertificates,
@@ -30,55 +26,11 @@ from myna.contracts.jpki import (
     b64,
     unb64,
 )
-from myna.errors import (
-    Conflict,
-    InvalidChecksum,
-    InvalidFormat,
-    InvalidLength,
-    MynaError,
-    NotFound,
-    PermissionDenied,
-    Unavailable,
-    ValidationError,
-)
-from myna.linkage.network import NodeUnavailable
 from myna.transport.http import _Client
 
 PREFIX = "/node/v1/jpki"
-_KINDS: dict[str, type[MynaError]] = {cls.code: cls for cls in (
-    ValidationError, InvalidFormat, InvalidLength, InvalidChecksum, NotFound, Conflict,
-    PermissionDenied, Unavailable)}
-
-
-def error_of(status: int, data: Any) -> MynaError:
-    """The error a node answered with, as the kind it was raised as."""
-    if not isinstance(data, dict):
-        return MynaError("応答の形式が不正です", f"unexpected answer (HTTP {status})")
-    cls = PermissionDenied if status == 403 else _KINDS.get(str(data.get("kind")), MynaError)
-    return cls(str(data.get("message", "エラー")), str(data.get("message_en", "error")))
-
-
 class JpkiClient(_Client):
     """:class:`~myna.contracts.jpki.JpkiApi` over HTTP (``JpkiClient(base_url, identity)``)."""
-
-    def post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        body = json.dumps(payload, ensure_ascii=False).encode()
-        headers = self.identity.headers("POST", path, body, self.now())
-        try:
-            response = self.http.post(self.base_url + path, content=body, headers=headers)
-        except httpx.TransportError as exc:
-            raise NodeUnavailable(f"{self.base_url} に接続できません。再送してください",
-                                  f"cannot reach {self.base_url}: {exc}") from None
-        if response.status_code >= 500:
-            raise NodeUnavailable(f"{self.base_url} がエラーを返しました（{response.status_code}）",
-                                  f"{self.base_url} answered {response.status_code}")
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if response.status_code >= 400 or not isinstance(data, dict):
-            raise error_of(response.status_code, data)
-        return data
 
     def register_relying_party(
         self, party_id: str, name: str, kind: RelyingPartyKind | str, *,
