@@ -54,11 +54,6 @@ from myna.transport.http import (
 from myna.transport.residents_client import ResidentsClient
 
 
-def identity(ca: NetworkCA, node_id: str) -> NodeIdentity:
-    key, cert = ca.identity(node_id)
-    return NodeIdentity(node_id, key, cert)
-
-
 def peer_key(ca: NetworkCA, node_id: str) -> Ed25519PublicKey:
     """A peer's public key from its certificate in the CA directory, checked."""
     path = ca.directory / (node_id.replace(":", ".").lower() + ".pem")
@@ -97,7 +92,7 @@ class NodeHost:
         return self.config.engine(self.data_dir, node)
 
     def network(self, node_id: str) -> HttpNetwork:
-        return HttpNetwork(self.config.endpoints, identity(self.ca, node_id))
+        return HttpNetwork(self.config.endpoints, NodeIdentity.of(self.ca, node_id))
 
     def app(self, node: str) -> FastAPI:
         if node == "hub":
@@ -131,7 +126,7 @@ class NodeHost:
         hub = HubService(self._engine("hub"), self.keys, self.network("hub"), log=provision_log)
         hub.create_schema()
         hub.reconcile()  # records a crash left without their leaves get them now
-        identity(self.ca, "hub")
+        NodeIdentity.of(self.ca, "hub")
         expiry = self._expiry(Expiry(hub_tasks(hub, provision_log), self.expiry_interval))
 
         witness = open_witness(self.config, self.data_dir, self.keys, provision_log)
@@ -172,7 +167,8 @@ class NodeHost:
         notify = NotificationService(self._engine("notify"))
         notify.create_schema()
         cards = CardService(self._engine("cards"), jpki, chips, notify, jlis,
-                            ResidentsClient(self.config.endpoints, identity(self.ca, "jlis")))
+                            ResidentsClient(self.config.endpoints,
+                                            NodeIdentity.of(self.ca, "jlis")))
         cards.create_schema()
         worker = self._worker(Relay(jlis.outbox, {"jpki": InboxSink(jpki.inbox),
                                                   "cards": InboxSink(cards.inbox)}), "jlis")
@@ -249,7 +245,7 @@ class NodeHost:
             self.network(node_id), lambda: peer_key(self.ca, "hub"),
         )
         server.create_schema()
-        identity(self.ca, node_id)
+        NodeIdentity.of(self.ca, node_id)
         expiry = self._expiry(Expiry([intermediate_task(server)], self.expiry_interval))
         worker = self._worker(Relay(server.outbox, self.network(node_id).events), node_id)
         server.publish = worker.wake

@@ -93,8 +93,7 @@ class TownHost:
         return self.config.engine(self.data_dir, node)
 
     def _network(self, node_id: str) -> HttpNetwork:
-        key, cert = self.ca.identity(node_id)
-        return HttpNetwork(self.config.endpoints, NodeIdentity(node_id, key, cert))
+        return HttpNetwork(self.config.endpoints, NodeIdentity.of(self.ca, node_id))
 
     # -- what the staff web app asks of its services (myna.web.state.StaffServices) ------
 
@@ -123,8 +122,7 @@ class TownHost:
             raise Unavailable(
                 f"転出元（{code}）のノードの接続先が設定されていないため、転出証明書を照合できません",
                 f"no endpoint for municipality:{code}: cannot check the certificate")
-        key, cert = self.ca.identity(self.node)
-        return TownPeerClient(url, NodeIdentity(self.node, key, cert))
+        return TownPeerClient(url, NodeIdentity.of(self.ca, self.node))
 
     def retention_tasks(self) -> list[RetentionTask]:
         """None here: provision records live at the hub and the intermediate servers."""

@@ -130,8 +130,8 @@ def over_http(n: int, workdir: Path, progress: ProgressFactory | None) -> dict[s
     from myna.db import make_engine, node_url
     from myna.intermediate.service import IntermediateServer
     from myna.netca import NetworkCA
-    from myna.nodes import identity, peer_key
-    from myna.transport.http import HttpNetwork
+    from myna.nodes import peer_key
+    from myna.transport.http import HttpNetwork, NodeIdentity
 
     data = workdir / "http"
     system, refs = _setup(data, min(n, 500))
@@ -144,7 +144,7 @@ def over_http(n: int, workdir: Path, progress: ProgressFactory | None) -> dict[s
     with running_nodes(data, ports):
         ca = NetworkCA(keys, data / "netca")
         node_id = f"intermediate:{PENSION[0]}"
-        network = HttpNetwork(system.config.endpoints, identity(ca, node_id))
+        network = HttpNetwork(system.config.endpoints, NodeIdentity.of(ca, node_id))
         pension = IntermediateServer(
             make_engine(node_url(data, f"intermediate-{PENSION[0]}"), node_id), keys,
             PENSION[0], network, lambda: peer_key(ca, "hub"))

@@ -262,8 +262,7 @@ class NodesWorld:
     # -- clients ----------------------------------------------------------------------------
 
     def _identity(self, node: str) -> NodeIdentity:
-        key, cert = self.ca.identity(node)
-        return NodeIdentity(node, key, cert)
+        return NodeIdentity.of(self.ca, node)
 
     def _client(self, target: str, as_node: str) -> _Client:
         return _Client(self.config.endpoints[target], self._identity(as_node), timeout=600)

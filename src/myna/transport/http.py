@@ -51,7 +51,7 @@ from myna.linkage.messages import (
     Result,
 )
 from myna.linkage.network import HubApi, IntermediateApi, NodeUnavailable
-from myna.netca import check_certificate
+from myna.netca import NetworkCA, check_certificate
 from myna.transport.guard import ErrorGuard
 from myna.transport.limits import BodyLimit, UrlHygiene
 
@@ -73,6 +73,12 @@ class NodeIdentity:
         self.node_id = node_id
         self.key = key
         self.cert_b64 = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+
+    @classmethod
+    def of(cls, ca: NetworkCA, node_id: str) -> NodeIdentity:
+        """The node's identity from the installation's network CA (issued on first use)."""
+        key, cert = ca.identity(node_id)
+        return cls(node_id, key, cert)
 
     def headers(self, method: str, path: str, body: bytes, now: dt.datetime) -> dict[str, str]:
         date = now.isoformat()
