@@ -201,6 +201,7 @@ class NodesWorld:
         self._stack = contextlib.ExitStack()
         self._hosts: dict[str, TownHost] = {}
         self._chips: ChipStore | None = None
+        self._clients: dict[tuple[str, str], _Client] = {}
 
     @classmethod
     @contextlib.contextmanager
@@ -252,6 +253,8 @@ class NodesWorld:
         self._stack.close()
         for host in self._hosts.values():
             host.dispose()
+        for client in self._clients.values():
+            client.http.close()
         if self._chips is not None:
             self._chips.engine.dispose()
         config = read_config(self.data_dir)
@@ -265,7 +268,12 @@ class NodesWorld:
         return NodeIdentity.of(self.ca, node)
 
     def _client(self, target: str, as_node: str) -> _Client:
-        return _Client(self.config.endpoints[target], self._identity(as_node), timeout=600)
+        """One client per (node, identity), kept: :meth:`settle` polls every node often."""
+        key = (target, as_node)
+        if key not in self._clients:
+            self._clients[key] = _Client(self.config.endpoints[target], self._identity(as_node),
+                                         timeout=600)
+        return self._clients[key]
 
     def _host(self, code: str) -> TownHost:
         if code not in self._hosts:
