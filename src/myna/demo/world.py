@@ -122,7 +122,7 @@ def simulate_mail(notify: NotificationService, batches: Sequence[int],
     rng = random.Random(seed)
     for batch_id in batches:
         simulate_delivery(notify, batch_id, rng, until=utcnow())
-    return dict(notify.stats().to_dict()["overall"])
+    return notify.stats().overall.to_dict()
 
 
 class LocalWorld:
