@@ -24,6 +24,7 @@ ORGANISATIONS = {
     "jlis": "jlis", "jpki": "jlis", "card": "jlis", "notify": "jlis",
     "hub": "hub",
     "intermediate": "intermediate",
+    "commission": "commission",
 }
 #: what wires organisations together (may import anything)
 WIRING = {"system", "nodes", "cli", "cli_support", "check", "cluster", "demo", "bench",

@@ -18,8 +18,9 @@ from sqlalchemy import delete, insert, select, update
 from typer.testing import CliRunner
 
 from myna.cli import app
+from myna.commission.audit import RecordAudit, audit_records
 from myna.hub import storage as ht
-from myna.hub.audit import RecordAudit, audit_records
+from myna.hub.audit import HubAudit
 from myna.hub.domain import record_leaf
 from myna.jlis import storage as jt
 from myna.linkage.messages import Result
@@ -77,7 +78,7 @@ def _ask_undisclosed(system: MynaSystem, person: int) -> Any:
 
 
 def _audit(system: MynaSystem) -> RecordAudit:
-    return audit_records(system.hub, system.provision_log)
+    return audit_records(HubAudit(system.hub, system.provision_log))
 
 
 def _secrets(system: MynaSystem) -> list[str]:

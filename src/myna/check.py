@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from myna.clock import show_time
-from myna.hub.audit import audit_records
+from myna.commission.audit import audit_records
+from myna.hub.audit import HubAudit
 from myna.system import MynaSystem
 
 SHOW = 5  # resident ids named per disagreement
@@ -70,7 +71,7 @@ def check_installation(system: MynaSystem) -> CheckReport:
                    "the 統合宛名 maps a resident to another number",
                    [f"住民ID {rid}" for rid, _, n in carried
                     if n is not None and rid in atena and atena[rid] != n])
-    audit = audit_records(system.hub, system.provision_log)
+    audit = audit_records(HubAudit(system.hub, system.provision_log))
     report.compared["hub-records"] = audit.records
     by_kind: dict[str, list[str]] = {}
     for problem in audit.problems:

@@ -563,6 +563,10 @@ app.add_typer(log_app, name="log")
 @log_app.command("verify")
 def log_verify(
     data_dir: DataDir = Path("myna-data"),
+    hub_url: Annotated[str | None, typer.Option(
+        help="情報提供ネットワークシステム（ハブ）の接続先。指定すると個人情報保護委員会の"
+             "ノード（ppc）としてハブのインターフェースから監査する（ハブの表は読まない）。"
+             "省略時はこのデータディレクトリのハブを直接監査する")] = None,
     witness_url: Annotated[str | None, typer.Option(
         help="監視者の接続先（省略時は system.json の endpoints.witness）")] = None,
     witness_dir: WitnessDir = None,
@@ -575,47 +579,55 @@ def log_verify(
     （個人情報保護委員会）が最後に連署したチェックポイントを監視者から取得して、
     このログがそれと同じ履歴であることを確かめる。
     """
-    from myna.errors import Unavailable
-    from myna.hub.audit import audit_records
-    from myna.transparency.verify import verify_log
+    from myna.commission.audit import audit_hub
     from myna.transparency.witness import WitnessApi, open_witness_dir
     from myna.transport.witness import WitnessClient
 
-    with opened_system(data_dir, repair=False) as system:
-        log = system.provision_log
-        witness: WitnessApi = system.witness
+    def witness_from(default: Callable[[], WitnessApi], pinned: str | None) -> WitnessApi:
         if witness_dir is not None:
-            witness = open_witness_dir(witness_dir)
-        elif witness_url:
-            witness = WitnessClient(witness_url, witness_key or system.config.witness_key)
-        notes: list[str] = []
-        witnessed: list[str] = []
-        unchecked = False
-        try:
-            if witness_key and witness.verifier_key() != witness_key.strip():
-                raise MynaError("監視者の検証鍵が指定のものと一致しません",
-                                "the witness's key differs from the one given")
-            latest = witness.latest_checkpoint(log.origin)
-            if latest:
-                witnessed.append(latest)
-            else:
-                notes.append("監視者はこのログにまだ連署していません "
-                             "(the witness has not cosigned this log yet)")
-        except Unavailable as exc:
-            unchecked = True
-            notes.append(f"監視者に接続できないため、分岐は確認できませんでした: {exc.message}")
-        report = verify_log(log, witnessed=witnessed,
-                            witness_keys={witness.name: witness.public_key}
-                            if witnessed else None)
-        audit = audit_records(system.hub, log)
-    ok = report.ok and audit.ok and not unchecked
-    total = len(report.problems) + len(audit.problems)
-    verdict = ("総合: 異常なし (overall: no problems found)" if ok
-               else f"総合: 問題あり（{total} 件） (overall: {total} problems"
-                    + ("; fork not checked)" if unchecked else ")"))
-    for line in [*report.lines(), *notes, *audit.lines(), verdict]:
+            return open_witness_dir(witness_dir)
+        if witness_url:
+            return WitnessClient(witness_url, witness_key or pinned)
+        return default()
+
+    if hub_url:
+        report = _audit_remote(data_dir, hub_url, witness_from, witness_key)
+    else:
+        with opened_system(data_dir, repair=False) as system:
+            from myna.hub.audit import HubAudit
+
+            witness = witness_from(lambda: system.witness, system.config.witness_key)
+            with progress_bars(enabled=True) as bars:
+                report = audit_hub(HubAudit(system.hub, system.provision_log), witness,
+                                   pinned_key=witness_key, bars=bars)
+    for line in report.lines():
         out.print(line, markup=False, soft_wrap=True)  # one finding a line, for grep
-    raise typer.Exit(0 if ok else 1)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def _audit_remote(data_dir: Path, hub_url: str, witness_from: Any,
+                  witness_key: str | None) -> Any:
+    """The commission's audit over the network, as node ``ppc``."""
+    from myna.commission.audit import audit_hub
+    from myna.config import read_config
+    from myna.contracts.audit import COMMISSION
+    from myna.keys import FileKeyStore
+    from myna.netca import NetworkCA
+    from myna.system import open_witness
+    from myna.transport.audit_client import HubAuditClient
+    from myna.transport.http import NodeIdentity
+
+    try:
+        require_installation(data_dir)
+        config = read_config(data_dir)
+        keys = FileKeyStore(data_dir / "keys")
+        ca = NetworkCA(keys, data_dir / "netca")
+        hub = HubAuditClient(hub_url, NodeIdentity.of(ca, COMMISSION), timeout=60.0)
+        witness = witness_from(lambda: open_witness(config, data_dir, keys), config.witness_key)
+        with progress_bars(enabled=True) as bars:
+            return audit_hub(hub, witness, pinned_key=witness_key, chunk=hub.chunk, bars=bars)
+    except MynaError as exc:
+        fail(exc)
 
 
 @log_app.command("expire")

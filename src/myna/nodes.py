@@ -30,7 +30,8 @@ from myna.card.routes import card_routes
 from myna.errors import NotFound, PermissionDenied, ValidationError
 from myna.events import InboxSink, Relay, RelayWorker
 from myna.expiry import DAILY, Expiry, hub_tasks, intermediate_task
-from myna.hub.routes import hub_routes, is_intermediate
+from myna.hub.audit import HubAudit
+from myna.hub.routes import audit_routes, hub_routes, is_intermediate
 from myna.hub.service import HubService
 from myna.intermediate.routes import intermediate_routes
 from myna.intermediate.service import IntermediateServer
@@ -148,6 +149,7 @@ class NodeHost:
         worker = self._worker(Relay(hub.outbox, network.events), "hub")
         return node_app("Myna hub", self.ca.certificate, {
             **hub_routes(hub),
+            **audit_routes(HubAudit(hub, provision_log)),
             "/node/v1/hub/log/checkpoint": (checkpoint, lambda c: c.startswith("business:")),
             "/node/v1/hub/log/proof": (proof, lambda c: c.startswith("business:")),
             **events_route(hub.inbox, is_intermediate, after=worker.wake),

@@ -60,9 +60,10 @@ def open_provision_log(engine: Engine, keys: KeyStore) -> TransparencyLog:
 
 
 def open_witness(config: SystemConfig, data_dir: Path, keys: KeyStore,
-                 log: TransparencyLog) -> WitnessApi:
+                 log: TransparencyLog | None = None) -> WitnessApi:
     """The protection commission's witness, as the installation's configuration names
-    it (see the module's docstring)."""
+    it (see the module's docstring).  ``log`` is registered with a witness kept in the
+    installation (none is given when the commission only reads it, for an audit)."""
     url = config.endpoints.get("witness")
     if url:
         return WitnessClient(url, config.witness_key)
@@ -70,7 +71,8 @@ def open_witness(config: SystemConfig, data_dir: Path, keys: KeyStore,
         return open_witness_dir(config.witness_dir)  # registered by `myna witness`
     witness = Witness(config.engine(data_dir, "ppc-witness"), keys, WITNESS_NAME)
     witness.create_schema()
-    witness.add_log(log.origin, log.public_key)
+    if log is not None:
+        witness.add_log(log.origin, log.public_key)
     return witness
 
 

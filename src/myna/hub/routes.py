@@ -4,7 +4,8 @@ Who may call what is decided from the caller's certificate: J-LIS asks for 符�
 intermediate servers send requests, completions and polls; an institution's
 intermediate server and business systems (``business:<id>``) read Table 2, the
 institutions and the records — only the records their own institution took part
-in (番号法23条: each party keeps and sees its own records).
+in (番号法23条: each party keeps and sees its own records).  The protection
+commission (``ppc``) alone reads what its audit needs (:func:`audit_routes`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from myna.contracts.audit import COMMISSION, HubAuditApi
 from myna.contracts.hub import HubApi
-from myna.errors import PermissionDenied
+from myna.errors import PermissionDenied, ValidationError
 from myna.linkage.messages import LinkRequest, ProvideAnswer
+from myna.transport.audit_client import AUDIT_PREFIX, MAX_AUDIT_CHUNK
 from myna.transport.http import Handler, answer_to_json
 from myna.transport.hub_client import PREFIX, institution_to_json, record_to_json, row_to_json
 
@@ -95,3 +98,41 @@ def hub_routes(hub: HubApi) -> Routes:
         f"{PREFIX}/institutions": (institutions, is_institution),
         f"{PREFIX}/records": (records, is_institution),
     }
+
+
+def audit_routes(audit: HubAuditApi) -> Routes:
+    """What the protection commission (node ``ppc``) reads for its audit, and nobody else:
+    :class:`myna.contracts.audit.HubAuditApi` (commitments, hashes and 照会番号, no
+    personal data)."""
+
+    def head(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+        return audit.head().to_json()
+
+    def leaves(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+        start, end = int(p["start"]), int(p["end"])
+        if not 0 <= start < end or end - start > MAX_AUDIT_CHUNK:
+            raise ValidationError(
+                f"記録の範囲が不正です（1回に {MAX_AUDIT_CHUNK:,} 件まで）",
+                f"bad entry range (at most {MAX_AUDIT_CHUNK} at a time)")
+        return audit.leaf_chunk(int(p["size"]), start, end).to_json()
+
+    def structure(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+        return audit.structure(int(p["size"])).to_json()
+
+    def claims(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+        start, end = int(p["start"]), int(p["end"])
+        if not 0 <= start < end or end - start > MAX_AUDIT_CHUNK:
+            raise ValidationError(
+                f"記録の範囲が不正です（1回に {MAX_AUDIT_CHUNK:,} 件まで）",
+                f"bad leaf range (at most {MAX_AUDIT_CHUNK} at a time)")
+        return audit.claims(start, end).to_json()
+
+    def unplaced(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+        return audit.unplaced(int(p["size"]), min(1000, int(p.get("limit", 100)))).to_json()
+
+    def commission(caller: str) -> bool:
+        return caller == COMMISSION
+
+    return {f"{AUDIT_PREFIX}/{name}": (handler, commission) for name, handler in (
+        ("head", head), ("leaves", leaves), ("structure", structure), ("claims", claims),
+        ("unplaced", unplaced))}

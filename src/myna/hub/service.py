@@ -23,7 +23,8 @@ not know it yet.  Step 2 runs on every write and at every start
 (:meth:`HubService.reconcile`), so either is repaired by the next one, and running
 it twice, or in two processes at once, appends nothing twice.  A leaf can never
 exist without its record, because it is only ever computed from a committed record.
-:func:`myna.hub.audit.audit_records` checks the result from the stored rows.
+:func:`myna.commission.audit.audit_records` checks the result (reading it through
+:class:`myna.hub.audit.HubAudit`).
 
 This was chosen over moving the log's tables into the hub's database: the log
 stays a self-contained, separately verifiable store (its own tiles, checkpoints and

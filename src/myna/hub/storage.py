@@ -99,6 +99,7 @@ records = Table(
     Column("log_from", BigInteger),
     PrimaryKeyConstraint("request_id", "attempt"),
     Index("ix_records_link", "link"),
+    Index("ix_records_leaf", "leaf_index"),
     Index("ix_records_unlogged", "log_from", sqlite_where=text("leaf_index IS NULL"),
           postgresql_where=text("leaf_index IS NULL")),
 )

@@ -28,16 +28,15 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, func, select
 
-from myna.errors import MynaError, NotFound
-from myna.transparency import storage as t
+from myna.errors import MynaError
 from myna.transparency.errors import SignatureInvalid
+from myna.transparency.export import LeafChunk, LogHead, LogReader, LogStructure, StoredLog
 from myna.transparency.merkle import EMPTY_ROOT, HASH_SIZE, leaf_hash, range_hash
 from myna.transparency.note import (
     Note,
@@ -145,56 +144,51 @@ def _span(a: int, b: int) -> tuple[str, str]:
 
 
 def verify_log(
-    log: TransparencyLog, *,
+    log: TransparencyLog | LogReader, *,
     witness_keys: Mapping[str, Ed25519PublicKey | bytes] | None = None,
     trusted_checkpoints: Sequence[str] = (),
     witnessed: Sequence[str] = (),
     chunk: int = 65_536,
     max_reported: int = 100,
+    progress: Callable[[int, int], None] | None = None,
+    head: LogHead | None = None,
 ) -> VerificationReport:
     """Audit ``log`` from its stored rows; see the module docstring.
 
+    ``log`` is the log itself (read in this process) or any :class:`LogReader`,
+    e.g. the hub's log read by the protection commission over the network
+    (:class:`myna.transport.audit_client.HubAuditClient`).  The audit pins the
+    size committed when it starts; appends while it runs are left for the next.
     ``witness_keys`` (name → public key) check the stored cosignatures; by
     default the keys registered in the log are used.  ``trusted_checkpoints``
     are signed (possibly cosigned) checkpoints obtained elsewhere; ``witnessed``
     are cosigned checkpoints fetched from the witness (e.g.
     ``witness.latest_checkpoint(log.origin)``), whose mismatch is a fork.
+    ``progress(done, size)`` is called after each chunk of entries; ``head`` pins
+    the size (by default the size committed now).
     """
+    reader = StoredLog(log) if isinstance(log, TransparencyLog) else log
     chunk = max(TILE_WIDTH, chunk - chunk % TILE_WIDTH)
-    with log.engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        else:
-            conn.exec_driver_sql("BEGIN")  # one read snapshot for the whole audit
-        try:
-            return _verify(log, conn, witness_keys, trusted_checkpoints, witnessed, chunk,
-                           max_reported)
-        finally:
-            conn.rollback()
+    return _verify(reader, head or reader.head(), witness_keys, trusted_checkpoints, witnessed,
+                   chunk, max_reported, progress)
 
 
 def _verify(
-    log: TransparencyLog, conn: Connection,
+    reader: LogReader, head: LogHead,
     witness_keys: Mapping[str, Ed25519PublicKey | bytes] | None,
     trusted: Sequence[str], witnessed: Sequence[str], chunk: int, max_reported: int,
+    progress: Callable[[int, int], None] | None,
 ) -> VerificationReport:
-    row = conn.execute(select(t.logs.c.log_id, t.logs.c.tree_size, t.logs.c.root_hash)
-                       .where(t.logs.c.name == log.name)).first()
-    if row is None:
-        raise NotFound(f"記録ログ {log.name} がありません", f"log {log.name} does not exist")
-    log_id, size, stored_root = int(row[0]), int(row[1]), bytes(row[2])
-    report = VerificationReport(log.name, size)
+    size, stored_root = head.size, head.root
+    report = VerificationReport(head.name, size)
     out = _Collector(report, max_reported)
+    structure = reader.structure(size)
 
-    expired_starts, expired_ends = _check_batches(conn, log_id, size, out)
+    def later(cp_size: int) -> bool:
+        """Appended and checkpointed after the audit pinned its size: the next audit's."""
+        return size < cp_size <= structure.current_size
 
-    def expired(i: int) -> bool:
-        k = bisect.bisect_right(expired_starts, i) - 1
-        return k >= 0 and i < expired_ends[k]
-
-    cps = conn.execute(select(t.checkpoints.c.size, t.checkpoints.c.root_hash, t.checkpoints.c.note)
-                       .where(t.checkpoints.c.log_id == log_id)
-                       .order_by(t.checkpoints.c.size)).all()
+    cps = [(c.size, c.root, c.note) for c in structure.checkpoints if not later(c.size)]
     external: list[tuple[bool, Note]] = []
     for from_witness, texts in ((False, trusted), (True, witnessed)):
         for text in texts:
@@ -209,6 +203,7 @@ def _verify(
             sizes.add(parse_checkpoint(note.text).size)
     stash_needed = {s // TILE_WIDTH for s in sizes | {size} if 0 < s <= size and s % TILE_WIDTH}
     stash: dict[int, bytes] = {}
+    batches = _Batches(out)
 
     # -- 1. leaves ------------------------------------------------------------
     level8: list[bytes] = []
@@ -219,17 +214,14 @@ def _verify(
     kept: list[int] = []
     for a in range(0, size, chunk):
         b = min(size, a + chunk)
-        data = dict(conn.execute(select(t.entries.c.idx, t.entries.c.data).where(
-            t.entries.c.log_id == log_id, t.entries.c.idx >= a, t.entries.c.idx < b)).all())
+        part = reader.leaf_chunk(size, a, b)
+        data = part.data
+        expired = batches.feed(part)
         first, last = a // TILE_WIDTH, (b - 1) // TILE_WIDTH
-        tiles = {int(r[0]): (bytes(r[1]), bytes(r[2])) for r in conn.execute(
-            select(t.tiles.c.idx, t.tiles.c.hashes, t.tiles.c.inner_rows).where(
-                t.tiles.c.log_id == log_id, t.tiles.c.level == 0,
-                t.tiles.c.idx >= first, t.tiles.c.idx <= last)).all()}
         for n in range(first, last + 1):
             want = tile_width(size, 0, n)
-            blob = tiles.get(n)
-            bottom, inner = (b"", b"") if blob is None else blob
+            blob = part.tiles.get(n)
+            bottom, inner = (b"", b"") if blob is None else (blob.bottom, blob.inner)
             report.tiles_checked += 1
             if len(bottom) != want * HASH_SIZE:
                 lo, hi = n * TILE_WIDTH, n * TILE_WIDTH + want - 1
@@ -274,24 +266,19 @@ def _verify(
                 stash[n] = row0
             if want == TILE_WIDTH:
                 level8.append(rows[TILE_HEIGHT])
-    extra = conn.execute(select(t.entries.c.idx).where(
-        t.entries.c.log_id == log_id, (t.entries.c.idx >= size) | (t.entries.c.idx < 0))
-        .order_by(t.entries.c.idx).limit(20)).scalars().all()
-    n_extra = conn.execute(select(func.count()).select_from(t.entries).where(
-        t.entries.c.log_id == log_id, (t.entries.c.idx >= size) | (t.entries.c.idx < 0))
-    ).scalar_one()
-    if n_extra:
-        shown = ", ".join(str(i) for i in extra)
+        if progress:
+            progress(b, size)
+    batches.finish(size)
+    if structure.extra_count:
+        shown = ", ".join(str(i) for i in structure.extra)
         out.add("extra",
-                f"木の大きさ {size} を超える番号の記録行が {n_extra} 件あります（{shown}）",
-                f"{n_extra} entry rows beyond the tree size {size} ({shown})",
-                [int(i) for i in extra])
-    beyond = conn.execute(select(t.tiles.c.idx).where(
-        t.tiles.c.log_id == log_id, t.tiles.c.level == 0,
-        t.tiles.c.idx >= (size + TILE_WIDTH - 1) // TILE_WIDTH)).scalars().all()
-    for n in beyond:
-        out.add("tile", f"木の大きさに対して余分なタイル（階層 0・番号 {n}）があります",
-                f"unexpected tile 0/{n} for the tree size")
+                f"木の大きさ {size} を超える番号の記録行が {structure.extra_count} 件あります"
+                f"（{shown}）",
+                f"{structure.extra_count} entry rows beyond the tree size {size} ({shown})",
+                structure.extra)
+    for lv, n in structure.unexpected_tiles:
+        out.add("tile", f"木の大きさに対して余分なタイル（階層 {lv}・番号 {n}）があります",
+                f"unexpected tile {lv}/{n} for the tree size")
     _classify(mismatched, missing, stored_at_missing, out)
     for lo, hi in _runs(erased):
         ja, en = _span(lo, hi)
@@ -304,7 +291,7 @@ def _verify(
                 f"{en}: expired but the data is still stored", range(lo, hi + 1))
 
     # -- 2. the tree above the leaves -------------------------------------------
-    upper = _check_upper_tiles(conn, log_id, size, level8, out, report)
+    upper = _check_upper_tiles(structure, size, level8, out, report)
     expanded: dict[tuple[int, int], list[bytes]] = {}
 
     def node(level: int, index: int) -> bytes:
@@ -324,7 +311,7 @@ def _verify(
                 "the root hash stored with the log differs from the recomputed root")
 
     # -- 3. checkpoints, cosignatures, external checkpoints ----------------------
-    keys = dict(log.witness_keys()) if witness_keys is None else dict(witness_keys)
+    keys = dict(head.witness_keys) if witness_keys is None else dict(witness_keys)
     good: list[int] = []
     bad: list[int] = []
 
@@ -356,17 +343,15 @@ def _verify(
                     "記録から再計算した値と一致しません",
                     f"{where_en} (size {cp_size}) does not match the recomputed root")
 
-    cosigs = conn.execute(select(t.cosignatures.c.size, t.cosignatures.c.witness,
-                                 t.cosignatures.c.line)
-                          .where(t.cosignatures.c.log_id == log_id)).all()
+    cosigs = [(c.size, c.witness, c.line) for c in structure.cosignatures if not later(c.size)]
     notes: dict[int, Note] = {}
     for cp_size, cp_root, text in cps:
         report.checkpoints_checked += 1
         try:
             note = parse_note(str(text))
-            verify_note(note, log.public_key, log.name)
+            verify_note(note, head.public_key, head.name)
             cp = parse_checkpoint(note.text)
-            if (cp.size, cp.root, cp.origin) != (int(cp_size), bytes(cp_root), log.origin):
+            if (cp.size, cp.root, cp.origin) != (int(cp_size), bytes(cp_root), head.origin):
                 raise ValueError("row differs from note")
         except (MynaError, ValueError) as exc:
             msg = exc.message_ja if isinstance(exc, MynaError) else "内容が行と一致しません"
@@ -405,8 +390,8 @@ def _verify(
                     f"trusted checkpoint does not verify: {exc.message_en}")
             continue
         try:
-            verify_note(note, log.public_key, log.name)
-            if cp.origin != log.origin:
+            verify_note(note, head.public_key, head.name)
+            if cp.origin != head.origin:
                 raise SignatureInvalid("ログの名前が違います", "another origin")
         except MynaError as exc:
             if from_witness:
@@ -439,32 +424,45 @@ def _verify(
     return report
 
 
-def _check_batches(
-    conn: Connection, log_id: int, size: int, out: _Collector
-) -> tuple[list[int], list[int]]:
-    """Batches must tile ``[0, size)``; returns the expired ranges (starts, ends)."""
-    rows = conn.execute(select(t.batches.c.first_index, t.batches.c.count, t.batches.c.expired_at)
-                        .where(t.batches.c.log_id == log_id)
-                        .order_by(t.batches.c.first_index)).all()
-    starts: list[int] = []
-    ends: list[int] = []
-    pos = 0
-    for first, count, expired_at in rows:
-        first, count = int(first), int(count)
-        if first != pos:
-            out.add("batch", f"追記バッチの記録が連続していません（{pos} の次が {first}）",
-                    f"batch records are not contiguous ({pos} then {first})")
-        pos = first + count
-        if expired_at is not None:
-            if starts and ends[-1] == first:
-                ends[-1] = pos
-            else:
-                starts.append(first)
-                ends.append(pos)
-    if pos != size:
-        out.add("batch", f"追記バッチの合計 {pos:,} 件がログの大きさ {size:,} 件と一致しません",
-                f"batches cover {pos} entries but the log size is {size}")
-    return starts, ends
+class _Batches:
+    """Batch rows must tile ``[0, size)``; read chunk by chunk with the entries."""
+
+    def __init__(self, out: _Collector) -> None:
+        self.out = out
+        self.pos = 0
+
+    def feed(self, part: LeafChunk) -> Callable[[int], bool]:
+        """Check the batches starting in ``part``; whether an index of it has expired."""
+        starts: list[int] = []
+        ends: list[int] = []
+        for batch in part.batches:
+            if batch.first >= part.start or (part.start == 0 and batch.first < 0):
+                if batch.first != self.pos:
+                    self.out.add("batch",
+                                 f"追記バッチの記録が連続していません（{self.pos} の次が "
+                                 f"{batch.first}）",
+                                 f"batch records are not contiguous ({self.pos} then "
+                                 f"{batch.first})")
+                self.pos = batch.first + batch.count
+            if batch.expired:
+                stop = batch.first + batch.count
+                if starts and ends[-1] == batch.first:
+                    ends[-1] = stop
+                else:
+                    starts.append(batch.first)
+                    ends.append(stop)
+
+        def expired(i: int) -> bool:
+            k = bisect.bisect_right(starts, i) - 1
+            return k >= 0 and i < ends[k]
+
+        return expired
+
+    def finish(self, size: int) -> None:
+        if self.pos != size:
+            self.out.add("batch", f"追記バッチの合計 {self.pos:,} 件がログの大きさ "
+                                  f"{size:,} 件と一致しません",
+                         f"batches cover {self.pos} entries but the log size is {size}")
 
 
 def _classify(
@@ -513,14 +511,12 @@ def _classify(
 
 
 def _check_upper_tiles(
-    conn: Connection, log_id: int, size: int, level8: list[bytes], out: _Collector,
+    structure: LogStructure, size: int, level8: list[bytes], out: _Collector,
     report: VerificationReport,
 ) -> dict[int, list[bytes]]:
     """Recompute tile levels >= 1 from the leaves and compare with the stored ones."""
     upper: dict[int, list[bytes]] = {1: level8}
-    stored = {(int(r[0]), int(r[1])): (bytes(r[2]), bytes(r[3])) for r in conn.execute(
-        select(t.tiles.c.level, t.tiles.c.idx, t.tiles.c.hashes, t.tiles.c.inner_rows)
-        .where(t.tiles.c.log_id == log_id, t.tiles.c.level >= 1)).all()}
+    stored = {key: (tile.bottom, tile.inner) for key, tile in structure.upper.items()}
     level = 1
     while upper[level]:
         hashes = upper[level]
