@@ -61,6 +61,8 @@ def test_the_demo_across_processes_has_the_same_summary(
     proofs = [e["proof"]["verified"] for e in nodes["exchanges"] if "proof" in e]
     assert proofs and all(proofs)
     assert nodes["cards"]["story"]["after_suspension"].startswith("この証明書は失効")
+    # the commission audited the hub through its audit interface (over HTTP, as ppc)
+    assert nodes["audit"]["ok"] and nodes["audit"]["records"] >= len(proofs), nodes["audit"]
 
 
 def test_every_organisation_ran_as_its_own_node(

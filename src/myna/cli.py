@@ -183,6 +183,14 @@ def _print_summary(summary: dict[str, Any]) -> None:
         xt.add_row(x["resident"], f"{x['requester']} → {x['provider']}",
                    f"{x['row']} {x['affair']}", x["item"], x["label"], proved)
     out.print(xt)
+    audit = summary.get("audit") or {}
+    if audit:
+        verdict = "異常なし" if audit["ok"] else f"問題あり（{len(audit['problems'])} 件）"
+        out.print(f"個人情報保護委員会の監査（ハブの監査用インターフェース経由）: {verdict} — "
+                  f"情報提供等記録 {audit['records']:,} 件・記録ログ {audit['leaves']:,} 件・"
+                  f"チェックポイント {audit['checkpoints']} 件を再計算して照合", highlight=False)
+        for problem in audit["problems"]:
+            out.print(f"  - {problem}", markup=False, highlight=False)
     st = Table(title="職員アカウント（myna serve でサインイン）")
     for col in ("市区町村", "職員ID", "役割", "パスワード"):
         st.add_column(col)

@@ -59,6 +59,7 @@ class DemoResult:
     institutions: list[dict[str, str]] = field(default_factory=list)
     notification: dict[str, Any] = field(default_factory=dict)
     cards: dict[str, Any] = field(default_factory=dict)
+    audit: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +74,7 @@ class DemoResult:
             "exchanges": self.exchanges,
             "notification": self.notification,
             "cards": self.cards,
+            "audit": self.audit,
         }
 
 
@@ -201,6 +203,18 @@ def _run(world: DemoWorld, result: DemoResult, residents: int, seed: int,
             {"code": registry.code, "name": registry.title} | registry.stats()
         )
     result.jlis = world.jlis_stats()
+    result.audit = _commission_audit(world)
+
+
+def _commission_audit(world: DemoWorld) -> dict[str, Any]:
+    """The protection commission's audit of the hub, through the hub's audit interface."""
+    from myna.commission.audit import audit_hub
+
+    report = audit_hub(world.hub_audit(), world.witness())
+    return {"ok": report.ok, "records": report.records.records,
+            "leaves": report.records.leaves, "checkpoints": report.log.checkpoints_checked,
+            "problems": [str(p) for p in (*report.log.problems, *report.records.problems)]
+            + ([] if not report.unchecked else report.notes)}
 
 
 def _mail_notifications(world: DemoWorld) -> list[int]:

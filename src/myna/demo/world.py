@@ -29,11 +29,13 @@ from myna.card.chip import ChipStore
 from myna.card.pins import Slot
 from myna.clock import BACKDATE_ENV, utcnow
 from myna.config import read_config
+from myna.contracts.audit import COMMISSION, HubAuditApi
 from myna.contracts.cards import CardsApi
 from myna.contracts.hub import HubApi, Institution
 from myna.contracts.jpki import JpkiApi
 from myna.contracts.notify import NotifyApi
 from myna.errors import Unavailable
+from myna.hub.audit import HubAudit
 from myna.keys import FileKeyStore
 from myna.municipality import Municipality, institution_id
 from myna.netca import NetworkCA
@@ -41,6 +43,7 @@ from myna.notify.service import NotificationService
 from myna.system import LOG_NAME, MynaSystem
 from myna.town import TownHost
 from myna.transparency.witness import WitnessApi, open_witness_dir
+from myna.transport.audit_client import HubAuditClient
 from myna.transport.http import CLOCK_PATH, NodeIdentity, _Client, pending_events
 from myna.transport.jpki_client import JpkiClient
 from myna.transport.processes import free_port, launch, running_nodes, stop, wait_for
@@ -105,6 +108,14 @@ class DemoWorld(Protocol):
 
     @property
     def witness_key(self) -> Ed25519PublicKey: ...
+
+    def hub_audit(self) -> HubAuditApi:
+        """What the hub shows the protection commission for its audit."""
+        ...
+
+    def witness(self) -> WitnessApi:
+        """The protection commission's witness."""
+        ...
 
     def present(self) -> None:
         """The history is built: from here on, everything happens today."""
@@ -176,6 +187,12 @@ class LocalWorld:
     @property
     def witness_key(self) -> Ed25519PublicKey:
         return self.system.witness.public_key
+
+    def hub_audit(self) -> HubAuditApi:
+        return HubAudit(self.system.hub, self.system.provision_log)
+
+    def witness(self) -> WitnessApi:
+        return self.system.witness
 
     def present(self) -> None:
         return None
@@ -360,9 +377,15 @@ class NodesWorld:
 
     @property
     def witness_key(self) -> Ed25519PublicKey:
-        witness: WitnessApi = WitnessClient(self.config.endpoints["witness"],
-                                            self.config.witness_key)
-        return witness.public_key
+        return self.witness().public_key
+
+    def hub_audit(self) -> HubAuditApi:
+        """The commission (node ``ppc``) reading the hub over HTTP."""
+        return HubAuditClient(self.config.endpoints["hub"], self._identity(COMMISSION),
+                              timeout=600)
+
+    def witness(self) -> WitnessApi:
+        return WitnessClient(self.config.endpoints["witness"], self.config.witness_key)
 
 
 __all__ = ["DemoWorld", "LocalWorld", "NodesWorld", "RELYING_PARTY", "simulate_mail"]
