@@ -18,14 +18,14 @@ import pytest
 
 from myna.commission.audit import audit_records
 from myna.contracts.audit import COMMISSION
-from myna.errors import PermissionDenied
+from myna.errors import PermissionDenied, ValidationError
 from myna.hub.audit import HubAudit
 from myna.keys import FileKeyStore
 from myna.netca import NetworkCA
 from myna.system import MynaSystem
 from myna.transparency.export import StoredLog, Tile, cut
 from myna.transparency.verify import verify_log
-from myna.transport.audit_client import HubAuditClient
+from myna.transport.audit_client import AUDIT_PREFIX, HubAuditClient
 from myna.transport.http import NodeIdentity
 from myna.transport.processes import free_port, running_nodes, start, stop
 from test_log_binding import (  # the same installation and exchanges
@@ -82,7 +82,12 @@ def test_the_commission_audits_the_hub_over_its_interface(tmp_path: Path) -> Non
             for caller in (f"business:{NENKIN[0]}", f"intermediate:{NENKIN[0]}", "jlis"):
                 with pytest.raises(PermissionDenied):
                     HubAuditClient(hub_url, NodeIdentity.of(ca, caller)).head()
-            assert HubAuditClient(hub_url, NodeIdentity.of(ca, COMMISSION)).head().size == 2
+            ppc = HubAuditClient(hub_url, NodeIdentity.of(ca, COMMISSION))
+            assert ppc.head().size == 2
+            for bad in ({"size": 2, "start": 1, "end": 0}, {"size": 2, "start": -1, "end": 1},
+                        {"size": 2, "start": 0, "end": 10**6}):
+                with pytest.raises(ValidationError, match="範囲"):
+                    ppc.post(f"{AUDIT_PREFIX}/leaves", bad)
 
             with sqlite3.connect(hub_dir / "hub.sqlite3") as db:  # someone at the hub's disk
                 request_id, index = db.execute(

@@ -100,6 +100,15 @@ def hub_routes(hub: HubApi) -> Routes:
     }
 
 
+def _leaf_range(p: dict[str, Any]) -> tuple[int, int]:
+    """``[start, end)`` of a request, at most :data:`MAX_AUDIT_CHUNK` leaves."""
+    start, end = int(p["start"]), int(p["end"])
+    if not 0 <= start < end or end - start > MAX_AUDIT_CHUNK:
+        raise ValidationError(f"記録の範囲が不正です（1回に {MAX_AUDIT_CHUNK:,} 件まで）",
+                              f"bad leaf range (at most {MAX_AUDIT_CHUNK} at a time)")
+    return start, end
+
+
 def audit_routes(audit: HubAuditApi) -> Routes:
     """What the protection commission (node ``ppc``) reads for its audit, and nobody else:
     :class:`myna.contracts.audit.HubAuditApi` (commitments, hashes and 照会番号, no
@@ -109,23 +118,13 @@ def audit_routes(audit: HubAuditApi) -> Routes:
         return audit.head().to_json()
 
     def leaves(caller: str, p: dict[str, Any]) -> dict[str, Any]:
-        start, end = int(p["start"]), int(p["end"])
-        if not 0 <= start < end or end - start > MAX_AUDIT_CHUNK:
-            raise ValidationError(
-                f"記録の範囲が不正です（1回に {MAX_AUDIT_CHUNK:,} 件まで）",
-                f"bad entry range (at most {MAX_AUDIT_CHUNK} at a time)")
-        return audit.leaf_chunk(int(p["size"]), start, end).to_json()
+        return audit.leaf_chunk(int(p["size"]), *_leaf_range(p)).to_json()
 
     def structure(caller: str, p: dict[str, Any]) -> dict[str, Any]:
         return audit.structure(int(p["size"])).to_json()
 
     def claims(caller: str, p: dict[str, Any]) -> dict[str, Any]:
-        start, end = int(p["start"]), int(p["end"])
-        if not 0 <= start < end or end - start > MAX_AUDIT_CHUNK:
-            raise ValidationError(
-                f"記録の範囲が不正です（1回に {MAX_AUDIT_CHUNK:,} 件まで）",
-                f"bad leaf range (at most {MAX_AUDIT_CHUNK} at a time)")
-        return audit.claims(start, end).to_json()
+        return audit.claims(*_leaf_range(p)).to_json()
 
     def unplaced(caller: str, p: dict[str, Any]) -> dict[str, Any]:
         return audit.unplaced(int(p["size"]), min(1000, int(p.get("limit", 100)))).to_json()
