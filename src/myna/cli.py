@@ -494,18 +494,41 @@ def number_assign_all(
 def check(
     data_dir: DataDir = Path("myna-data"),
     as_json: Annotated[bool, typer.Option("--json", help="結果をJSONで出力")] = False,
+    nodes: Annotated[bool | None, typer.Option(
+        "--nodes/--in-process",
+        help="動いている各ノードに HTTP で問い合わせる（個人情報保護委員会のノード ppc として）。"
+             "既定: system.json に endpoints があれば（myna cluster の実行中など）そうする")
+    ] = None,
 ) -> None:
     """ノード間の整合性を検査する（住基 ↔ J-LIS・統合宛名、記録 ↔ ログ、未完了の処理、未配送）。"""
-    from dataclasses import asdict
+    from myna.check import check_installation, check_nodes
+    from myna.config import read_config
 
-    from myna.check import check_installation
+    require_installation(data_dir)
+    config = read_config(data_dir)
+    if nodes is None:  # the organisations run as nodes (the witness alone does not count)
+        nodes = any(node != "witness" for node in config.endpoints)
+    if nodes:
+        from myna.contracts.audit import COMMISSION
+        from myna.keys import FileKeyStore
+        from myna.netca import NetworkCA
+        from myna.transport.http import NodeIdentity
 
-    with opened_system(data_dir) as system:
-        report = check_installation(system)
+        if not any(node != "witness" for node in config.endpoints):
+            fail(MynaError("system.json にノードの接続先（endpoints）がありません",
+                           "system.json names no node endpoints"))
+        try:
+            ca = NetworkCA(FileKeyStore(data_dir / "keys"), data_dir / "netca")
+            report = check_nodes(config.endpoints, NodeIdentity.of(ca, COMMISSION))
+        except MynaError as exc:
+            fail(exc)
+    else:
+        with opened_system(data_dir) as system:
+            report = check_installation(system)
     if as_json:
         sys.stdout.write(json.dumps({
             "ok": report.ok, "compared": report.compared,
-            "disagreements": [asdict(d) for d in report.disagreements]},
+            "disagreements": [d.to_json() for d in report.disagreements]},
             ensure_ascii=False, indent=2) + "\n")
         raise typer.Exit(0 if report.ok else 1)
     compared = "、".join(f"{k} {v:,}件" for k, v in report.compared.items())

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from myna.atena.service import AtenaService
+from myna.contracts.check import NodeCheck, backlog_check
 from myna.contracts.intermediate import IntermediateApi, PendingRequest, Received
 from myna.contracts.jlis import JlisApi, Progress
 from myna.contracts.notify import BatchSummary, NotifyApi
@@ -39,6 +40,34 @@ class Municipality:
     @property
     def institution(self) -> str:
         return institution_id(self.code)
+
+    def consistency(self) -> NodeCheck:
+        """The town's 住民票 against J-LIS's numbers and against its 統合宛名, and the
+        events it has not delivered (``myna check``); residents named by resident id."""
+        code = self.code
+        report = NodeCheck()
+        carried = self.registry.carried_numbers()
+        report.compared[f"registry-{code}"] = len(carried)
+        at_jlis = self.registry.jlis.carried_numbers(code)  # asked as the town
+        name = f"住民基本台帳({code}) ↔ J-LIS"
+        by_code = {c: (rid, n) for rid, c, n in carried}
+        report.add(name, "個人番号のない住民", "residents without a number",
+                   [f"住民ID {rid}" for rid, _, n in carried if n is None])
+        report.add(name, "J-LIS に登録されていない（または異なる）番号の住民",
+                   "residents whose number J-LIS does not hold (or holds another)",
+                   [f"住民ID {rid}" for rid, c, n in carried
+                    if n is not None and at_jlis.get(c) != n])
+        report.add(name, "どの住民票にも記載されていない J-LIS の番号",
+                   "numbers at J-LIS that no 住民票 of the town carries",
+                   [f"J-LIS の登録 {i + 1}" for i, c in enumerate(sorted(at_jlis))
+                    if c not in by_code])
+        atena = self.atena.numbers()
+        report.add(f"住民基本台帳({code}) ↔ 統合宛名", "統合宛名の番号が住民票と異なる",
+                   "the 統合宛名 maps a resident to another number",
+                   [f"住民ID {rid}" for rid, _, n in carried
+                    if n is not None and rid in atena and atena[rid] != n])
+        return report.merge(backlog_check([(f"住民基本台帳({code})", self.registry.outbox),
+                                           (f"統合宛名({code})", self.atena.outbox)]))
 
     def acquire_codes(
         self, resident_ids: Sequence[int] | None = None, progress: Progress | None = None,

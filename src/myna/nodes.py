@@ -27,6 +27,7 @@ from fastapi import FastAPI
 from myna.card.chip import ChipStore
 from myna.card.lifecycle.service import CardService
 from myna.card.routes import card_routes
+from myna.contracts.check import backlog_check
 from myna.errors import NotFound, PermissionDenied, ValidationError
 from myna.events import InboxSink, Relay, RelayWorker
 from myna.expiry import DAILY, Expiry, hub_tasks, intermediate_task
@@ -35,6 +36,7 @@ from myna.hub.routes import audit_routes, hub_routes, is_intermediate
 from myna.hub.service import HubService
 from myna.intermediate.routes import intermediate_routes
 from myna.intermediate.service import IntermediateServer
+from myna.jlis.consistency import jlis_check
 from myna.jlis.service import JlisService
 from myna.jpki.routes import jpki_routes
 from myna.jpki.service import JpkiService
@@ -48,6 +50,7 @@ from myna.transport.http import (
     HttpNetwork,
     NodeIdentity,
     backlog_route,
+    check_route,
     events_route,
     node_app,
     node_router,
@@ -154,6 +157,7 @@ class NodeHost:
             "/node/v1/hub/log/proof": (proof, lambda c: c.startswith("business:")),
             **events_route(hub.inbox, is_intermediate, after=worker.wake),
             **backlog_route([hub.outbox]),
+            **check_route(lambda: backlog_check([("情報提供ネットワークシステム", hub.outbox)])),
         }, lifespan=expiry.lifespan)
 
     def jlis_app(self) -> FastAPI:
@@ -214,12 +218,15 @@ class NodeHost:
             "/node/v1/jlis/next-number": (next_number, is_town),
             "/node/v1/jlis/identity": (identity_of, lambda c: c.startswith("business:")),
             "/node/v1/jlis/stats": (lambda caller, p: dict(jlis.stats()), lambda c: True),
+            "/node/v1/jlis/carried-numbers": (
+                lambda caller, p: {"numbers": jlis.carried_numbers(town(caller))}, is_town),
             **jpki_routes(jpki),
             **card_routes(cards),
             **notify_routes(notify),
             **events_route({"jlis": jlis.inbox, "notify": notify.inbox}, is_town,
                            after=worker.wake),
             **backlog_route([jlis.outbox]),
+            **check_route(lambda: jlis_check(jlis.outbox, cards)),
         })
 
     def municipality_app(self, code: str) -> FastAPI:
@@ -237,6 +244,7 @@ class NodeHost:
             **town_routes(host.town.registry),
             **card_directory_routes(host.registries),
             **backlog_route(host.outboxes()),
+            **check_route(lambda: host.municipality(host.code).consistency()),
         }))
         return app
 
@@ -261,6 +269,7 @@ class NodeHost:
             **intermediate_routes(server, institution),
             **events_route(server.inbox, may_send, after=worker.wake),
             **backlog_route([server.outbox]),
+            **check_route(server.consistency),
         }, lifespan=expiry.lifespan)
 
 

@@ -65,6 +65,11 @@ class NumberingApi(Protocol):
 
     def next_number(self, municipality_code: str, code: str) -> tuple[str, int]: ...
 
+    def carried_numbers(self, municipality_code: str) -> dict[str, str]:
+        """住民票コード → active number of the town's people, as J-LIS holds them (for the
+        town's own ``myna check``; over HTTP a town gets only its own)."""
+        ...
+
 
 class JlisApi(NumberingApi, Protocol):
     """Every call J-LIS answers: a municipality's, and an authorised institution's."""

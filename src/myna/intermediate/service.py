@@ -50,6 +50,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from myna.clock import aware, utcnow
+from myna.contracts.check import Disagreement, NodeCheck, backlog_check
 from myna.contracts.intermediate import HeldItem, PendingRequest, Received, Refusal
 from myna.db import bulk_insert, migrate
 from myna.errors import (
@@ -285,6 +286,24 @@ class IntermediateServer:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(t.acquisitions).where(
                 t.acquisitions.c.delivered_at.is_(None))).scalar_one())
+
+    def consistency(self) -> NodeCheck:
+        """Acquisitions and requests begun and not finished, and undelivered events
+        (``myna check``); running the same operation again completes each."""
+        label = f"中間サーバー({self.institution})"
+        report = NodeCheck()
+        unfinished = self.unfinished_acquisitions()
+        if unfinished:
+            report.disagreements.append(Disagreement(
+                f"{label} ↔ 情報提供ネットワークシステム",
+                "符号の取得が完了していない（再実行で完了します）",
+                "符号 acquisitions begun but never delivered (run again to complete)",
+                unfinished))
+        report.add(f"{label} → 情報提供ネットワークシステム",
+                   "回答を受け取っていない照会（再実行で完了します）",
+                   "requests sent whose answer never arrived (run again to complete)",
+                   [f"照会番号 {r}" for r in self.unanswered()])
+        return report.merge(backlog_check([(label, self.outbox)]))
 
     def code_for(self, atena_no: str, conn: Connection | None = None) -> str:
         query = select(t.codes.c.code).where(t.codes.c.atena_no == atena_no)

@@ -30,6 +30,8 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from myna.clock import end_backdating, utcnow
+from myna.contracts.audit import COMMISSION
+from myna.contracts.check import CHECK_PATH, NodeCheck
 from myna.contracts.jlis import IdentityRecord
 from myna.errors import (
     Conflict,
@@ -223,6 +225,10 @@ class JlisClient(_Client):
     def stats(self) -> dict[str, int]:
         return {str(k): int(v) for k, v in self.post("/node/v1/jlis/stats", {}).items()}
 
+    def carried_numbers(self, municipality_code: str) -> dict[str, str]:
+        data = self.post("/node/v1/jlis/carried-numbers", {})
+        return {str(k): str(v) for k, v in data["numbers"].items()}
+
 
 EVENTS_PATH = "/node/v1/events"
 
@@ -284,6 +290,16 @@ def backlog_route(outboxes: Sequence[Outbox]) -> Routes:
         return {"pending": sum(waiting.values()), "by_destination": waiting}
 
     return {BACKLOG_PATH: (backlog, lambda caller: True)}
+
+
+def check_route(check: Callable[[], NodeCheck]) -> Routes:
+    """This node's part of ``myna check`` (:mod:`myna.contracts.check`), answered to the
+    protection commission's node only."""
+
+    def answer(caller: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return check().to_json()
+
+    return {CHECK_PATH: (answer, lambda caller: caller == COMMISSION)}
 
 
 def pending_events(client: _Client) -> int:
