@@ -425,7 +425,8 @@ class HubService:
         return LinkAnswer(record.request_id, record.result, sealed, record.reason, index)
 
     def complete(self, answer: ProvideAnswer) -> None:
-        """A provider's staff decided a pending request: record the outcome."""
+        """A provider's staff decided a pending request: record the outcome (once: the
+        same completion sent again changes nothing)."""
         provider = self.institution(answer.provider)
         try:
             answer.verify(provider.signing_key, provider.institution_id)
@@ -433,6 +434,10 @@ class HubService:
             raise self._refuse(answer.provider, answer.request_id, exc) from None
         with self.engine.connect() as conn:
             last = self._latest(conn, answer.request_id)
+        if (last is not None and last.provider == provider.institution_id
+                and last.result != Result.PENDING and last.result.value == answer.result
+                and last.reason == answer.reason):
+            return  # sent again after a crash or a lost reply: recorded once already
         if (last is None or last.result != Result.PENDING
                 or last.provider != provider.institution_id):
             raise self._refuse(answer.provider, answer.request_id, PermissionDenied(

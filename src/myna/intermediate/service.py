@@ -303,6 +303,10 @@ class IntermediateServer:
                    "回答を受け取っていない照会（再実行で完了します）",
                    "requests sent whose answer never arrived (run again to complete)",
                    [f"照会番号 {r}" for r in self.unanswered()])
+        report.add(f"{label} → 情報提供ネットワークシステム",
+                   "情報提供ネットワークシステムに届いていない職員の判断（再実行で送ります）",
+                   "staff decisions the hub has not confirmed (run again to send them)",
+                   [f"照会番号 {r}" for r in self.undelivered_decisions()])
         return report.merge(backlog_check([(label, self.outbox)]))
 
     def code_for(self, atena_no: str, conn: Connection | None = None) -> str:
@@ -566,31 +570,60 @@ class IntermediateServer:
                                r.received_at) for r in rows]
 
     def decide(self, request_id: str, staff_id: str, approve: bool, reason: str = "") -> None:
-        """A staff member approves or refuses a pending provision; the hub records it."""
+        """A staff member approves or refuses a pending provision; the hub records it.
+
+        The decision is recorded first (with the answer sealed for the requester) and
+        sent to the hub after the commit, never inside it.  Killed in between, or the
+        hub down, the decision stands: deciding the same again, or :meth:`resume`,
+        sends it (the hub records a completion once)."""
         if not approve and len(reason.strip()) < 2:
             raise ValidationError("提供しない場合は理由を記載してください",
                                   "a refusal needs a reason")
+        result = Result.PROVIDED if approve else Result.REFUSED
         with self.engine.begin() as conn:
             row = conn.execute(select(t.queue).where(t.queue.c.request_id == request_id)
                                ).first()
             if row is None:
                 raise NotFound(f"承認待ちの照会 {request_id} はありません", "no such request")
             if row.status != "pending":
-                raise Conflict(f"照会 {request_id} は処理済みです", "already decided")
-            sealed = None
-            if approve:
-                copy = conn.execute(select(t.items.c.payload).where(
-                    t.items.c.code == row.code, t.items.c.item == row.item)).scalar()
-                if copy is None:
-                    raise NotFound("副本が削除されています", "the copy is gone")
-                sealed = _seal(row.requester_box_key, copy)
-            result = Result.PROVIDED if approve else Result.REFUSED
-            conn.execute(update(t.queue).where(t.queue.c.request_id == request_id).values(
-                status=result.value, decided_by=staff_id, decided_at=self.now(),
-                reason=reason or None))
-            answer = self._answer(request_id, result, sealed,
-                                  reason or ("職員が承認しました" if approve else ""))
-            self.network.the_hub().complete(answer)
+                if row.status != result.value or row.completed_at is not None:
+                    raise Conflict(f"照会 {request_id} は処理済みです", "already decided")
+            else:
+                sealed = None
+                if approve:
+                    copy = conn.execute(select(t.items.c.payload).where(
+                        t.items.c.code == row.code, t.items.c.item == row.item)).scalar()
+                    if copy is None:
+                        raise NotFound("副本が削除されています", "the copy is gone")
+                    sealed = _seal(row.requester_box_key, copy)
+                conn.execute(update(t.queue).where(t.queue.c.request_id == request_id).values(
+                    status=result.value, decided_by=staff_id, decided_at=self.now(),
+                    reason=reason or None,
+                    sealed=sealed))
+        fault_point("exchange:decided")
+        self._complete_at_hub(request_id)
+
+    def _complete_at_hub(self, request_id: str) -> None:
+        """Send a recorded decision to the hub, and note that it arrived."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.queue).where(t.queue.c.request_id == request_id)
+                               ).one()
+        result = Result(row.status)
+        answer = self._answer(request_id, result, row.sealed, row.reason or (
+            "職員が承認しました" if result is Result.PROVIDED else ""))
+        self.network.the_hub().complete(answer)
+        fault_point("exchange:completed-at-hub")
+        with self.engine.begin() as conn:
+            conn.execute(update(t.queue).where(t.queue.c.request_id == request_id,
+                                               t.queue.c.completed_at.is_(None))
+                         .values(completed_at=self.now()))
+
+    def undelivered_decisions(self) -> list[str]:
+        """Decisions taken whose completion the hub has not confirmed yet."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(t.queue.c.request_id).where(
+                t.queue.c.status != "pending", t.queue.c.completed_at.is_(None))
+                .order_by(t.queue.c.decided_at)).scalars())
 
     # -- asking ---------------------------------------------------------------------------------
 
@@ -655,13 +688,17 @@ class IntermediateServer:
                 t.outgoing.c.answered_at.is_(None)).order_by(t.outgoing.c.sent_at)).scalars())
 
     def resume(self) -> int:
-        """Send every unanswered request again, with its own id; returns how many."""
+        """Send every unanswered request again, with its own id, and every staff decision
+        the hub has not confirmed; returns how many."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.outgoing).where(
                 t.outgoing.c.answered_at.is_(None)).order_by(t.outgoing.c.sent_at)).all()
         for r in rows:
             self.request(r.atena_no, r.row_id, r.affair, r.provider, r.item, r.request_id)
-        return len(rows)
+        decisions = self.undelivered_decisions()
+        for request_id in decisions:
+            self._complete_at_hub(request_id)
+        return len(rows) + len(decisions)
 
     def open(self, answer: LinkAnswer) -> Received:
         """Decrypt an answer meant for us."""

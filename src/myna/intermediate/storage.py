@@ -18,6 +18,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    Text,
 )
 
 from myna.db import UtcDateTime
@@ -76,6 +77,9 @@ queue = Table(
     Column("decided_by", String(50)),
     Column("decided_at", UtcDateTime()),
     Column("reason", String(500)),
+    #: the answer decided (sealed for the requester), until the hub has it
+    Column("sealed", Text),
+    Column("completed_at", UtcDateTime()),
     Index("ix_queue_status", "status"),
 )
 
