@@ -189,7 +189,9 @@ class NodeHost:
             return caller.split(":", 1)[1]
 
         def resident_codes(caller: str, p: dict[str, Any]) -> dict[str, Any]:
-            return {"codes": jlis.issue_resident_codes(town(caller), int(p["count"]))}
+            request_id = p.get("request_id")
+            return {"codes": jlis.issue_resident_codes(
+                town(caller), int(p["count"]), None if request_id is None else str(request_id))}
 
         def assign(caller: str, p: dict[str, Any]) -> dict[str, Any]:
             return {"number": jlis.assign_number(town(caller), str(p["code"]))}

@@ -55,7 +55,11 @@ class IdentityRecord:
 class NumberingApi(Protocol):
     """The calls a municipality makes to J-LIS (in-process, or over HTTP)."""
 
-    def issue_resident_codes(self, municipality_code: str, count: int) -> list[str]: ...
+    def issue_resident_codes(self, municipality_code: str, count: int,
+                             request_id: str | None = None) -> list[str]:
+        """A batch of never-issued 住民票コード; asked again with the same ``request_id``
+        (after a crash), the same batch."""
+        ...
 
     def assign_number(self, municipality_code: str, code: str) -> str: ...
 

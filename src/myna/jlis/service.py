@@ -67,13 +67,30 @@ class JlisService:
 
     # -- 住民票コード -------------------------------------------------------
 
-    def issue_resident_codes(self, municipality_code: str, count: int) -> list[str]:
-        """Hand out a batch (束) of never-issued 住民票コード to a municipality."""
+    def issue_resident_codes(self, municipality_code: str, count: int,
+                             request_id: str | None = None) -> list[str]:
+        """Hand out a batch (束) of never-issued 住民票コード to a municipality.
+
+        A town names each request (``request_id``) before it asks, so that asking
+        again after a crash gets the batch issued then, not a second one."""
         if count < 1 or count > 10_000_000:
             raise ValidationError(
                 f"住民票コードの発行数が不正です: {count}", f"invalid batch size {count}"
             )
+        if request_id is not None and not 1 <= len(request_id) <= 64:
+            raise ValidationError("住民票コードの発行依頼の番号が不正です",
+                                  "a resident-code request id has 1 to 64 characters")
         with self.engine.begin() as conn:
+            if request_id is not None:
+                issued = conn.execute(select(
+                    t.code_batches.c.first_counter, t.code_batches.c.count).where(
+                    t.code_batches.c.municipality_code == municipality_code,
+                    t.code_batches.c.request_id == request_id)).first()
+                if issued is not None:
+                    if int(issued[1]) != count:
+                        raise Conflict("同じ発行依頼の番号で別の件数は依頼できません",
+                                       "a request id names one batch only")
+                    return self.generator.resident_codes(int(issued[0]), count)
             first = reserve(conn, t.counters, "resident_code", count)
             codes = self.generator.resident_codes(first, count)
             now = self.now()
@@ -83,6 +100,7 @@ class JlisService:
                     first_counter=first,
                     count=count,
                     issued_at=now,
+                    request_id=request_id,
                 )
             ))
             bulk_insert(

@@ -32,6 +32,9 @@ code_batches = Table(
     Column("first_counter", Integer, nullable=False),
     Column("count", Integer, nullable=False),
     Column("issued_at", UtcDateTime(), nullable=False),
+    #: the town's name for its request: asked again, the same batch
+    Column("request_id", String(64)),
+    Index("uq_code_batches_request", "municipality_code", "request_id", unique=True),
 )
 
 resident_codes = Table(

@@ -12,6 +12,7 @@ together as :class:`MunicipalityRegistry`.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -23,6 +24,7 @@ from myna.contracts.jlis import NumberingApi
 from myna.db import bulk_insert, inserted_id, migrate, reserve
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from myna.events import Outbox
+from myna.faults import fault_point
 from myna.numbers import individual, municipality_code, resident_code
 from myna.registry import storage as t
 from myna.registry.access import StaffAccess
@@ -176,17 +178,44 @@ class RegistryCore:
         return self.accounts.active()
 
     def ensure_codes(self, needed: int) -> None:
-        """Keep at least ``needed`` unused 住民票コード in the local pool."""
-        with self.engine.begin() as conn:
-            free = conn.execute(
-                select(func.count()).select_from(t.code_pool).where(t.code_pool.c.used.is_(False))
-            ).scalar_one()
-            if free >= needed:
-                return
-            codes = self.jlis.issue_resident_codes(self.code, max(CODE_BATCH, needed - free))
-            now = self.now()
-            bulk_insert(conn, t.code_pool, [(c, False, now) for c in codes],
-                        ["code", "used", "received_at"])
+        """Keep at least ``needed`` unused 住民票コード in the local pool.
+
+        The request is recorded first, J-LIS is asked outside any transaction of ours,
+        and the batch is stored after: killed in between, the next call asks again
+        under the same request and gets the same batch, so no code J-LIS issued to the
+        town is lost and none is taken twice."""
+        while True:
+            r = t.code_requests.c
+            with self.engine.begin() as conn:
+                free = conn.execute(select(func.count()).select_from(t.code_pool).where(
+                    t.code_pool.c.used.is_(False))).scalar_one()
+                open_request = conn.execute(select(r.request_id, r.count).where(
+                    r.received_at.is_(None)).order_by(r.requested_at).limit(1)).first()
+                if open_request is None:
+                    if free >= needed:
+                        return
+                    request_id, count = uuid.uuid4().hex, max(CODE_BATCH, needed - free)
+                    conn.execute(insert(t.code_requests).values(
+                        request_id=request_id, count=count, requested_at=self.now()))
+                else:
+                    request_id, count = str(open_request[0]), int(open_request[1])
+            fault_point("registry:codes-requested")
+            codes = self.jlis.issue_resident_codes(self.code, count, request_id=request_id)
+            fault_point("registry:codes-issued")
+            with self.engine.begin() as conn:
+                closed = conn.execute(update(t.code_requests).where(
+                    r.request_id == request_id, r.received_at.is_(None))
+                    .values(received_at=self.now()))
+                if closed.rowcount:  # (another process may have stored it meanwhile)
+                    now = self.now()
+                    bulk_insert(conn, t.code_pool, [(c, False, now) for c in codes],
+                                ["code", "used", "received_at"])
+
+    def open_code_requests(self) -> int:
+        """Requests for 住民票コード sent to J-LIS whose batch is not in the pool yet."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(t.code_requests).where(
+                t.code_requests.c.received_at.is_(None))).scalar_one())
 
     def _take_codes(self, conn: Connection, count: int) -> list[str]:
         """Take unused 住民票コード from the pool; concurrent takers never get the same one

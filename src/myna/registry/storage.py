@@ -41,6 +41,17 @@ code_pool = Table(
     Index("ix_code_pool_free", "used"),
 )
 
+#: a request for 住民票コード, recorded before J-LIS is asked and closed when its
+#: batch is in the pool: asked again after a crash, J-LIS answers the same batch
+code_requests = Table(
+    "code_requests",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("requested_at", UtcDateTime(), nullable=False),
+    Column("received_at", UtcDateTime()),
+)
+
 households = Table(
     "households",
     metadata,

@@ -186,8 +186,10 @@ class JlisClient(_Client):
 
     BULK = 50_000
 
-    def issue_resident_codes(self, municipality_code: str, count: int) -> list[str]:
-        return list(self.post("/node/v1/jlis/resident-codes", {"count": count})["codes"])
+    def issue_resident_codes(self, municipality_code: str, count: int,
+                             request_id: str | None = None) -> list[str]:
+        return list(self.post("/node/v1/jlis/resident-codes",
+                              {"count": count, "request_id": request_id})["codes"])
 
     def assign_number(self, municipality_code: str, code: str) -> str:
         return str(self.post("/node/v1/jlis/assign-number", {"code": code})["number"])
