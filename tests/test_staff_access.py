@@ -4,8 +4,9 @@ A view's purpose is an affair of the town's table (番号法別表第一 and the
 own), chosen for the role, never typed; every person a page shows is logged with
 it; a full number is shown only to roles allowed to see numbers, and logged as a
 disclosure; searches come 50 a page, each page logged; a person under 支援措置 is
-not in a clerk's search at all, and their record opens — for anyone — only under
-an approval by a supervisor other than the one who asked.
+not in a clerk's search at all, their hidden address finds them for nobody — a
+supervisor included — and their record opens, for anyone, only under an approval by
+a supervisor other than the one who asked.
 """
 
 from __future__ import annotations
@@ -28,12 +29,22 @@ from myna.errors import Conflict, MynaError, PermissionDenied, ValidationError
 from myna.numbers import individual, resident_code
 from myna.registry.access import APPROVAL_VALID, REQUEST_VALID, ProtectedRecord
 from myna.registry.affairs import CATALOGUE, AffairNotPermitted
-from myna.registry.domain import PersonDetails, Role, Staff
-from myna.registry.service import PER_PAGE, InitialResident, MunicipalityRegistry
+from myna.registry.domain import HouseholdPlacement, PersonDetails, Role, Staff
+from myna.registry.service import PER_PAGE, PROTECTED, InitialResident, MunicipalityRegistry
 from myna.system import MynaSystem
 from myna.transport.processes import free_port, running_staff_app
 from myna.web import create_app
-from seeded import KUNITACHI, PASSWORD, REGISTRY, SECRET, Town, csrf, no_trace, seed_town
+from seeded import (
+    KUNITACHI,
+    PASSWORD,
+    REGISTRY,
+    SECRET,
+    Town,
+    approve,
+    csrf,
+    no_trace,
+    seed_town,
+)
 from web_sessions import Session, staff_sessions
 
 CHILD_ALLOWANCE, LOCAL_TAX = "child-allowance", "local-tax"
@@ -238,9 +249,76 @@ def test_a_search_only_the_protected_person_matches_looks_like_one_that_matches_
 
 
 def test_a_supervisor_finds_the_row_without_the_address(town: Town) -> None:
-    [row] = town.registry.search(town.supervisor, REGISTRY, name="美咲")
-    assert row.name == town.protected.name
-    assert row.address != HIDDEN_ADDRESS and row.postcode == "" and row.individual_number is None
+    registry, boss, protected = town.registry, town.supervisor, town.protected
+    for criteria in ({"name": "美咲"}, {"name": "さとう"},
+                     {"birth_date": protected.birth_date, "sex": "女"}):
+        found = registry.search(boss, REGISTRY, **criteria)  # type: ignore[arg-type]
+        [row] = found
+        assert found.total == 1 and row.name == protected.name, criteria
+        assert row.birth_date == protected.birth_date
+        assert row.address == PROTECTED and row.postcode == "" and row.individual_number is None
+        assert row.previous_address is None
+    hits = [e for e in registry.access_log(protected.resident_id) if e.action == "search_hit"]
+    assert len(hits) == 3 and {e.staff_id for e in hits} == {"sup1"}
+
+
+def test_the_hidden_address_matches_no_supervisors_search(town: Town) -> None:
+    """A fragment of the hidden address would tell who lives there: it finds nobody,
+    and the total is what it would be if that address did not exist."""
+    registry, boss, protected = town.registry, town.supervisor, town.protected
+    neighbour = registry.register_birth(
+        town.clerk, PersonDetails("東 一郎", "ひがし いちろう", dt.date(1970, 6, 1), "男"),
+        HouseholdPlacement("世帯主", postcode="1860002", address="東京都国立市東2-3-5"))
+    nobody = registry.search(boss, REGISTRY, address="存在しない町")
+    for criteria in ({"address": "東2-3-4"}, {"address": HIDDEN_ADDRESS},
+                     {"address": "東2-3-4", "name": "美咲"},
+                     {"address": "東2-3-4", "birth_date": protected.birth_date}):
+        found = registry.search(boss, REGISTRY, **criteria)  # type: ignore[arg-type]
+        assert (list(found), found.total, found.pages) == (list(nobody), 0, 1), criteria
+    # with someone else matching too, the total counts the others only
+    street = registry.search(boss, REGISTRY, address="東2-3")
+    assert [r.resident_id for r in street] == [neighbour.resident_id] and street.total == 1
+    town_wide = registry.search(boss, REGISTRY, address="東京都国立市")
+    assert town_wide.total == 4
+    assert protected.resident_id not in [r.resident_id for r in town_wide]
+    assert protected.name not in [r.name for r in town_wide]
+    # the same search by name alone still finds the row (without address)
+    [row] = registry.search(boss, REGISTRY, name="美咲")
+    assert row.resident_id == protected.resident_id and row.address == PROTECTED
+    # the record says it was looked for; the supervisor was shown nothing of it
+    log = registry.access_log(protected.resident_id)
+    hidden = [e for e in log if e.action == "search_hidden"]
+    assert len(hidden) == 6 and {e.staff_id for e in hidden} == {"sup1"}
+    assert {e.detail.get("address") for e in hidden} == {
+        "東2-3-4", HIDDEN_ADDRESS, "東2-3", "東京都国立市"}
+    assert [e.detail.get("name") for e in log if e.action == "search_hit"] == ["美咲"]
+    # and every page is logged as before, with the total as shown
+    pages = [e for e in registry.access_log() if e.action == "search"][::-1]
+    assert [(e.detail.get("address"), e.detail["total"]) for e in pages] == [
+        ("存在しない町", 0), ("東2-3-4", 0), (HIDDEN_ADDRESS, 0), ("東2-3-4", 0),
+        ("東2-3-4", 0), ("東2-3", 1), ("東京都国立市", 4), (None, 1)]
+
+
+def test_an_approved_purpose_lets_its_holder_find_the_person_by_address(
+    town: Town, sup2: Staff,
+) -> None:
+    registry, protected = town.registry, town.protected
+    for staff in (town.supervisor, town.clerk):
+        assert list(registry.search(staff, REGISTRY, address="東2-3")) == []
+        approve(town, staff, protected, REGISTRY)
+        found = registry.search(staff, REGISTRY, address="東2-3")
+        [row] = found
+        assert found.total == 1 and row.address == HIDDEN_ADDRESS, staff.staff_id
+        assert row.individual_number != protected.individual_number  # still masked
+        # for another affair the approval does not count
+        other = registry.search(staff, CHILD_ALLOWANCE, address="東2-3")
+        assert (list(other), other.total) == ([], 0)
+    # nor for another supervisor
+    assert registry.search(sup2, REGISTRY, address="東2-3").total == 0
+    # and once it expires, the address finds nobody again
+    start = registry.now()
+    registry.now = lambda: start + APPROVAL_VALID + dt.timedelta(seconds=1)
+    assert registry.search(town.supervisor, REGISTRY, address="東2-3").total == 0
 
 
 def test_a_clerk_under_an_approved_purpose_for_the_case_finds_the_person(
@@ -560,6 +638,47 @@ def test_the_api_approval_flow(town: Town, sup2: Staff) -> None:
     assert ("sup2", "protected_approve", "住民基本台帳事務") in log
 
 
+def test_the_api_and_the_search_page_keep_the_hidden_address_from_supervisors(
+    town: Town, open_as: Any,
+) -> None:
+    protected = town.protected
+    with TestClient(create_app(town.system, SECRET)) as client:
+        boss = bearer(client, "sup1")
+
+        def answer(**criteria: str) -> Any:
+            got = client.get(f"{BASE}/residents", headers=boss,
+                             params={"purpose": REGISTRY, **criteria})
+            assert got.status_code == 200, got.text
+            return got.json()
+
+        nobody = answer(address="存在しない町")
+        assert nobody["total"] == 0 and nobody["results"] == []
+        for criteria in ({"address": "東2-3"}, {"address": HIDDEN_ADDRESS},
+                         {"address": "東2-3", "name": "美咲"}):
+            assert answer(**criteria) == nobody, criteria
+        everyone = answer(address="東京都国立市")
+        assert everyone["total"] == 3 and protected.name not in json.dumps(
+            everyone, ensure_ascii=False)
+        by_name = answer(name="美咲")
+        [row] = by_name["results"]
+        assert by_name["total"] == 1 and row["name"] == protected.name
+        assert row["address"] == PROTECTED and HIDDEN_ADDRESS not in json.dumps(
+            by_name, ensure_ascii=False)
+        approve(town, town.supervisor, protected, REGISTRY)
+        [opened] = answer(address="東2-3")["results"]
+        assert opened["resident_id"] == protected.resident_id
+        assert opened["address"] == HIDDEN_ADDRESS
+    # the search page: another supervisor, without an approval, the same rule
+    other = town.registry.create_staff("sup2", "課長 二郎", Role.SUPERVISOR, PASSWORD)
+    page = open_as(other.staff_id).post(f"/m/{KUNITACHI}/residents", purpose=REGISTRY,
+                                        address="東2-3")
+    assert page.status_code == 200 and "全0件" in page.text
+    assert protected.name not in page.text and protected.furigana not in page.text
+    hidden = [e.staff_id for e in town.registry.access_log(protected.resident_id)
+              if e.action == "search_hidden"]
+    assert hidden.count("sup1") == 4 and hidden.count("sup2") == 1
+
+
 # -- the command line ----------------------------------------------------------------------------
 
 
@@ -632,6 +751,11 @@ def test_hiding_and_masking_hold_over_http(tmp_path: Path) -> None:
                                     {"address": "存在しない町"})]
         assert all(a == answers[-1] for a in answers) and answers[-1]["total"] == 0
         assert protected.name not in json.dumps(answers, ensure_ascii=False)
+        # and for a supervisor, a fragment of the hidden address finds nobody either
+        nobody, street = (web.get(f"{BASE}/residents", headers=boss,
+                                  params={"purpose": REGISTRY, "address": address}).json()
+                          for address in ("存在しない町", "東2-3"))
+        assert street == nobody and nobody["total"] == 0
         # the number: masked for the clerk even when asked for, full for the supervisor
         number = head.individual_number or ""
         masked = web.get(f"{BASE}/residents/{head.resident_id}", headers=clerk,
@@ -664,7 +788,7 @@ def test_hiding_and_masking_hold_over_http(tmp_path: Path) -> None:
         registry = system.registry(KUNITACHI)
         hidden = [e for e in registry.access_log(protected.resident_id)
                   if e.action == "search_hidden"]
-        assert len(hidden) == 4  # the clerk saw nothing; the record says it was looked for
+        assert len(hidden) == 5  # nothing was shown; the record says it was looked for
         disclosed = [e.staff_id for e in registry.access_log(head.resident_id)
                      if e.action == "number_disclosure"]
         assert disclosed == ["sup1"]

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, not_, or_, select
 
 from myna.clock import aware
 from myna.errors import Conflict, NotFound, ValidationError
@@ -106,8 +106,12 @@ class Reading(RegistryCore):
         under 支援措置 is left out of a clerk's search altogether — no row, not in the
         total — unless that clerk holds a live approval for the record and affair; so
         a search only that person would match looks like one that matches nobody.
-        That such a search matched them is logged on their record only.  Supervisors
-        see the row without address until approved.  Numbers always come masked.
+        Their address is no search criterion for anyone without such an approval,
+        supervisors included: a search with an address term leaves them out — row and
+        total — as if that address did not exist, so a fragment of it cannot tell who
+        lives there.  A supervisor still finds them by the other items, the row
+        without address, until approved.  That a search matched a person it left out
+        is logged on their record only.  Numbers always come masked.
         """
         page = _page_number(page)
         per_page = _per_page(per_page)
@@ -150,13 +154,16 @@ class Reading(RegistryCore):
             granted = sorted(self.access.granted_ids(conn, staff, affair.id))
             matching = and_(*clauses)
             visible: Any = matching
-            if not (staff.interface or staff.may_view_protected):
-                visible = and_(matching, or_(t.residents.c.support_measure.is_(False),
-                                             t.residents.c.resident_id.in_(granted)))
+            # a 支援措置 person without an approval is left out of a clerk's search
+            # always, and of anyone's search with an address term: their address
+            # matches nothing, so a fragment of it cannot point at them
+            if not staff.interface and (address or not staff.may_view_protected):
+                shielded = and_(t.residents.c.support_measure.is_(True),
+                                t.residents.c.resident_id.not_in(granted))
+                visible = and_(matching, not_(shielded))
                 hidden = conn.execute(select(t.residents.c.resident_id).where(
-                    matching, t.residents.c.support_measure.is_(True),
-                    t.residents.c.resident_id.not_in(granted))).scalars().all()
-                for rid in hidden:  # on their own record only: the search looked empty
+                    matching, shielded)).scalars().all()
+                for rid in hidden:  # on their own record only: the search left them out
                     self._log(conn, staff, rid, "search_hidden", logged, criteria)
             total = int(conn.execute(
                 select(func.count()).select_from(t.residents).where(visible)).scalar_one())

@@ -128,7 +128,8 @@ def search_residents(
 ) -> SearchResponse:
     """Search by the four basic items or by number, a page (at most 50) at a time, with
     the total.  Each page is logged with the residents on it.  Numbers are masked; a
-    person under 支援措置 is not found by a clerk without an approval for the record."""
+    person under 支援措置 is not found by a clerk without an approval for the record, and
+    not by anyone through their address (row and total) without one."""
     results = clerk.registry.search(
         clerk.staff, purpose, name=name or None,
         birth_date=parse_date(birth_date, "生年月日") if birth_date else None,
