@@ -113,3 +113,22 @@ def test_known_crossings_are_still_real() -> None:
 ])
 def test_every_module_has_an_owner(module: str, owner: str) -> None:
     assert _owner(module) == owner
+
+
+#: the provision log and its witness: a library of the kernel, but only the hub (which
+#: keeps the log) and the protection commission (its witness and audit) use it
+LOG_USERS = {"hub", "commission"}
+
+
+def test_only_the_hub_and_the_commission_use_the_provision_log() -> None:
+    bad = []
+    for path in sorted(SRC.rglob("*.py")):
+        module = _module_name(path)
+        owner = _owner(module)
+        if owner in ("kernel", "wiring") or owner in LOG_USERS or "migrations" in path.parts:
+            continue
+        bad += [f"{module} imports {imported}" for imported in _imports(path)
+                if imported.startswith(("myna.transparency.service",
+                                        "myna.transparency.witness",
+                                        "myna.transparency.verify"))]
+    assert bad == []

@@ -73,3 +73,23 @@ def test_the_nodes_check_each_other_over_http(tmp_path: Path) -> None:
     assert down.exit_code == 2 and "接続できません" in down.output, down.output
     code, local = _check(data, "--in-process")
     assert code == 1 and [d["what_en"] for d in local["disagreements"]] == [found["what_en"]]
+
+
+@pytest.mark.parametrize(("node", "said"), [
+    ("intermediate:nosuch", "機関 nosuch はこのシステムに登録されていません"),
+    ("municipality:011002", "市区町村コード 011002 はこのシステムに登録されていません"),
+    ("registry", "ノードの指定が不正です"),
+], ids=["institution", "town", "kind"])
+def test_an_unknown_node_is_refused_before_anything_is_made(
+    tmp_path: Path, node: str, said: str,
+) -> None:
+    data = tmp_path / "data"
+    system = MynaSystem(data)
+    system.add_municipality("132152")
+    system.dispose()
+    before = sorted(p.name for p in data.rglob("*"))
+    done = runner.invoke(app, ["serve", "--node", node, "--port", str(free_port()),
+                               "--data-dir", str(data)])
+    assert done.exit_code == 2 and said in done.output.replace("\n", ""), done.output
+    assert "Traceback" not in done.output
+    assert sorted(p.name for p in data.rglob("*")) == before  # no database, no certificate

@@ -611,6 +611,8 @@ def log_verify(
     このログがそれと同じ履歴であることを確かめる。
     """
     from myna.commission.audit import audit_hub
+    from myna.config import read_config
+    from myna.system import witness_inside
     from myna.transparency.witness import WitnessApi, open_witness_dir
     from myna.transport.witness import WitnessClient
 
@@ -631,6 +633,13 @@ def log_verify(
             with progress_bars(enabled=True) as bars:
                 report = audit_hub(HubAudit(system.hub, system.provision_log), witness,
                                    pinned_key=witness_key, bars=bars)
+    config = read_config(data_dir)
+    if witness_dir is None and not witness_url and witness_inside(config, data_dir):
+        report.notes.append(
+            "注意: 監視者（個人情報保護委員会）の状態がこのデータディレクトリの中にあります。"
+            "ディレクトリごと差し替えられると分岐は検出できません（myna witness init "
+            "--witness-dir で別の場所に置いてください） (warning: the witness keeps its state "
+            "inside this data directory; a replaced directory cannot be told apart)")
     for line in report.lines():
         out.print(line, markup=False, soft_wrap=True)  # one finding a line, for grep
     raise typer.Exit(0 if report.ok else 1)

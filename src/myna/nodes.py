@@ -104,7 +104,15 @@ class NodeHost:
         if node == "jlis":
             return self.jlis_app()
         if node.startswith("intermediate:"):
-            return self.intermediate_app(node.split(":", 1)[1])
+            institution = node.split(":", 1)[1]
+            known = ([f"municipality-{c}" for c in self.config.municipalities]
+                     + [str(i["id"]) for i in self.config.institutions])
+            if institution not in known:
+                raise NotFound(
+                    f"機関 {institution} はこのシステムに登録されていません"
+                    f"（登録済み: {', '.join(known) or 'なし'}）",
+                    f"institution {institution!r} is not part of this installation")
+            return self.intermediate_app(institution)
         if node.startswith("municipality:"):
             return self.municipality_app(node.split(":", 1)[1])
         raise ValidationError(

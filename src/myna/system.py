@@ -59,6 +59,17 @@ def open_provision_log(engine: Engine, keys: KeyStore) -> TransparencyLog:
     return log
 
 
+def witness_inside(config: SystemConfig, data_dir: Path) -> bool:
+    """Whether the installation's witness keeps its state inside ``data_dir`` — where
+    whoever can replace the directory can replace the witness's history with it."""
+    if config.endpoints.get("witness"):
+        return False
+    if not config.witness_dir:
+        return True
+    inside = Path(config.witness_dir).resolve()
+    return inside == Path(data_dir).resolve() or Path(data_dir).resolve() in inside.parents
+
+
 def open_witness(config: SystemConfig, data_dir: Path, keys: KeyStore,
                  log: TransparencyLog | None = None) -> WitnessApi:
     """The protection commission's witness, as the installation's configuration names
