@@ -74,6 +74,24 @@ def test_the_nodes_check_each_other_over_http(tmp_path: Path) -> None:
     code, local = _check(data, "--in-process")
     assert code == 1 and [d["what_en"] for d in local["disagreements"]] == [found["what_en"]]
 
+    # the 統合宛名 loses a resident, the town's intermediate server another one's 符号
+    system = MynaSystem(data)
+    town = config.municipalities[0]
+    (lost, _, _), (uncoded, _, _) = system.registry(town).carried_numbers()[-2:]
+    atena_nos = system.municipalities[town].atena.numbers_by_resident()
+    atena_no = atena_nos[uncoded]
+    system.dispose()
+    with sqlite3.connect(data / f"atena-{town}.sqlite3") as db:
+        db.execute("DELETE FROM atena WHERE resident_id = ?", (lost,))
+    with sqlite3.connect(data / f"intermediate-municipality-{town}.sqlite3") as db:
+        assert db.execute("DELETE FROM codes WHERE atena_no = ?", (atena_no,)).rowcount == 1
+    code, gaps = _check(data, "--in-process")
+    named = {d["what_en"].split(" (")[0]: d["examples"] for d in gaps["disagreements"]}
+    assert named["宛名番号 with a 符号 at the intermediate server that the 統合宛名 does not "
+                 "know"] == [f"宛名番号 {atena_nos[lost]}"]
+    assert named["統合宛名 entries whose 符号 was delivered but is no longer held"] == [
+        f"住民ID {uncoded}"]
+
 
 @pytest.mark.parametrize(("node", "said"), [
     ("intermediate:nosuch", "機関 nosuch はこのシステムに登録されていません"),

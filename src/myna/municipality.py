@@ -72,6 +72,19 @@ class Municipality:
                    "the 統合宛名 maps a resident to another number",
                    [f"住民ID {rid}" for rid, _, n in carried
                     if n is not None and rid in atena and atena[rid] != n])
+        atena_nos = self.atena.numbers_by_resident()
+        acquired = self.intermediate.acquired_refs()
+        lost = acquired - self.intermediate.coded_refs()
+        report.compared[f"atena-{code}"] = len(atena_nos)
+        report.add(f"統合宛名({code}) ↔ 中間サーバー({self.institution})",
+                   "取得した符号が中間サーバーにない統合宛名",
+                   "統合宛名 entries whose 符号 was delivered but is no longer held",
+                   [f"住民ID {rid}" for rid, a in sorted(atena_nos.items()) if a in lost])
+        report.add(f"統合宛名({code}) ↔ 中間サーバー({self.institution})",
+                   "中間サーバーが符号を取得した、統合宛名にない宛名番号",
+                   "宛名番号 with a 符号 at the intermediate server that the 統合宛名 does "
+                   "not know", sorted(f"宛名番号 {a}" for a in acquired
+                                      - set(atena_nos.values())))
         return report.merge(backlog_check([(f"住民基本台帳({code})", self.registry.outbox),
                                            (f"統合宛名({code})", self.atena.outbox)]))
 

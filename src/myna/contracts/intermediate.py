@@ -77,6 +77,10 @@ class IntermediateApi(Protocol):
         """The 宛名番号 that have a 符号 here."""
         ...
 
+    def acquired_refs(self) -> set[str]:
+        """The references (宛名番号) whose 符号 was delivered here, kept or not since."""
+        ...
+
     def has_code(self, atena_no: str) -> bool:
         """Whether a 符号 was acquired for this 宛名番号."""
         ...

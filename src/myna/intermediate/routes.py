@@ -51,6 +51,9 @@ def intermediate_routes(server: ServedApi, institution: str) -> Routes:
     def coded(caller: str, p: dict[str, Any]) -> dict[str, Any]:
         return {"atena_nos": sorted(server.coded_refs())}
 
+    def acquired(caller: str, p: dict[str, Any]) -> dict[str, Any]:
+        return {"atena_nos": sorted(server.acquired_refs())}
+
     def has_code(caller: str, p: dict[str, Any]) -> dict[str, Any]:
         return {"has_code": server.has_code(str(p["atena_no"]))}
 
@@ -113,6 +116,7 @@ def intermediate_routes(server: ServedApi, institution: str) -> Routes:
         f"{PREFIX}/provide": (provide, is_hub),
         f"{PREFIX}/begin-acquisition": (begin, is_own),
         f"{PREFIX}/coded-refs": (coded, is_own),
+        f"{PREFIX}/acquired-refs": (acquired, is_own),
         f"{PREFIX}/has-code": (has_code, is_own),
         f"{PREFIX}/unfinished-acquisitions": (unfinished, is_own),
         f"{PREFIX}/put-item": (put_item, is_own),

@@ -275,6 +275,13 @@ class IntermediateServer:
         with self.engine.connect() as conn:
             return set(conn.execute(select(t.codes.c.atena_no)).scalars())
 
+    def acquired_refs(self) -> set[str]:
+        """The references (宛名番号) whose 符号 was delivered here (for ``myna check``:
+        one of them without a 符号 now lost it)."""
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(t.acquisitions.c.atena_no).where(
+                t.acquisitions.c.delivered_at.is_not(None))).scalars())
+
     def has_code(self, atena_no: str) -> bool:
         """Whether a 符号 was acquired for this 宛名番号."""
         with self.engine.connect() as conn:

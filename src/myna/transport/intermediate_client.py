@@ -84,6 +84,9 @@ class IntermediateClient(_Client):
     def coded_refs(self) -> set[str]:
         return {str(r) for r in self.post(f"{PREFIX}/coded-refs", {})["atena_nos"]}
 
+    def acquired_refs(self) -> set[str]:
+        return {str(r) for r in self.post(f"{PREFIX}/acquired-refs", {})["atena_nos"]}
+
     def has_code(self, atena_no: str) -> bool:
         return bool(self.post(f"{PREFIX}/has-code", {"atena_no": atena_no})["has_code"])
 
