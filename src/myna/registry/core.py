@@ -45,6 +45,13 @@ from myna.relationships import HEAD, check_generation, check_relationship
 from myna.text import clean_text
 
 CODE_BATCH = 1000
+
+
+def person_subject(resident: Resident) -> str:
+    """The subject of a resident's events to J-LIS: the town's own resident id, which,
+    unlike the 住民票コード, stays the same through a code change, so that the receiver
+    applies everything about one person in the order it happened."""
+    return f"resident:{resident.resident_id}"
 #: J-LIS, the receiver of the 本人確認情報 events
 JLIS = "jlis"
 #: 番号法7条2項: the two grounds for a new number (by the person's request, or ex officio)
@@ -407,7 +414,7 @@ class RegistryCore:
             "status": status}
         if number is not None:
             payload["number"] = number
-        self.outbox.add(conn, JLIS, "identity.recorded", resident.resident_code, payload)
+        self.outbox.add(conn, JLIS, "identity.recorded", person_subject(resident), payload)
 
     def _check_not_resident(self, conn: Connection, code: str | None, number: str | None) -> None:
         clauses = []

@@ -34,6 +34,7 @@ from myna.registry.core import (
     _probable_duplicate,
     _TakenMeanwhile,
     _to_resident,
+    person_subject,
 )
 from myna.registry.domain import (
     MOVE_OUT_AHEAD,
@@ -352,7 +353,7 @@ class Notifications(RegistryCore):
                 {"ground": ground, "facts": facts, "mode": "職権" if ex_officio else "請求",
                  "approved_by": approver.staff_id},
             )
-            self.outbox.add(conn, JLIS, "number.changed", resident.resident_code, {
+            self.outbox.add(conn, JLIS, "number.changed", person_subject(resident), {
                 "resident_code": resident.resident_code, "number": new,
                 "generation": generation, "reason": reason, "ex_officio": ex_officio})
             self.outbox.add(conn, self.atena_node, "number.changed", str(resident_id),
@@ -371,7 +372,7 @@ class Notifications(RegistryCore):
                 conn, staff, resident, EventKind.CODE_CHANGE, self.today(),
                 {"resident_code": new}, {},
             )
-            self.outbox.add(conn, JLIS, "resident_code.changed", resident.resident_code,
+            self.outbox.add(conn, JLIS, "resident_code.changed", person_subject(resident),
                             {"old": resident.resident_code, "new": new})
             recoded = self._get(conn, resident_id)
         self.publish()
@@ -407,7 +408,7 @@ class Notifications(RegistryCore):
                 # a 除票: its copies are protected here; the person's present town tells
                 # J-LIS, the mailing and the network (this town no longer may)
                 return
-            self.outbox.add(conn, JLIS, "support_measure.changed", resident.resident_code, {
+            self.outbox.add(conn, JLIS, "support_measure.changed", person_subject(resident), {
                 "resident_code": resident.resident_code, "on": on,
                 "approved_callers": callers})
             notice: dict[str, Any] = {"resident_id": resident_id, "on": on}
