@@ -433,9 +433,13 @@ def test_protected_records_are_guarded_everywhere(
     shown = {r.resident_id: r for r in town.search(supervisor, REGISTRY, name="国立")}
     assert shown[child.resident_id].address == "（支援措置により非表示）"
     assert shown[child.resident_id].individual_number is None
-    # a household copy would show the protected child: supervisor only
+    # a household copy leaves the protected child off for anyone without an approval,
+    # a supervisor too (tests/test_staff_access.py)
+    for staff in (clerk, supervisor):
+        copy = town.issue_copy(staff, head.resident_id, "本人からの交付請求")
+        assert [e.name for e in copy.entries] == [head.name] and copy.withheld == 1
     with pytest.raises(PermissionDenied, match="支援措置"):
-        town.issue_copy(clerk, head.resident_id, "本人からの交付請求")
+        town.issue_copy(clerk, child.resident_id, "本人からの交付請求")
     town.issue_copy(clerk, head.resident_id, "本人からの交付請求", whole_household=False)
     # writes too
     with pytest.raises(PermissionDenied, match="監督者"):

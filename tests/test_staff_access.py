@@ -6,13 +6,15 @@ it; a full number is shown only to roles allowed to see numbers, and logged as a
 disclosure; searches come 50 a page, each page logged; a person under 支援措置 is
 not in a clerk's search at all, their hidden address finds them for nobody — a
 supervisor included — and their record opens, for anyone, only under an approval by
-a supervisor other than the one who asked.
+a supervisor other than the one who asked; so does a 住民票の写し that would show
+them, issued or shown again, and a household copy without one leaves them off.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import html
+import io
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -22,13 +24,17 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from pypdf import PdfReader
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from myna.cli import app as cli
 from myna.errors import Conflict, MynaError, PermissionDenied, ValidationError
 from myna.numbers import individual, resident_code
+from myna.registry import storage as t
 from myna.registry.access import APPROVAL_VALID, REQUEST_VALID, ProtectedRecord
 from myna.registry.affairs import CATALOGUE, AffairNotPermitted
+from myna.registry.documents import OMITTED, render_html
 from myna.registry.domain import HouseholdPlacement, PersonDetails, Role, Staff
 from myna.registry.service import PER_PAGE, PROTECTED, InitialResident, MunicipalityRegistry
 from myna.system import MynaSystem
@@ -409,6 +415,160 @@ def test_requests_can_be_declined_and_expire_undecided(town: Town, sup2: Staff) 
     assert registry.protected_requests(other_clerk) == []
 
 
+# -- 住民票の写し: a protected person is on a copy only under an approval ----------------------
+
+
+def copies_issued(registry: MunicipalityRegistry) -> int:
+    with registry.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(t.copies)).scalar_one())
+
+
+def later(registry: MunicipalityRegistry, by: dt.timedelta) -> None:
+    start = registry.now()
+    registry.now = lambda: start + by
+
+
+def test_a_supervisor_issues_a_protected_persons_copy_only_after_another_approves(
+    town: Town, sup2: Staff,
+) -> None:
+    registry, sup1, protected = town.registry, town.supervisor, town.protected
+    rid = protected.resident_id
+    for staff in (sup1, town.clerk, town.admin):
+        with pytest.raises(ProtectedRecord) as raised:
+            registry.issue_copy(staff, rid, "年金の手続")
+        assert "別の監督者の承認" in raised.value.message_ja
+        assert "different supervisor" in raised.value.message_en
+    assert copies_issued(registry) == 0  # nothing issued, the attempts logged on the record
+    assert [e for e in entries(registry, rid) if e[1] == "issue_copy_denied"] == [
+        (who, "issue_copy_denied", "年金の手続") for who in ("admin1", "clerk1", "sup1")]
+    # an approval for another affair, or one another supervisor holds, does not count
+    approve(town, sup1, protected, CHILD_ALLOWANCE)
+    approve(town, sup2, protected, REGISTRY)
+    with pytest.raises(ProtectedRecord):
+        registry.issue_copy(sup1, rid, "年金の手続")
+    asked = approve(town, sup1, protected, REGISTRY)
+    copy = registry.issue_copy(sup1, rid, "年金の手続")
+    shown = render_html(copy)
+    assert protected.name in shown and HIDDEN_ADDRESS in shown
+    assert copy.head_of_household == protected.name and copy.withheld == 0
+    [issued] = [e for e in registry.access_log(rid) if e.action == "issue_copy"]
+    assert (issued.staff_id, issued.detail["approval"]) == ("sup1", asked)
+    assert issued.detail["affair"] == REGISTRY
+    # shown again while the approval lasts, to its holder only
+    assert registry.get_copy(sup1, copy.certificate_number) == copy
+    [again] = [e for e in registry.access_log(rid) if e.action == "view_copy"]
+    assert again.detail["approval"] == asked
+    with pytest.raises(ProtectedRecord):
+        registry.get_copy(town.admin, copy.certificate_number)
+    # and once it has expired, neither a new copy nor the issued one again
+    later(registry, APPROVAL_VALID + dt.timedelta(seconds=1))
+    with pytest.raises(ProtectedRecord):
+        registry.issue_copy(sup1, rid, "年金の手続")
+    with pytest.raises(ProtectedRecord) as raised:
+        registry.get_copy(sup1, copy.certificate_number)
+    assert "再表示" in raised.value.message_ja and "別の監督者の承認" in raised.value.message_ja
+    denied = [e.staff_id for e in registry.access_log(rid) if e.action == "view_copy_denied"]
+    assert denied == ["sup1", "admin1"]
+    assert copies_issued(registry) == 1
+
+
+def test_a_clerk_holding_an_approval_issues_the_copy_and_loses_it_on_expiry(town: Town) -> None:
+    registry, clerk, rid = town.registry, town.clerk, town.protected.resident_id
+    approve(town, clerk, town.protected, REGISTRY)
+    copy = registry.issue_copy(clerk, rid, "本人からの交付請求")
+    assert [e.name for e in copy.entries] == [town.protected.name]
+    assert registry.get_copy(clerk, copy.certificate_number) == copy
+    # another clerk may not reopen it at all; a supervisor only with an approval
+    other = registry.create_staff("clerk2", "窓口 三郎", Role.CLERK, PASSWORD)
+    refused(registry, lambda: registry.get_copy(other, copy.certificate_number),
+            PermissionDenied, "交付した職員または監督者")
+    with pytest.raises(ProtectedRecord):
+        registry.get_copy(town.supervisor, copy.certificate_number)
+    later(registry, APPROVAL_VALID + dt.timedelta(seconds=1))
+    with pytest.raises(ProtectedRecord):
+        registry.get_copy(clerk, copy.certificate_number)
+
+
+def test_a_copy_issued_before_the_measure_needs_an_approval_to_be_shown_again(
+    town: Town,
+) -> None:
+    registry, boss, wife = town.registry, town.supervisor, town.wife
+    copy = registry.issue_copy(town.clerk, town.head.resident_id, "年金の手続")
+    assert wife.name in render_html(copy)
+    registry.set_support_measure(boss, wife.resident_id, True, "DV支援措置の申出")
+    for staff in (town.clerk, boss):
+        with pytest.raises(ProtectedRecord):
+            registry.get_copy(staff, copy.certificate_number)
+    assert [e.staff_id for e in registry.access_log(wife.resident_id)
+            if e.action == "view_copy_denied"] == ["sup1", "clerk1"]
+    # the others on it saw nothing: no re-display on their records
+    assert not [e for e in registry.access_log(town.head.resident_id)
+                if e.action.startswith("view_copy")]
+    approve(town, boss, wife, REGISTRY)
+    assert registry.get_copy(boss, copy.certificate_number) == copy
+
+
+def test_a_household_copy_leaves_off_a_protected_member_without_an_approval(
+    town: Town,
+) -> None:
+    """As the household list of a page hides them (test above): the household still gets
+    its copy, without the member — no row, no placeholder, nothing of them printed."""
+    registry, boss, wife = town.registry, town.supervisor, town.wife
+    registry.set_support_measure(boss, wife.resident_id, True, "DV支援措置の申出")
+    for staff in (town.clerk, boss):
+        copy = registry.issue_copy(staff, town.head.resident_id, "年金の手続")
+        assert [e.name for e in copy.entries] == [town.head.name, town.child.name]
+        assert copy.withheld == 1 and copy.head_of_household == town.head.name
+        shown = render_html(copy)
+        assert wife.name not in shown and wife.furigana not in shown
+        assert PROTECTED not in shown and "支援措置" not in shown
+        assert registry.get_copy(staff, copy.certificate_number) == copy
+    log = registry.access_log(wife.resident_id)
+    assert [(e.staff_id, e.action) for e in log if "copy" in e.action] == [
+        ("sup1", "copy_withheld"), ("clerk1", "copy_withheld")]
+    assert log[0].detail["listed_with"] == town.head.resident_id
+    # with an approval for the record and 住民基本台帳事務, the member is on it
+    asked = approve(town, boss, wife, REGISTRY)
+    whole = registry.issue_copy(boss, town.head.resident_id, "年金の手続")
+    assert [e.name for e in whole.entries] == [town.head.name, wife.name, town.child.name]
+    assert whole.withheld == 0
+    [issued] = [e for e in registry.access_log(wife.resident_id) if e.action == "issue_copy"]
+    assert issued.detail["approval"] == asked
+    # a clerk of the same household is not helped by the supervisor's approval
+    assert registry.issue_copy(town.clerk, town.head.resident_id, "年金の手続").withheld == 1
+    later(registry, APPROVAL_VALID + dt.timedelta(seconds=1))
+    with pytest.raises(ProtectedRecord):
+        registry.get_copy(boss, whole.certificate_number)
+
+
+def test_a_co_residents_copy_does_not_name_a_protected_head(town: Town) -> None:
+    registry, boss, protected = town.registry, town.supervisor, town.protected
+    son = registry.register_birth(
+        town.clerk, PersonDetails("佐藤 陽太", "さとう ようた", dt.date(2015, 5, 5), "男"),
+        HouseholdPlacement("子", household_number=protected.household_number))
+    for whole in (True, False):
+        copy = registry.issue_copy(boss, son.resident_id, "児童手当の手続",
+                                   whole_household=whole)
+        assert [e.name for e in copy.entries] == [son.name]
+        assert copy.head_of_household == OMITTED
+        assert copy.withheld == (1 if whole else 0)
+        assert protected.name not in render_html(copy)
+    withheld = [e for e in registry.access_log(protected.resident_id)
+                if e.action == "copy_withheld"]
+    assert [e.detail.get("item") for e in withheld] == ["世帯主の氏名", None]
+    # approved, the head is named, and the copy is logged on the head's record as such
+    approve(town, boss, protected, REGISTRY)
+    named = registry.issue_copy(boss, son.resident_id, "児童手当の手続", whole_household=False)
+    assert named.head_of_household == protected.name
+    [issued] = [e for e in registry.access_log(protected.resident_id)
+                if e.action == "issue_copy"]
+    assert issued.detail["item"] == "世帯主の氏名" and "approval" in issued.detail
+    # so showing it again needs the approval too
+    later(registry, APPROVAL_VALID + dt.timedelta(seconds=1))
+    with pytest.raises(ProtectedRecord):
+        registry.get_copy(boss, named.certificate_number)
+
+
 # -- full numbers ----------------------------------------------------------------------------------
 
 
@@ -544,6 +704,74 @@ def test_the_approval_flow_on_the_web(town: Town, sup2: Staff, open_as: Any) -> 
     assert open_link not in other.get(f"/m/{KUNITACHI}/protected").text
 
 
+def pdf_text(pdf: bytes) -> str:
+    reader = PdfReader(io.BytesIO(pdf))
+    return "\n".join(page.extract_text() for page in reader.pages).replace("\x00", "")
+
+
+def test_a_copy_on_the_web_shows_a_protected_member_only_under_an_approval(
+    town: Town, open_as: Any,
+) -> None:
+    registry, wife = town.registry, town.wife
+    registry.set_support_measure(town.supervisor, wife.resident_id, True, "DV支援措置の申出")
+    boss = open_as("sup1")
+    copy_url = f"/m/{KUNITACHI}/residents/{{}}/copy"
+
+    def issue(resident_id: int) -> Any:
+        return boss.post(copy_url.format(resident_id), purpose="年金の手続", scope="household")
+
+    def document(page: Any) -> Any:
+        path = re.search(r'src="(/m/132152/copies/[^"]+/document)"', page.text)
+        assert path, page.text
+        return boss.get(path[1])
+
+    # the protected person's own copy: refused, the form to ask for approval not reached
+    own = issue(town.protected.resident_id)
+    assert own.status_code == 403 and HIDDEN_ADDRESS not in own.text
+    assert town.protected.name not in own.text
+    no_trace(own.text)
+    assert ("sup1", "issue_copy_denied", "年金の手続") in entries(registry,
+                                                                   town.protected.resident_id)
+    # the household's copy: without the wife, and the screen says one is left off
+    page = issue(town.head.resident_id)
+    assert page.status_code == 200, page.text
+    assert "支援措置の対象者1人は記載していません" in page.text and wife.name not in page.text
+    shown = document(page)
+    assert shown.status_code == 200 and town.head.name in shown.text
+    assert wife.name not in shown.text and wife.furigana not in shown.text
+    pdf_url = re.search(r'href="(/m/132152/copies/[^"]+/pdf)"', page.text)
+    assert pdf_url
+    printed = pdf_text(boss.get(pdf_url[1]).content)
+    assert town.head.name in printed and wife.name not in printed
+    # approved: the wife is on it, in the HTML and the PDF
+    approve(town, town.supervisor, wife, REGISTRY)
+    page = issue(town.head.resident_id)
+    assert page.status_code == 200 and "記載していません" not in page.text
+    assert wife.name in document(page).text
+    pdf_url = re.search(r'href="(/m/132152/copies/[^"]+/pdf)"', page.text)
+    assert pdf_url
+    assert wife.name in pdf_text(boss.get(pdf_url[1]).content)
+    # the approval expires (the session kept alive meanwhile): neither is shown again
+    clock = [registry.now()]
+    registry.now = lambda: clock[0]
+    for _ in range(3):
+        clock[0] += dt.timedelta(minutes=21)
+        assert boss.get(f"/m/{KUNITACHI}/residents").status_code == 200
+    for again in (document(page), boss.get(pdf_url[1])):
+        assert again.status_code == 403 and "別の監督者の承認" in again.text
+        assert wife.name not in again.text and b"%PDF" not in again.content
+        no_trace(again.text)
+    denied = [e for e in entries(registry, wife.resident_id) if e[1] == "view_copy_denied"]
+    assert denied == [("sup1", "view_copy_denied", "交付済みの写しの再表示")] * 2
+    # and the wife's page, opened under a new approval, names each entry on her record
+    approve(town, town.supervisor, wife, REGISTRY)
+    log = html.unescape(re.sub(r"<[^>]+>", "", boss.get(
+        f"/m/{KUNITACHI}/residents/{wife.resident_id}", purpose=REGISTRY).text))
+    for label in ("世帯の写しに記載せず（支援措置、承認なし）", "住民票の写しの交付",
+                  "交付済みの写しの表示（拒否：支援措置、承認なし）"):
+        assert label in log, label
+
+
 def test_the_table_page_shows_the_affairs_and_a_supervisor_changes_them(
     town: Town, open_as: Any,
 ) -> None:
@@ -636,6 +864,36 @@ def test_the_api_approval_flow(town: Town, sup2: Staff) -> None:
     log = entries(town.registry, rid)
     assert ("sup1", "protected_request", "住民基本台帳事務") in log
     assert ("sup2", "protected_approve", "住民基本台帳事務") in log
+
+
+def test_the_api_issues_a_copy_with_a_protected_member_only_under_an_approval(
+    town: Town,
+) -> None:
+    registry, wife = town.registry, town.wife
+    registry.set_support_measure(town.supervisor, wife.resident_id, True, "DV支援措置の申出")
+    with TestClient(create_app(town.system, SECRET)) as client:
+        boss = bearer(client, "sup1")
+
+        def issue(resident_id: int) -> Any:
+            return client.post(f"{BASE}/residents/{resident_id}/copies", headers=boss,
+                               json={"purpose": "年金の手続"})
+
+        error_of(issue(town.protected.resident_id), 403, "別の監督者の承認")
+        household = issue(town.head.resident_id)
+        assert household.status_code == 201, household.text
+        body = household.json()
+        assert (body["people"], body["withheld"]) == (2, 1)
+        assert wife.name not in json.dumps(body, ensure_ascii=False)
+        assert client.get(body["pdf_url"], headers=boss).status_code == 200
+        approve(town, town.supervisor, wife, REGISTRY)
+        whole = issue(town.head.resident_id).json()
+        assert (whole["people"], whole["withheld"]) == (3, 0) and wife.name in whole["html"]
+        # another supervisor may not download it without an approval of their own
+        other = registry.create_staff("sup2", "課長 二郎", Role.SUPERVISOR, PASSWORD)
+        error_of(client.get(whole["pdf_url"], headers=bearer(client, other.staff_id)), 403,
+                 "別の監督者の承認")
+    assert ("sup2", "view_copy_denied", "交付済みの写しの再表示") in entries(
+        registry, wife.resident_id)
 
 
 def test_the_api_and_the_search_page_keep_the_hidden_address_from_supervisors(

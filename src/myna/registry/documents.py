@@ -94,6 +94,8 @@ class ResidentRecordCopy:
     certificate_number: str  # serial of this copy
     includes_number: bool  # True when the number was specially requested
     is_removed_record: bool = False  # 除票の写し
+    #: Household members left off (支援措置, no approval): for the staff screen, never printed.
+    withheld: int = 0
 
 
 def copy_to_json(copy: ResidentRecordCopy) -> dict[str, Any]:

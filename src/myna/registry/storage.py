@@ -189,6 +189,7 @@ copies = Table(
     metadata,
     Column("certificate_number", String(30), primary_key=True),
     Column("household_number", String(12)),
+    #: everyone the copy shows: the people on it, and the 世帯主 it names when not one of them
     Column("resident_ids", JSON, nullable=False),
     Column("includes_number", Boolean, nullable=False),
     Column("reason", String(500)),

@@ -266,7 +266,12 @@ def move_out(clerk: ApiClerk, resident_id: ResidentId, body: MoveOutRequest) -> 
 def issue_copy(
     request: Request, clerk: ApiClerk, resident_id: ResidentId, body: CopyRequest,
 ) -> CopyResponse:
-    """住民票の写し: metadata, the HTML, and the URL of the PDF."""
+    """住民票の写し: metadata, the HTML, and the URL of the PDF.
+
+    A person under 支援措置 is on it only under a live approval to open their record
+    for 住民基本台帳事務: without one, their own copy is refused (403) and a household
+    member is left off (``withheld`` counts them).
+    """
     copy = clerk.registry.issue_copy(
         clerk.staff, resident_id, body.purpose, whole_household=body.whole_household,
         include_number=body.include_number, number_reason=body.number_reason,
@@ -276,7 +281,7 @@ def issue_copy(
         certificate_number=copy.certificate_number, municipality_code=copy.municipality_code,
         household_number=copy.household_number, issued_at=copy.issued_at,
         includes_number=copy.includes_number, is_removed_record=copy.is_removed_record,
-        people=len(copy.entries), html=issued.html,
+        people=len(copy.entries), withheld=copy.withheld, html=issued.html,
         pdf_url=f"/api/v1/municipalities/{clerk.code}/copies/{copy.certificate_number}/pdf",
     )
 

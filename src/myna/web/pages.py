@@ -487,7 +487,8 @@ def copy_page(request: Request, clerk: ClerkDep, resident_id: ResidentId) -> Res
 def issue_copy(
     request: Request, clerk: ClerkDep, resident_id: ResidentId, form: FormDep,
 ) -> Response:
-    """Issue a 住民票の写し; the number only when asked for with a reason."""
+    """Issue a 住民票の写し; the number only when asked for with a reason.  A household
+    member under 支援措置 without an approval is left off, and the message says so."""
     try:
         copy = clerk.registry.issue_copy(
             clerk.staff, resident_id, form.text("purpose"),
@@ -498,7 +499,9 @@ def issue_copy(
     except MynaError as exc:
         return _procedure_page(request, clerk, resident_id, "copy", exc, form.values())
     get_state(request).copies.add(clerk, copy)
-    flash(request, f"住民票の写しを交付しました（証明書番号 {copy.certificate_number}）")
+    left_off = (f"。支援措置の対象者{copy.withheld}人は記載していません（記載には、その方の"
+                "記録を開く承認が必要です）" if copy.withheld else "")
+    flash(request, f"住民票の写しを交付しました（証明書番号 {copy.certificate_number}）{left_off}")
     return redirect(f"/m/{clerk.code}/copies/{quote(copy.certificate_number)}")
 
 

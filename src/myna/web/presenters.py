@@ -126,6 +126,9 @@ ACTIONS = {
     "search_hit": "検索で該当",
     "write": "記載・変更",
     "issue_copy": "住民票の写しの交付",
+    "issue_copy_denied": "住民票の写しの交付（拒否：支援措置、承認なし）",
+    "copy_withheld": "世帯の写しに記載せず（支援措置、承認なし）",
+    "view_copy_denied": "交付済みの写しの表示（拒否：支援措置、承認なし）",
     "number_on_copy": "写しへの個人番号・住民票コードの記載",
     "support_measure": "支援措置の設定",
     "sign_in": "サインイン",
@@ -181,6 +184,8 @@ DETAIL_LABELS = {
     "hidden": "支援措置により非表示",
     "number_withheld": "全桁表示の求め（役割により不可）",
     "items": "項目",
+    "item": "項目",
+    "whole_household": "世帯全員",
 }
 
 

@@ -389,6 +389,8 @@ class CopyResponse(BaseModel):
     includes_number: bool
     is_removed_record: bool
     people: int
+    withheld: int = Field(default=0, description="支援措置により記載しなかった世帯員の数"
+                                                 "（承認がないため。写しには印字されない）")
     html: str
     pdf_url: str
 

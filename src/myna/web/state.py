@@ -96,10 +96,9 @@ class Clerk:
 
 @dataclass
 class IssuedCopy:
-    """A 住民票の写し issued through the web app, kept for display and PDF download."""
+    """A 住民票の写し as the web app shows it, its HTML and PDF rendered once."""
 
     code: str
-    staff_id: str
     copy: ResidentRecordCopy
     html: str
     pdf: bytes | None = None
@@ -107,14 +106,21 @@ class IssuedCopy:
 
 @dataclass
 class CopyStore:
-    """Issued copies in memory, by certificate number (oldest dropped beyond ``limit``)."""
+    """Rendered copies in memory, by certificate number (oldest dropped beyond ``limit``).
+
+    Only the rendering is kept: every display asks the registry for the copy
+    (:meth:`~myna.registry.copies.Copies.get_copy`), which lets only the member of
+    staff who issued it or a supervisor see it, refuses a copy showing a person
+    under 支援措置 to anyone without a live approval, and logs each display.
+    """
 
     limit: int = 500
     _items: OrderedDict[str, IssuedCopy] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, clerk: Clerk, copy: ResidentRecordCopy) -> IssuedCopy:
-        issued = IssuedCopy(clerk.code, clerk.staff.staff_id, copy, render_html(copy))
+        """Keep the rendering of a copy just issued or read (the registry's checks passed)."""
+        issued = IssuedCopy(clerk.code, copy, render_html(copy))
         with self._lock:
             self._items[copy.certificate_number] = issued
             while len(self._items) > self.limit:
@@ -122,19 +128,12 @@ class CopyStore:
         return issued
 
     def get(self, clerk: Clerk, certificate_number: str) -> IssuedCopy:
-        """The copy, for staff of the issuing municipality (others: the issuer or supervisors)."""
+        """The copy, shown again under the registry's rules (each display logged)."""
+        copy = clerk.registry.get_copy(clerk.staff, certificate_number)
         with self._lock:
             issued = self._items.get(certificate_number)
-        if issued is None or issued.code != clerk.code:
-            # not cached here (e.g. after a restart): the registry keeps every issued copy
-            copy = clerk.registry.get_copy(clerk.staff, certificate_number)
+        if issued is None or issued.code != clerk.code or issued.copy != copy:
             issued = self.add(clerk, copy)
-            issued.staff_id = ""  # issued earlier, by whoever: supervisors may re-open it
-        if issued.staff_id != clerk.staff.staff_id and not clerk.staff.may_view_protected:
-            raise PermissionDenied(
-                "この写しは交付した職員または監督者のみ表示できます",
-                "only the issuing staff member or a supervisor may open this copy",
-            )
         return issued
 
     def pdf(self, issued: IssuedCopy) -> bytes:
