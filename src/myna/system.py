@@ -142,7 +142,9 @@ class MynaSystem:
             self.inboxes[inbox.node] = inbox
         self._relay(self.jlis.outbox)
         self._relay(self.hub.outbox)
+        self._relay(self.cards.outbox)  # the holders' towns learn of their cards' states
         self.jlis.publish = self._publish
+        self.cards.publish = self._publish
         for code in self.config.municipalities:
             self._open_municipality(code)
         for inst in self.config.institutions:
@@ -220,6 +222,7 @@ class MynaSystem:
                              intermediate=f"intermediate:{institution_id(registry.code)}")
         atena.create_schema()
         self.inboxes[atena.inbox.node] = atena.inbox
+        self.inboxes[registry.inbox.node] = registry.inbox
         self._relay(registry.outbox)
         self._relay(atena.outbox)
         registry.publish = self._publish

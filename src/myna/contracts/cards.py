@@ -24,8 +24,9 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from myna.clock import jst_date, show_time
-from myna.errors import InvalidFormat, InvalidLength, ValidationError
+from myna.errors import InvalidFormat, InvalidLength, MynaError, ValidationError
 from myna.numbers import individual
+from myna.numbers import resident_code as resident_codes
 
 #: A card number (券面の番号): 12 digits, never a valid individual number.
 CARD_NUMBER_LENGTH = 12
@@ -328,6 +329,71 @@ class Suspension:
     revoked: dict[str, str]
     resumed_at: dt.datetime | None
     resumed_by: str | None
+
+
+#: the card centre's node id (J-LIS hosts it: its events reach a town from J-LIS's node)
+CARD_CENTRE_NODE = "cards"
+#: the event kind by which the card centre tells the holder's 住所地市町村 that one of
+#: its resident's cards changed state (交付, 一時停止, 一時停止の解除, 廃止)
+CARD_STATE_CHANGED = "card.state_changed"
+
+
+@dataclass(frozen=True)
+class CardStateNotice:
+    """What the card centre tells the card holder's 住所地市町村 when a card's state changes.
+
+    Only what the town is entitled to, the town's own references of its resident:
+    the card number (the town hands cards over at its counter and reads them there),
+    the new state and since when, the end reason of a 廃止, and who the holder is in
+    the town's own terms — ``resident_id`` when the town issued the card (the card
+    centre keeps the issuing town's resident id with the card), and the 住民票コード
+    J-LIS holds for the person (which the holder keeps across a move).  Never the
+    individual number, the name, the address or J-LIS's person key.
+    """
+
+    card_number: str
+    status: CardStatus
+    since: dt.datetime
+    resident_code: str | None = None
+    resident_id: int | None = None
+    end_reason: EndReason | None = None
+
+    def __post_init__(self) -> None:
+        if self.resident_code is None and self.resident_id is None:
+            raise ValidationError("カードの名義人（住民ID または 住民票コード）がありません",
+                                  "a card state notice names the holder")
+        if self.since.tzinfo is None:
+            raise ValidationError("日時にタイムゾーンがありません", "since must be aware")
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"card_number": self.card_number, "status": self.status.value,
+                "since": self.since.isoformat(), "resident_code": self.resident_code,
+                "resident_id": self.resident_id,
+                "end_reason": self.end_reason.value if self.end_reason else None}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> CardStateNotice:
+        """The notice of an event's payload, each field checked (a malformed one is
+        refused: the sender's relay keeps it and ``myna check`` names it)."""
+        try:
+            rid = payload.get("resident_id")
+            if rid is not None and (not isinstance(rid, int) or isinstance(rid, bool)):
+                raise TypeError("resident_id")
+            code = payload.get("resident_code")
+            reason = payload.get("end_reason")
+            return cls(
+                card_number=check_card_number(str(payload["card_number"])),
+                status=CardStatus(str(payload["status"])),
+                since=dt.datetime.fromisoformat(str(payload["since"])),
+                resident_code=None if code is None else resident_codes.validate(str(code)),
+                resident_id=rid,
+                end_reason=None if reason is None else EndReason(str(reason)),
+            )
+        except (KeyError, TypeError, ValueError, MynaError) as exc:
+            # the class only: a value quoted back could be a code of the resident
+            raise ValidationError("カードの状態の通知の形式が不正です",
+                                  f"malformed card state notice ({type(exc).__name__})"
+                                  ) from None
 
 
 class CardsApi(Protocol):

@@ -760,6 +760,19 @@ class JlisService:
             )
         return str(row.person_key), str(row.municipality_code)
 
+    def residence(self, person_key: str) -> tuple[str, str]:
+        """(current municipality code, 住民票コード) of a person, for J-LIS's own card
+        centre: it tells the card holder's 住所地市町村 of the card's state and names the
+        holder there by the town's own 住民票コード (never by the number or the key).
+        By the person key, so that it holds after a number change as well."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.persons.c.municipality_code, t.persons.c.resident_code)
+                               .where(t.persons.c.person_key == person_key)).first()
+        if row is None:
+            raise NotFound("J-LIS にこの方の本人確認情報がありません",
+                           "J-LIS holds no identity for this person")
+        return str(row.municipality_code), str(row.resident_code)
+
     def card_identity(self, number: str) -> tuple[str, IdentityRecord]:
         """(person key, 本人確認情報) for an active number, for J-LIS's own card centre:
         the four basic items as J-LIS holds them (never withheld) and the current

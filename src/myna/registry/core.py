@@ -1,6 +1,6 @@
 """The municipality node's registry: what every use case shares.
 
-The state (engine, J-LIS interface, outbox, staff accounts and access rules),
+The state (engine, J-LIS interface, outbox and inbox, staff accounts and access rules),
 the reads and writes of the resident tables that every 届出 and every view
 goes through (a row and its version snapshot, its event, its access-log row),
 and the staff's affairs.  The use cases live beside it: :mod:`.notifications`
@@ -20,15 +20,17 @@ from typing import Any
 from sqlalchemy import Connection, Engine, RowMapping, func, insert, or_, select, update
 
 from myna.clock import jst_date, utcnow
+from myna.contracts.cards import CARD_STATE_CHANGED
 from myna.contracts.jlis import NumberingApi
 from myna.db import bulk_insert, inserted_id, migrate, reserve
 from myna.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from myna.events import Outbox
+from myna.events import Inbox, Outbox
 from myna.faults import fault_point
 from myna.numbers import individual, municipality_code, resident_code
 from myna.registry import storage as t
 from myna.registry.access import StaffAccess
 from myna.registry.affairs import Affair, AffairPolicy
+from myna.registry.card_states import card_state_handler
 from myna.registry.domain import (
     EventKind,
     HouseholdPlacement,
@@ -141,6 +143,11 @@ class RegistryCore:
         #: the town's 統合宛名, told of number changes (its own database)
         self.atena_node = f"atena:{self.code}"
         self.outbox = Outbox(engine, self.node_id, lambda: self.now())
+        #: what other organisations tell the town: J-LIS's card centre, its residents'
+        #: card states (:mod:`myna.registry.card_states`)
+        self.inbox = Inbox(engine, self.node_id,
+                           {CARD_STATE_CHANGED: card_state_handler(lambda: self.now())},
+                           lambda: self.now())
         #: delivers the outbox after each 届出 (set by the wiring; until then events wait)
         self.publish: Callable[[], None] = lambda: None
         self.access = StaffAccess(engine, lambda: self.now())

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from myna.clock import jst_date
+from myna.contracts.cards import CardStatus, EndReason
 from myna.contracts.municipality import ForeignResidence as ForeignResidence  # re-exported
 from myna.contracts.municipality import MoveOutCertificate as MoveOutCertificate  # re-exported
 from myna.errors import ValidationError
@@ -158,6 +160,35 @@ class HistoryEntry:
     recorded_at: dt.datetime
     staff_id: str
     detail: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CardState:
+    """A resident's 個人番号カード as J-LIS's card centre last told the town."""
+
+    card_number: str
+    resident_id: int
+    status: CardStatus
+    since: dt.datetime
+    end_reason: EndReason | None = None
+
+    @property
+    def label(self) -> str:
+        """``一時停止中（2027年1月5日から）`` (the day in Japan time).
+
+        >>> CardState("100000000017", 1, CardStatus.SUSPENDED,
+        ...           dt.datetime(2027, 1, 4, 16, 0, tzinfo=dt.UTC)).label
+        '一時停止中（2027年1月5日から）'
+        """
+        day = jst_date(self.since)
+        when = f"{day.year}年{day.month}月{day.day}日"
+        if self.status is CardStatus.SUSPENDED:
+            return f"一時停止中（{when}から）"
+        if self.status is CardStatus.ACTIVE:
+            return f"利用できます（{when}から）"
+        if self.status is CardStatus.ENDED:
+            return f"廃止（{self.end_reason.value + '、' if self.end_reason else ''}{when}）"
+        return f"{self.status.value}（{when}から）"
 
 
 # -- validation of what people type ------------------------------------------------

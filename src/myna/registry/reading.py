@@ -15,6 +15,7 @@ from myna.errors import Conflict, NotFound, ValidationError
 from myna.numbers import individual
 from myna.registry import storage as t
 from myna.registry.access import AccessRequest, ProtectedRecord
+from myna.registry.card_states import states_of
 from myna.registry.core import (
     PER_PAGE,
     PROTECTED,
@@ -30,6 +31,7 @@ from myna.registry.core import (
 )
 from myna.registry.domain import (
     LIMITS,
+    CardState,
     HistoryEntry,
     MoveOutCertificate,
     Resident,
@@ -307,6 +309,12 @@ class Reading(RegistryCore):
             HistoryEntry(r.event_id, r.kind, r.occurred_on, r.recorded_at, r.staff_id, r.detail)
             for r in rows
         ]
+
+    def card_states(self, resident_id: int) -> list[CardState]:
+        """The resident's 個人番号カード as J-LIS's card centre last told the town (the
+        newest news first; shown on the resident's page, itself a logged view)."""
+        with self.engine.connect() as conn:
+            return states_of(conn, resident_id)
 
     def versions(self, resident_id: int) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

@@ -234,3 +234,17 @@ protected_access = Table(
     Index("ix_protected_access_resident", "resident_id"),
     Index("ix_protected_access_staff", "staff_id"),
 )
+
+#: 個人番号カード of residents as J-LIS's card centre last told the town (events
+#: ``card.state_changed``): one row per card, replaced by newer news of the same card.
+card_states = Table(
+    "card_states",
+    metadata,
+    Column("card_number", String(12), primary_key=True),
+    Column("resident_id", Integer, ForeignKey("residents.resident_id"), nullable=False),
+    Column("status", String(10), nullable=False),  # myna.contracts.cards.CardStatus
+    Column("end_reason", String(20)),  # myna.contracts.cards.EndReason (廃止 only)
+    Column("since", UtcDateTime(), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    Index("ix_card_states_resident", "resident_id"),
+)

@@ -2,8 +2,9 @@
 
 :class:`Desk` holds the card node's engine and the J-LIS services the card
 centre works with in its own process (JPKI, the chips, notification mailing),
-the way it learns about people (:class:`~.people.People`) and the reading and
-writing of its own rows that more than one use case needs.
+the way it learns about people (:class:`~.people.People`), its outbox (the holder's
+town is told of every change of a card's state, see :mod:`.towns`) and the reading
+and writing of its own rows that more than one use case needs.
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ from myna.card.lifecycle import storage as t
 from myna.card.lifecycle.domain import CardStatus, EndReason, revocation_of
 from myna.card.lifecycle.people import People
 from myna.card.lifecycle.records import Application, Card, to_application, to_card
+from myna.card.lifecycle.towns import tell_town
 from myna.clock import as_utc, jst_date
+from myna.contracts.cards import CARD_CENTRE_NODE
 from myna.errors import Conflict, MynaError, NotFound, PermissionDenied
+from myna.events import Outbox
 from myna.jpki.service import JpkiService
 from myna.notify.service import NotificationService
 
@@ -35,6 +39,11 @@ class Desk:
                  now: Callable[[], dt.datetime], holding_months: int,
                  slot_capacity: int) -> None:
         self.engine = engine
+        #: the card centre's events for the towns (node "cards"), in its own database
+        self.outbox = Outbox(engine, CARD_CENTRE_NODE, self.now)
+        #: delivers the outbox after a use case committed (set by the wiring; until
+        #: then events wait for the relay)
+        self.publish: Callable[[], None] = lambda: None
         self.jpki = jpki
         self.chips = chips
         self.notify = notify
@@ -98,12 +107,15 @@ class Desk:
 
     def transition(self, conn: Connection, number: str, old: CardStatus, new: CardStatus,
                    **values: Any) -> None:
+        """Move the card from ``old`` to ``new`` and, in the same transaction, queue the
+        news for the holder's town (:func:`~.towns.tell_town`)."""
         done = conn.execute(update(t.cards).where(
             t.cards.c.card_number == number, t.cards.c.status == old.value).values(
             status=new.value, **values))
         if done.rowcount != 1:
             raise Conflict(f"カード {number} の状態が変わりました。やり直してください",
                            f"card {number} changed meanwhile")
+        tell_town(conn, self.outbox, self.people.jlis, number, self.now())
 
     def end_here(self, conn: Connection, number: str, allowed: Sequence[CardStatus],
                  reason: EndReason, actor: str, detail: dict[str, Any]) -> None:

@@ -42,6 +42,8 @@ class JlisIdentity(Protocol):
 
     def holder(self, number: str) -> tuple[str, str]: ...
 
+    def residence(self, person_key: str) -> tuple[str, str]: ...
+
 
 @dataclass(frozen=True)
 class Holder:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from cryptography import x509
 from sqlalchemy import Connection, Engine
@@ -55,7 +56,7 @@ from myna.clock import utcnow
 from myna.contracts.residents import ResidentDirectory
 from myna.db import migrate
 from myna.errors import ValidationError
-from myna.events import Event, Inbox
+from myna.events import Event, Inbox, Outbox
 from myna.jpki.domain import CertKind
 from myna.jpki.service import JpkiService
 from myna.notify.service import NotificationService
@@ -64,6 +65,7 @@ __all__ = ["REISSUE_NEEDED", "Application", "Card", "CardEvent", "CardService",
            "CertificateState", "Suspension"]
 
 DEFAULT_HOLDING_MONTHS = 6
+_T = TypeVar("_T")
 
 
 class CardService:
@@ -97,6 +99,27 @@ class CardService:
         return self.desk.jpki
 
     @property
+    def outbox(self) -> Outbox:
+        """The card centre's events for the card holders' towns (see :mod:`.towns`)."""
+        return self.desk.outbox
+
+    @property
+    def publish(self) -> Callable[[], None]:
+        """Called after a change of a card's state has committed, to deliver the outbox
+        (the wiring sets it; by default events wait for the relay)."""
+        return self.desk.publish
+
+    @publish.setter
+    def publish(self, deliver: Callable[[], None]) -> None:
+        self.desk.publish = deliver
+
+    def _published(self, result: _T) -> _T:
+        """``result`` of a use case that may have changed a card's state, once the town's
+        news is on its way (never from inside an event handler: see :mod:`.identity`)."""
+        self.desk.publish()
+        return result
+
+    @property
     def chips(self) -> ChipStore:
         return self.desk.chips
 
@@ -116,7 +139,7 @@ class CardService:
 
     def create_schema(self) -> None:
         migrate(self.engine, "myna.card.lifecycle")
-        self.inbox.create_schema()
+        self.inbox.create_schema()  # the event tables: the inbox's and the outbox's
 
     def _on_identity_event(self, event: Event) -> None:
         identity.on_identity_event(self.desk, event)
@@ -193,8 +216,9 @@ class CardService:
         PIN is set exactly when the card has a signing certificate.  An
         appointment is recorded when there is one; walk-ins are served too.
         """
-        return issuance.issue(self.desk, card_number, staff_id=staff_id, documents=documents,
-                              auth_pin=auth_pin, signing_pin=signing_pin)
+        return self._published(issuance.issue(
+            self.desk, card_number, staff_id=staff_id, documents=documents,
+            auth_pin=auth_pin, signing_pin=signing_pin))
 
     def unclaimed(self, municipality_code: str | None = None) -> list[Card]:
         """Cards waiting at the counter, the oldest holding deadline first."""
@@ -202,7 +226,7 @@ class CardService:
 
     def void_unclaimed(self, municipality_code: str | None = None) -> list[str]:
         """Void the cards not collected by their holding deadline."""
-        return issuance.void_unclaimed(self.desk, municipality_code)
+        return self._published(issuance.void_unclaimed(self.desk, municipality_code))
 
     # -- using the card ------------------------------------------------------------------------
 
@@ -225,13 +249,15 @@ class CardService:
                 note: str = "") -> Card:
         """一時停止, at any hour: the card stops working and its certificates are revoked
         (keyCompromise: 紛失・盗難) at once, so every relying party refuses them."""
-        return suspension.suspend(self.desk, card_number, reported_by=reported_by, note=note)
+        return self._published(suspension.suspend(self.desk, card_number,
+                                                  reported_by=reported_by, note=note))
 
     def resume(self, card_number: str, *, staff_id: str, documents: Iterable[str]) -> Card:
         """一時停止の解除 at the counter when the card is found: identity checked in person;
         new key pairs on the same chip and new certificates for those the suspension revoked.
         The PINs are kept."""
-        return suspension.resume(self.desk, card_number, staff_id=staff_id, documents=documents)
+        return self._published(suspension.resume(self.desk, card_number, staff_id=staff_id,
+                                                 documents=documents))
 
     def suspensions(self, card_number: str) -> list[Suspension]:
         return suspension.suspensions(self.desk, card_number)
@@ -259,18 +285,19 @@ class CardService:
         produced and handed over like any other.  Without a new ``photo`` the
         face data of the old card is used.
         """
-        return renewal.reissue(self.desk, card_number, staff_id=staff_id, documents=documents,
-                               photo=photo, signing_certificate=signing_certificate)
+        return self._published(renewal.reissue(
+            self.desk, card_number, staff_id=staff_id, documents=documents, photo=photo,
+            signing_certificate=signing_certificate))
 
     # -- the end of a card ---------------------------------------------------------------------
 
     def end(self, card_number: str, reason: EndReason | str, *, actor: str = "J-LIS") -> Card:
         """廃止 (death, 国外転出, expiry, 返納 …): certificates revoked, chip retired."""
-        return renewal.end(self.desk, card_number, reason, actor=actor)
+        return self._published(renewal.end(self.desk, card_number, reason, actor=actor))
 
     def end_expired(self) -> list[str]:
         """End every live card whose validity ran out (the day after 有効期限)."""
-        return renewal.end_expired(self.desk)
+        return self._published(renewal.end_expired(self.desk))
 
     def add_note(self, card_number: str, *, staff_id: str, text: str) -> Card:
         """Write a line in the card's 追記欄 (a new address, a new name …)."""
