@@ -187,6 +187,9 @@ class NodeHost:
         worker = self._worker(Relay(jlis.outbox, {"jpki": InboxSink(jpki.inbox),
                                                   "cards": InboxSink(cards.inbox)}), "jlis")
         jlis.publish = worker.wake
+        # the card centre's news for the holders' towns, over HTTP as J-LIS's node
+        cards.publish = self._worker(Relay(cards.outbox, self.network("jlis").events),
+                                     "cards").wake
 
         def request_codes(caller: str, p: dict[str, Any]) -> dict[str, Any]:
             institution = caller.split(":", 1)[1]
@@ -235,7 +238,7 @@ class NodeHost:
             **notify_routes(notify),
             **events_route({"jlis": jlis.inbox, "notify": notify.inbox}, is_town,
                            after=worker.wake),
-            **backlog_route([jlis.outbox]),
+            **backlog_route([jlis.outbox, cards.outbox]),
             **check_route(lambda: jlis_check(jlis.outbox, cards)),
         })
 
@@ -253,6 +256,8 @@ class NodeHost:
         app.include_router(node_router(self.ca.certificate, {
             **town_routes(host.town.registry),
             **card_directory_routes(host.registries),
+            # J-LIS's card centre tells the town of its residents' cards
+            **events_route(host.town.registry.inbox, lambda caller: caller == "jlis"),
             **backlog_route(host.outboxes()),
             **check_route(lambda: host.municipality(host.code).consistency()),
         }))

@@ -9,9 +9,11 @@ from myna.events.outbox import Outbox
 
 
 def jlis_check(outbox: Outbox, cards: CardService) -> NodeCheck:
-    """The card centre ↔ JPKI and the chips, and J-LIS's undelivered events."""
+    """The card centre ↔ JPKI and the chips, and the undelivered events of J-LIS and of
+    its card centre (the holders' towns told of their cards)."""
     report = NodeCheck()
     for problem in cards.problems():
         report.add("個人番号カード ↔ 公的個人認証・チップ", problem.what_ja, problem.what_en,
                    problem.examples)
-    return report.merge(backlog_check([("J-LIS", outbox)]))
+    return report.merge(backlog_check([("J-LIS", outbox),
+                                       ("J-LIS 個人番号カード", cards.outbox)]))

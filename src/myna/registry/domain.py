@@ -185,7 +185,7 @@ class CardState:
         if self.status is CardStatus.SUSPENDED:
             return f"一時停止中（{when}から）"
         if self.status is CardStatus.ACTIVE:
-            return f"利用できます（{when}から）"
+            return f"利用可（{when}から）"
         if self.status is CardStatus.ENDED:
             return f"廃止（{self.end_reason.value + '、' if self.end_reason else ''}{when}）"
         return f"{self.status.value}（{when}から）"

@@ -248,7 +248,8 @@ def events_route(inboxes: Inbox | Mapping[str, Inbox], may_send: Callable[[str],
                  after: Callable[[], None] | None = None) -> dict[
         str, tuple[Handler, Callable[[str], bool]]]:
     """The route by which other nodes deliver events to the inboxes this process hosts
-    (by destination); a caller may only deliver events whose source is itself.
+    (by destination); a caller may only deliver events whose source is itself or a
+    service it hosts (:data:`HOSTED_BY`: J-LIS delivers its card centre's events).
     ``after`` runs once a delivery was applied (e.g. to wake this node's own relay,
     for the events the ones received caused)."""
     hosted = {inboxes.node: inboxes} if isinstance(inboxes, Inbox) else dict(inboxes)
@@ -263,7 +264,7 @@ def events_route(inboxes: Inbox | Mapping[str, Inbox], may_send: Callable[[str],
         if inbox is None:
             raise NotFound("このノードが受け付ける宛先ではありません",
                            "no such destination at this node")
-        receipt = inbox.receive(events, sender=caller)
+        receipt = inbox.receive(events, sender=_sender(caller, events))
         if after is not None and receipt.applied:
             after()
         return {"applied": receipt.applied, "error": receipt.error,
@@ -275,6 +276,17 @@ def events_route(inboxes: Inbox | Mapping[str, Inbox], may_send: Callable[[str],
 #: services that run inside another organisation's node process (J-LIS hosts its JPKI
 #: CA, card centre and notification mailing), reached at that node's endpoint
 HOSTED_BY = {"jpki": "jlis", "cards": "jlis", "notify": "jlis"}
+
+
+def _sender(caller: str, events: Sequence[Event]) -> str:
+    """Whose events ``caller`` may deliver in this batch: its own, or (one relay's batch
+    comes from one outbox) those of a service it hosts.  The inbox refuses the others."""
+    sources = {e.source for e in events}
+    if len(sources) == 1:
+        [source] = sources
+        if HOSTED_BY.get(source) == caller:
+            return source
+    return caller
 
 
 BACKLOG_PATH = "/node/v1/events/backlog"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from myna.contracts.cards import Application, Card, CardsApi, CardStatus, CertificateState
+from myna.registry.domain import CardState
 from myna.web.presenters import HIDDEN
 
 #: How each status is shown, with its badge style.
@@ -51,3 +52,18 @@ def person_cards(service: CardsApi, code: str, resident_id: int) -> dict[str, An
                   for c in reversed(service.cards_of_resident(code, resident_id))],
         "pending": [a for a in town_pending(service, code) if a.resident_id == resident_id],
     }
+
+
+@dataclass(frozen=True)
+class TownCardLine:
+    """A resident's card as the town's registry knows it (told by the card centre)."""
+
+    card_number: str
+    text: str  # 個人番号カード: 一時停止中（2027年1月5日から）
+    css: str
+
+
+def town_cards(states: list[CardState]) -> list[TownCardLine]:
+    """The lines the resident's page shows from the town's own record of its cards."""
+    return [TownCardLine(s.card_number, f"個人番号カード: {s.label}", STATUS_LABELS[s.status][1])
+            for s in states]

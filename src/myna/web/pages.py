@@ -276,6 +276,7 @@ def resident_response(
         },
         "notify": notify.person_notify(registry, system.notify, clerk.staff, resident_id),
         "card_section": cards.person_cards(system.cards, clerk.code, resident_id),
+        "town_cards": cards.town_cards(registry.card_states(resident_id)),
         "certificates": [
             (cid, at, f"/m/{clerk.code}/residents/{resident_id}/certificates/{quote(cid)}?"
              + urlencode({"purpose": purpose.strip()}))

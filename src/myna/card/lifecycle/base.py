@@ -106,16 +106,17 @@ class Desk:
         )
 
     def transition(self, conn: Connection, number: str, old: CardStatus, new: CardStatus,
-                   **values: Any) -> None:
+                   at: dt.datetime | None = None, **values: Any) -> None:
         """Move the card from ``old`` to ``new`` and, in the same transaction, queue the
-        news for the holder's town (:func:`~.towns.tell_town`)."""
+        news for the holder's town (:func:`~.towns.tell_town`), as of ``at`` (the time the
+        use case records for the change; now by default)."""
         done = conn.execute(update(t.cards).where(
             t.cards.c.card_number == number, t.cards.c.status == old.value).values(
             status=new.value, **values))
         if done.rowcount != 1:
             raise Conflict(f"カード {number} の状態が変わりました。やり直してください",
                            f"card {number} changed meanwhile")
-        tell_town(conn, self.outbox, self.people.jlis, number, self.now())
+        tell_town(conn, self.outbox, self.people.jlis, number, at or self.now())
 
     def end_here(self, conn: Connection, number: str, allowed: Sequence[CardStatus],
                  reason: EndReason, actor: str, detail: dict[str, Any]) -> None:
@@ -126,8 +127,9 @@ class Desk:
         if CardStatus(card.status) not in allowed:
             raise Conflict(f"カード {number} は{card.status}のため{reason.value}にできません",
                            f"card {number} is {card.status}")
-        self.transition(conn, number, CardStatus(card.status), CardStatus.ENDED,
-                        ended_at=self.now(), end_reason=reason.value)
+        now = self.now()
+        self.transition(conn, number, CardStatus(card.status), CardStatus.ENDED, now,
+                        ended_at=now, end_reason=reason.value)
         conn.execute(t.appointments.delete().where(t.appointments.c.card_number == number))
         self.event(conn, number, None, "廃止", actor, {"reason": reason.value} | detail)
 

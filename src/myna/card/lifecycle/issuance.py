@@ -138,7 +138,7 @@ def issue(
         slot = conn.execute(select(t.appointments.c.slot_start).where(
             t.appointments.c.card_number == number)).scalar()
         now = desk.now()
-        desk.transition(conn, number, CardStatus.PRODUCED, CardStatus.ACTIVE,
+        desk.transition(conn, number, CardStatus.PRODUCED, CardStatus.ACTIVE, now,
                         handed_over_at=now, handed_over_by=staff,
                         identity_method=identity.method.value,
                         identity_documents=list(identity.documents))

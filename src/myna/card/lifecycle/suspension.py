@@ -57,10 +57,11 @@ def suspend(desk: Desk, card_number: str, *, reported_by: Reporter | str = Repor
              if (hexed := certs.serial_hex(r.serial)) in serials and r.status == "revoked"
              and r.revocation_reason == x509.ReasonFlags.key_compromise}
     with desk.engine.begin() as conn:
-        desk.transition(conn, number, CardStatus.ACTIVE, CardStatus.SUSPENDED)
+        now = desk.now()
+        desk.transition(conn, number, CardStatus.ACTIVE, CardStatus.SUSPENDED, now)
         conn.execute(insert(t.suspensions).values(
             card_number=number, reported_by=reporter.value, note=text,
-            suspended_at=desk.now(), revoked=kinds))
+            suspended_at=now, revoked=kinds))
         desk.event(conn, number, None, "一時停止", reporter.value, {"note": text})
     return desk.card(number)
 
@@ -98,10 +99,11 @@ def resume(desk: Desk, card_number: str, *, staff_id: str, documents: Iterable[s
         with desk.engine.begin() as conn:
             card = desk.card_row(conn, number)
             desk.require(card, CardStatus.SUSPENDED, "一時停止の解除")
-            desk.transition(conn, number, CardStatus.SUSPENDED, CardStatus.ACTIVE)
+            now = desk.now()
+            desk.transition(conn, number, CardStatus.SUSPENDED, CardStatus.ACTIVE, now)
             conn.execute(update(t.suspensions).where(
                 s.suspension_id == open_row.suspension_id).values(
-                resumed_at=desk.now(), resumed_by=staff,
+                resumed_at=now, resumed_by=staff,
                 identity_documents=list(identity.documents)))
             desk.event(conn, number, None, "一時停止の解除", staff, {
                 "identity": identity.method.value, "documents": list(identity.documents),
