@@ -9,6 +9,8 @@ Its own node ("cards", :mod:`.storage`, migrations in ``migrations/``):
   :mod:`.identity`, :mod:`.queries`) that share a :class:`~.base.Desk`;
 * :mod:`.people` — how the service learns about a person (J-LIS's 本人確認情報 and
   the municipality's :class:`~myna.contracts.residents.ResidentDirectory`);
+* :mod:`.towns` — the holder's town told of every change of a card's state (events
+  from the card centre's outbox);
 * :mod:`.audit` — what ``myna check`` compares with JPKI and the chips;
 * :mod:`.render` — the card's front and back as PNG images.
 
