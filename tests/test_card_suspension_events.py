@@ -366,3 +366,24 @@ def _resident_page(url: str, resident_id: int) -> str:
         assert page.status_code == 200, page.text[:500]
         text: Any = page.text
         return str(text)
+
+
+def test_only_jlis_delivers_the_card_centres_events_over_http(world: World) -> None:
+    """The town's events route: J-LIS's node may deliver the events of the card centre it
+    hosts; another node may not pass them off as its own."""
+    from myna.transport.http import EVENTS_PATH, events_route
+
+    world.cards.suspend(world.card_number)
+    event, _ = sent(world.cards)[-1]
+    with world.town.engine.begin() as conn:  # the town forgets it had it
+        conn.execute(ev.event_inbox.delete().where(ev.event_inbox.c.event_id == event.event_id))
+        conn.execute(ev.event_positions.delete())
+        conn.execute(rt.card_states.delete())
+    [(receive, may_send)] = [events_route(world.town.inbox, lambda c: c == "jlis")[EVENTS_PATH]]
+    payload = {"events": [event.as_json()]}
+    assert may_send("jlis") and not may_send("hub")
+    refused = receive("hub", payload)
+    assert refused["applied"] == [] and "PermissionDenied" in refused["error"]
+    assert world.town.card_states(world.resident_id) == []
+    assert receive("jlis", payload)["applied"] == [event.event_id]
+    assert world.town.card_states(world.resident_id)[0].status is CardStatus.SUSPENDED
