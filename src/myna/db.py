@@ -292,6 +292,48 @@ def bulk_insert(
     return len(tuples)
 
 
+class OneRowInsert:
+    """A one-row INSERT for a hot path, compiled once and run through the driver.
+
+    SQLAlchemy's execution of a compiled statement (its cache key, the set-up of
+    parameters and result) costs more than SQLite's own work for one small row, and
+    a transaction that writes a change together with its event pays it for each
+    row.  On SQLite this runs the table's INSERT as ``exec_driver_sql`` (the
+    engine's error handling and ``hide_parameters`` still apply), each value
+    converted by its column's own type exactly as SQLAlchemy would; other backends
+    execute the statement the ordinary way.  Every column in ``columns`` is given
+    on each call; the others get their server defaults only.
+    """
+
+    def __init__(self, table: Table, columns: Sequence[str]) -> None:
+        self.table = table
+        self.columns = tuple(columns)
+        self.statement = table.insert()
+        self._prepared: weakref.WeakKeyDictionary[Any, tuple[str, list[Any]]] = (
+            weakref.WeakKeyDictionary())
+
+    def _prepare(self, dialect: Any) -> tuple[str, list[Any]]:
+        compiled = self.statement.compile(dialect=dialect, column_keys=list(self.columns))
+        if list(compiled.positiontup or []) != list(self.columns):
+            raise ValueError(f"{self.table.name}: a one-row insert names every column it "
+                             "writes (a column default would be left out)")
+        processors = [self.table.c[c].type.dialect_impl(dialect).bind_processor(dialect)
+                      for c in self.columns]
+        prepared = (compiled.string, processors)
+        self._prepared[dialect] = prepared
+        return prepared
+
+    def __call__(self, conn: Connection, values: Mapping[str, Any]) -> None:
+        dialect = conn.dialect
+        if dialect.name != "sqlite":
+            conn.execute(self.statement, dict(values))
+            return
+        sql, processors = self._prepared.get(dialect) or self._prepare(dialect)
+        conn.exec_driver_sql(sql, tuple(
+            v if p is None or v is None else p(v)
+            for p, v in zip(processors, [values[c] for c in self.columns], strict=True)))
+
+
 def _json_cells(row: Sequence[Any], columns: Sequence[int]) -> tuple[Any, ...]:
     cells = list(row)
     for i in columns:

@@ -11,12 +11,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, update
 
 from myna.clock import aware, utcnow
-from myna.db import bulk_insert, migrate
+from myna.db import OneRowInsert, bulk_insert, migrate
 from myna.events import storage as t
 from myna.events.model import Event
 
-#: one statement, its values bound as parameters (compiled once, cached)
-_INSERT = t.event_outbox.insert()
+_COLUMNS = ("event_id", "destination", "kind", "subject", "payload", "created_at", "attempts")
+#: one event, written inside the caller's transaction next to the change it tells of
+_INSERT = OneRowInsert(t.event_outbox, _COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,9 @@ class Outbox:
             payload: dict[str, Any]) -> str:
         """Queue one event inside the caller's open transaction; returns its id."""
         event_id = uuid.uuid4().hex
-        conn.execute(_INSERT, {"event_id": event_id, "destination": destination, "kind": kind,
-                               "subject": str(subject), "payload": payload,
-                               "created_at": self.now(), "attempts": 0})
+        _INSERT(conn, {"event_id": event_id, "destination": destination, "kind": kind,
+                       "subject": str(subject), "payload": payload, "created_at": self.now(),
+                       "attempts": 0})
         return event_id
 
     def add_many(self, conn: Connection, destination: str, kind: str,
@@ -58,7 +59,7 @@ class Outbox:
         return bulk_insert(
             conn, t.event_outbox,
             [(uuid.uuid4().hex, destination, kind, str(s), p, now, 0) for s, p in items],
-            ["event_id", "destination", "kind", "subject", "payload", "created_at", "attempts"],
+            _COLUMNS,
         )
 
     def pending(self, destination: str, limit: int = 500,
