@@ -74,6 +74,8 @@ copies = SqlTable(
     Column("resident_code", String(11), primary_key=True),
     Column("address", String(500), nullable=False),
 )
+#: the sender's change (a prepared statement, as a node's own writes are)
+_RECORD = changes.insert()
 #: the receiver's two statements, bound parameters (compiled once, cached)
 _FORGET = copies.delete().where(copies.c.resident_code == bindparam("code"))
 _KEEP = copies.insert()
@@ -119,7 +121,7 @@ def _sender_engine(path: Path) -> Engine:
 def _write(engine: Engine, outbox: Outbox, i: int, after: Callable[[], None] | None) -> None:
     payload = _payload(i)
     with engine.begin() as conn:
-        conn.execute(changes.insert(), {"resident_code": payload["resident_code"],
+        conn.execute(_RECORD, {"resident_code": payload["resident_code"],
                                         "address": payload["address"], "at": utcnow()})
         outbox.add(conn, RECEIVER, "identity.recorded", payload["resident_code"], payload)
     if after:

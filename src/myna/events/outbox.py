@@ -66,16 +66,17 @@ class Outbox:
                 held: Collection[str] = ()) -> list[Event]:
         """Undelivered events for ``destination``, oldest first, leaving out the subjects
         (persons) in ``held``."""
-        query = (select(t.event_outbox)
-                 .where(t.event_outbox.c.destination == destination,
-                        t.event_outbox.c.delivered_at.is_(None))
-                 .order_by(t.event_outbox.c.seq).limit(limit))
+        c = t.event_outbox.c
+        query = (select(c.event_id, c.kind, c.subject, c.seq, c.created_at, c.payload)
+                 .where(c.destination == destination, c.delivered_at.is_(None))
+                 .order_by(c.seq).limit(limit))
         if held:
-            query = query.where(t.event_outbox.c.subject.not_in(list(held)))
+            query = query.where(c.subject.not_in(list(held)))
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [Event(r.event_id, self.source, r.destination, r.kind, r.subject, int(r.seq),
-                      aware(r.created_at), dict(r.payload)) for r in rows]
+        # created_at comes back aware (UtcDateTime), the payload as a new dict of its own
+        return [Event(event_id, self.source, destination, kind, subject, seq, created_at,
+                      payload) for event_id, kind, subject, seq, created_at, payload in rows]
 
     def destinations(self) -> list[str]:
         """Destinations with something undelivered."""
