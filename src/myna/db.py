@@ -304,11 +304,12 @@ class OneRowInsert:
     SQLAlchemy's execution of a compiled statement (its cache key, the set-up of
     parameters and result) costs more than SQLite's own work for one small row, and
     a transaction that writes a change together with its event pays it for each
-    row.  On SQLite this runs the table's INSERT as ``exec_driver_sql`` (the
-    engine's error handling and ``hide_parameters`` still apply), each value
-    converted by its column's own type exactly as SQLAlchemy would; other backends
-    execute the statement the ordinary way.  Every column in ``columns`` is given
-    on each call; the others get their server defaults only.
+    row.  On SQLite this runs the table's INSERT, compiled by SQLAlchemy, on the
+    driver's cursor of the caller's connection (in its transaction, as
+    :func:`bulk_insert` does), each value converted by its column's own type exactly
+    as SQLAlchemy would; SQLite's errors name no values.  Other backends execute
+    the statement the ordinary way.  Every column in ``columns`` is given on each
+    call; the others get their server defaults only.
     """
 
     def __init__(self, table: Table, columns: Sequence[str]) -> None:
@@ -335,9 +336,11 @@ class OneRowInsert:
             conn.execute(self.statement, dict(values))
             return
         sql, processors = self._prepared.get(dialect) or self._prepare(dialect)
-        conn.exec_driver_sql(sql, tuple(
-            v if p is None or v is None else p(v)
-            for p, v in zip(processors, [values[c] for c in self.columns], strict=True)))
+        if not conn.in_transaction():
+            conn.begin()  # as SQLAlchemy's own execute would: the caller's commit() ends it
+        conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+            sql, [v if p is None or v is None else p(v)
+                  for p, v in zip(processors, [values[c] for c in self.columns], strict=True)])
 
 
 def _json_cells(row: Sequence[Any], columns: Sequence[int]) -> tuple[Any, ...]:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
 from myna.clock import aware, utcnow
 from myna.db import OneRowInsert, bulk_insert, migrate
@@ -18,6 +18,8 @@ from myna.events.model import Event
 _COLUMNS = ("event_id", "destination", "kind", "subject", "payload", "created_at", "attempts")
 #: one event, written inside the caller's transaction next to the change it tells of
 _INSERT = OneRowInsert(t.event_outbox, _COLUMNS)
+_MARK = (update(t.event_outbox).where(t.event_outbox.c.seq.in_(bindparam("seqs", expanding=True)))
+         .values(delivered_at=bindparam("at")))
 
 
 @dataclass(frozen=True)
@@ -88,17 +90,16 @@ class Outbox:
                 .order_by(t.event_outbox.c.destination)
             ).scalars()]
 
-    def mark_delivered(self, event_ids: Sequence[str]) -> None:
-        if not event_ids:
+    def mark_delivered(self, events: Sequence[Event]) -> None:
+        """Note ``events`` (as :meth:`pending` gave them) delivered, by their outbox position:
+        the write that the node's own writes wait for is kept short."""
+        if not events:
             return
         now = self.now()
         with self.engine.begin() as conn:
-            for start in range(0, len(event_ids), 500):
-                conn.execute(
-                    update(t.event_outbox)
-                    .where(t.event_outbox.c.event_id.in_(list(event_ids[start:start + 500])))
-                    .values(delivered_at=now)
-                )
+            for start in range(0, len(events), 500):
+                conn.execute(_MARK, {"seqs": [e.seq for e in events[start:start + 500]],
+                                     "at": now})
 
     def record_failure(self, event_id: str, error: str) -> None:
         """Note a failed attempt on the event that could not be delivered (no personal data:

@@ -88,7 +88,8 @@ class Relay:
                 self.outbox.record_failure(events[0].event_id, error)
                 report.failed[destination] = error
                 return
-            self.outbox.mark_delivered(receipt.applied)
+            sent = {e.event_id: e for e in events}  # a receiver acknowledges only what it got
+            self.outbox.mark_delivered([sent[i] for i in receipt.applied if i in sent])
             report.delivered += len(receipt.applied)
             if len(receipt.applied) == len(events) < self.batch and not receipt.error:
                 return  # everything that was pending went; later ones go with the next run
