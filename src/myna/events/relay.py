@@ -88,15 +88,16 @@ class Relay:
                 self.outbox.record_failure(events[0].event_id, error)
                 report.failed[destination] = error
                 return
-            sent = {e.event_id: e for e in events}  # a receiver acknowledges only what it got
-            self.outbox.mark_delivered([sent[i] for i in receipt.applied if i in sent])
-            report.delivered += len(receipt.applied)
-            if len(receipt.applied) == len(events) < self.batch and not receipt.error:
+            acknowledged = set(receipt.applied)  # a receiver acknowledges only what it got
+            done = [e for e in events if e.event_id in acknowledged]
+            self.outbox.mark_delivered(done)
+            report.delivered += len(done)
+            if len(done) == len(events) < self.batch and not receipt.error:
                 return  # everything that was pending went; later ones go with the next run
-            if receipt.error or len(receipt.applied) < len(events):
+            if receipt.error or len(done) < len(events):
                 # the refused event and that person's later ones wait (order per person);
                 # everyone else's go on
-                stuck = events[len(receipt.applied)]
+                stuck = next(e for e in events if e.event_id not in acknowledged)
                 error = receipt.error or "not acknowledged"
                 self.outbox.record_failure(stuck.event_id, error)
                 report.failed[destination] = error
