@@ -115,7 +115,7 @@ class RelayWorker:
     """
 
     def __init__(self, relay: Relay, interval: float = 2.0, name: str = "relay",
-                 linger: float = 0.02) -> None:
+                 linger: float = 0.05) -> None:
         self.relay = relay
         self.interval = interval
         self.linger = linger
