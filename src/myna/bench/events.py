@@ -122,7 +122,7 @@ def _write(engine: Engine, outbox: Outbox, i: int, after: Callable[[], None] | N
     payload = _payload(i)
     with engine.begin() as conn:
         conn.execute(_RECORD, {"resident_code": payload["resident_code"],
-                                        "address": payload["address"], "at": utcnow()})
+                               "address": payload["address"], "at": utcnow()})
         outbox.add(conn, RECEIVER, "identity.recorded", payload["resident_code"], payload)
     if after:
         after()

@@ -92,16 +92,17 @@ class Relay:
             done = [e for e in events if e.event_id in acknowledged]
             self.outbox.mark_delivered(done)
             report.delivered += len(done)
-            if len(done) == len(events) < self.batch and not receipt.error:
-                return  # everything that was pending went; later ones go with the next run
-            if receipt.error or len(done) < len(events):
-                # the refused event and that person's later ones wait (order per person);
-                # everyone else's go on
-                stuck = next(e for e in events if e.event_id not in acknowledged)
-                error = receipt.error or "not acknowledged"
-                self.outbox.record_failure(stuck.event_id, error)
-                report.failed[destination] = error
-                held.add(stuck.subject)
+            if len(done) == len(events):
+                if len(events) < self.batch:
+                    return  # everything that was pending went; later ones go with the next run
+                continue
+            # the refused event and that person's later ones wait (order per person);
+            # everyone else's go on
+            stuck = next(e for e in events if e.event_id not in acknowledged)
+            error = receipt.error or "not acknowledged"
+            self.outbox.record_failure(stuck.event_id, error)
+            report.failed[destination] = error
+            held.add(stuck.subject)
 
 
 class RelayWorker:
