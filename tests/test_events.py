@@ -170,3 +170,52 @@ def test_events_travel_over_http_and_only_from_their_own_sender(
     with pytest.raises(PermissionDenied):
         hub.receive([forged])
     assert [v for _, v in _values(inbox)] == ["a", "b", "c"]
+
+
+def test_an_event_on_a_connection_without_begin_commits_and_rolls_back_with_it(
+    pair: tuple[Outbox, Inbox],
+) -> None:
+    outbox, _ = pair
+    with outbox.engine.connect() as conn:
+        outbox.add(conn, "jlis", "changed", "p0", {"v": "kept"})
+        conn.commit()
+    with outbox.engine.connect() as conn:
+        outbox.add(conn, "jlis", "changed", "p1", {"v": "undone"})
+        conn.rollback()
+    with outbox.engine.connect() as conn:
+        outbox.add(conn, "jlis", "changed", "p1", {"v": "never committed"})
+    assert [e.payload["v"] for e in outbox.pending("jlis")] == ["kept"]
+
+
+def test_a_payload_is_stored_as_written_and_read_back_the_same(
+    pair: tuple[Outbox, Inbox],
+) -> None:
+    outbox, _ = pair
+    payload = {"name": "髙橋\u3000𠮷太郎", "n": 1, "none": None, "list": ["東京都", 2]}
+    with outbox.engine.begin() as conn:
+        outbox.add(conn, "jlis", "changed", 42, payload)
+    with outbox.engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT payload, subject FROM event_outbox").one()
+    assert "髙橋" in stored[0] and stored[1] == "42"  # UTF-8 text, not \\u escapes
+    (event,) = outbox.pending("jlis")
+    assert event.payload == payload and event.created_at.tzinfo is not None
+
+
+def test_a_receiver_cannot_acknowledge_an_event_it_was_not_sent(
+    pair: tuple[Outbox, Inbox],
+) -> None:
+    outbox, _ = pair
+    _queue(outbox, "a", "b", "c")
+    last = outbox.pending("jlis")[2]
+    received: list[str] = []
+
+    class Greedy:
+        """Acknowledges what it got and also "c", which it has not been sent yet."""
+
+        def receive(self, events: Any) -> Receipt:
+            received.extend(e.payload["v"] for e in events)
+            return Receipt([last.event_id] + [e.event_id for e in events])
+
+    assert Relay(outbox, {"jlis": Greedy()}, batch=1).deliver().delivered == 3
+    assert received == ["a", "b", "c"]  # "c" stayed pending until it was sent itself
+    assert outbox.pending("jlis") == []

@@ -32,7 +32,17 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Column, Connection, DateTime, Engine, Integer, MetaData, String, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    bindparam,
+    select,
+)
 from sqlalchemy import Table as SqlTable
 
 from myna.clock import aware, utcnow
@@ -64,6 +74,11 @@ copies = SqlTable(
     Column("resident_code", String(11), primary_key=True),
     Column("address", String(500), nullable=False),
 )
+#: the sender's change (a prepared statement, as a node's own writes are)
+_RECORD = changes.insert()
+#: the receiver's two statements, bound parameters (compiled once, cached)
+_FORGET = copies.delete().where(copies.c.resident_code == bindparam("code"))
+_KEEP = copies.insert()
 
 
 def _payload(i: int) -> dict[str, Any]:
@@ -85,9 +100,8 @@ def receiver_app(directory: Path) -> Any:
 
     def apply(conn: Connection, event: Event) -> None:
         p = event.payload
-        conn.execute(copies.delete().where(copies.c.resident_code == p["resident_code"]))
-        conn.execute(copies.insert().values(resident_code=p["resident_code"],
-                                            address=p["address"]))
+        conn.execute(_FORGET, {"code": p["resident_code"]})
+        conn.execute(_KEEP, {"resident_code": p["resident_code"], "address": p["address"]})
 
     inbox = Inbox(engine, RECEIVER, {"identity.recorded": apply})
     inbox.create_schema()
@@ -107,8 +121,8 @@ def _sender_engine(path: Path) -> Engine:
 def _write(engine: Engine, outbox: Outbox, i: int, after: Callable[[], None] | None) -> None:
     payload = _payload(i)
     with engine.begin() as conn:
-        conn.execute(changes.insert(), {"resident_code": payload["resident_code"],
-                                        "address": payload["address"], "at": utcnow()})
+        conn.execute(_RECORD, {"resident_code": payload["resident_code"],
+                               "address": payload["address"], "at": utcnow()})
         outbox.add(conn, RECEIVER, "identity.recorded", payload["resident_code"], payload)
     if after:
         after()

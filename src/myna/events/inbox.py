@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 
 from myna.clock import utcnow
 from myna.db import migrate
@@ -23,6 +23,13 @@ Effect = Callable[[Event], None]
 
 
 _INBOX_INSERT = t.event_inbox.insert()
+#: a person's first position from a sender, and a later one (bound parameters: each
+#: statement is compiled once and runs as one executemany for a whole delivery)
+_POSITION_INSERT = t.event_positions.insert()
+_POSITION_UPDATE = (update(t.event_positions)
+                    .where(t.event_positions.c.source == bindparam("at_source"),
+                           t.event_positions.c.subject == bindparam("at_subject"))
+                    .values(last_seq=bindparam("new_seq")))
 
 
 @dataclass(frozen=True)
@@ -158,13 +165,15 @@ class Inbox:
                 last[key] = event.seq
             if rows:
                 conn.execute(_INBOX_INSERT, rows)
-            for (source, subject), seq in last.items():
-                if (source, subject) not in known:
-                    conn.execute(insert(t.event_positions).values(
-                        source=source, subject=subject, last_seq=seq))
-                elif seq != known[(source, subject)]:
-                    conn.execute(update(t.event_positions).where(
-                        p.source == source, p.subject == subject).values(last_seq=seq))
+            new = [{"source": source, "subject": subject, "last_seq": seq}
+                   for (source, subject), seq in last.items() if (source, subject) not in known]
+            moved = [{"at_source": source, "at_subject": subject, "new_seq": seq}
+                     for (source, subject), seq in last.items()
+                     if (source, subject) in known and seq != known[(source, subject)]]
+            if new:
+                conn.execute(_POSITION_INSERT, new)
+            if moved:
+                conn.execute(_POSITION_UPDATE, moved)
 
     def applied_count(self, source: str | None = None) -> int:
         from sqlalchemy import func

@@ -8,15 +8,18 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
 from myna.clock import aware, utcnow
-from myna.db import bulk_insert, migrate
+from myna.db import OneRowInsert, bulk_insert, migrate
 from myna.events import storage as t
 from myna.events.model import Event
 
-#: one statement, its values bound as parameters (compiled once, cached)
-_INSERT = t.event_outbox.insert()
+_COLUMNS = ("event_id", "destination", "kind", "subject", "payload", "created_at", "attempts")
+#: one event, written inside the caller's transaction next to the change it tells of
+_INSERT = OneRowInsert(t.event_outbox, _COLUMNS)
+_MARK = (update(t.event_outbox).where(t.event_outbox.c.seq.in_(bindparam("seqs", expanding=True)))
+         .values(delivered_at=bindparam("at")))
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,9 @@ class Outbox:
             payload: dict[str, Any]) -> str:
         """Queue one event inside the caller's open transaction; returns its id."""
         event_id = uuid.uuid4().hex
-        conn.execute(_INSERT, {"event_id": event_id, "destination": destination, "kind": kind,
-                               "subject": str(subject), "payload": payload,
-                               "created_at": self.now(), "attempts": 0})
+        _INSERT(conn, {"event_id": event_id, "destination": destination, "kind": kind,
+                       "subject": str(subject), "payload": payload, "created_at": self.now(),
+                       "attempts": 0})
         return event_id
 
     def add_many(self, conn: Connection, destination: str, kind: str,
@@ -58,23 +61,24 @@ class Outbox:
         return bulk_insert(
             conn, t.event_outbox,
             [(uuid.uuid4().hex, destination, kind, str(s), p, now, 0) for s, p in items],
-            ["event_id", "destination", "kind", "subject", "payload", "created_at", "attempts"],
+            _COLUMNS,
         )
 
     def pending(self, destination: str, limit: int = 500,
                 held: Collection[str] = ()) -> list[Event]:
         """Undelivered events for ``destination``, oldest first, leaving out the subjects
         (persons) in ``held``."""
-        query = (select(t.event_outbox)
-                 .where(t.event_outbox.c.destination == destination,
-                        t.event_outbox.c.delivered_at.is_(None))
-                 .order_by(t.event_outbox.c.seq).limit(limit))
+        c = t.event_outbox.c
+        query = (select(c.event_id, c.kind, c.subject, c.seq, c.created_at, c.payload)
+                 .where(c.destination == destination, c.delivered_at.is_(None))
+                 .order_by(c.seq).limit(limit))
         if held:
-            query = query.where(t.event_outbox.c.subject.not_in(list(held)))
+            query = query.where(c.subject.not_in(list(held)))
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [Event(r.event_id, self.source, r.destination, r.kind, r.subject, int(r.seq),
-                      aware(r.created_at), dict(r.payload)) for r in rows]
+        # created_at comes back aware (UtcDateTime), the payload as a new dict of its own
+        return [Event(event_id, self.source, destination, kind, subject, seq, created_at,
+                      payload) for event_id, kind, subject, seq, created_at, payload in rows]
 
     def destinations(self) -> list[str]:
         """Destinations with something undelivered."""
@@ -86,17 +90,16 @@ class Outbox:
                 .order_by(t.event_outbox.c.destination)
             ).scalars()]
 
-    def mark_delivered(self, event_ids: Sequence[str]) -> None:
-        if not event_ids:
+    def mark_delivered(self, events: Sequence[Event]) -> None:
+        """Note ``events`` (as :meth:`pending` gave them) delivered, by their outbox position:
+        the write that the node's own writes wait for is kept short."""
+        if not events:
             return
         now = self.now()
         with self.engine.begin() as conn:
-            for start in range(0, len(event_ids), 500):
-                conn.execute(
-                    update(t.event_outbox)
-                    .where(t.event_outbox.c.event_id.in_(list(event_ids[start:start + 500])))
-                    .values(delivered_at=now)
-                )
+            for start in range(0, len(events), 500):
+                conn.execute(_MARK, {"seqs": [e.seq for e in events[start:start + 500]],
+                                     "at": now})
 
     def record_failure(self, event_id: str, error: str) -> None:
         """Note a failed attempt on the event that could not be delivered (no personal data:

@@ -157,7 +157,7 @@ class _Client:
         self.http = client or httpx.Client(timeout=timeout)
 
     def post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        body = json.dumps(payload, ensure_ascii=False).encode()
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         headers = self.identity.headers("POST", path, body, self.now())
         try:
             response = self.http.post(self.base_url + path, content=body, headers=headers)
