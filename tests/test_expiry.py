@@ -115,8 +115,11 @@ def test_building_a_node_erases_what_is_past_retention(tmp_path: Path,
         assert exchange.provisions(old_id) == 1
     finally:
         system.dispose()
-    NodeHost(data).hub_app()
-    NodeHost(data).intermediate_app(provider)
+    hosts = [NodeHost(data), NodeHost(data)]
+    hosts[0].hub_app()
+    hosts[1].intermediate_app(provider)
+    for host in hosts:
+        host.stop()  # their relays would outlive the schemas dropped below
     system = MynaSystem(data, backend)
     try:
         assert _hub_records(system) == [new_id]

@@ -127,6 +127,12 @@ class NodeHost:
         self.workers.append(worker)
         return worker
 
+    def stop(self) -> None:
+        """Stop the background relays of the nodes built here."""
+        for worker in self.workers:
+            worker.stop()
+        self.workers.clear()
+
     def _expiry(self, expiry: Expiry) -> Expiry:
         """Erase what is past retention now, at the node's start; the schedule follows."""
         expiry.tick()
