@@ -498,3 +498,19 @@ def test_bulk_check_digit_input_checks() -> None:
     with pytest.raises(InvalidLength):
         bulk.resident_code_check_digits(np.array([10**10], dtype=np.uint64))
     assert bulk.individual_check_digits([]).shape == (0,)
+
+
+_TYPED = st.text(alphabet=st.sampled_from(
+    list("0123456789０１２３４５６７８９ -－ー\u3000x①") + ["\u2212", "\t"]), max_size=20)
+
+
+@given(st.lists(st.one_of(
+    _TYPED,
+    st.integers(0, 10**11 - 1).map(lambda b: individual.format(
+        f"{b:011d}" + individual.calc_check_digit(f"{b:011d}"))),
+), max_size=60))
+def test_bulk_validation_of_typed_numbers_answers_as_the_scalar_does(values: list[str]) -> None:
+    from myna.numbers.bulk import validate_individual_typed
+
+    assert validate_individual_typed(values).tolist() == [individual.is_valid(v)
+                                                          for v in values]
