@@ -514,3 +514,15 @@ def test_bulk_validation_of_typed_numbers_answers_as_the_scalar_does(values: lis
 
     assert validate_individual_typed(values).tolist() == [individual.is_valid(v)
                                                           for v in values]
+
+
+@given(_TYPED)
+def test_the_quick_path_of_is_valid_agrees_with_validate(value: str) -> None:
+    from myna.errors import ValidationError
+
+    try:
+        individual.validate(value)
+        expected = True
+    except ValidationError:
+        expected = False
+    assert individual.is_valid(value) is expected

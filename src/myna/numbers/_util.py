@@ -22,7 +22,7 @@ from typing import Literal
 from myna.errors import InvalidChecksum, InvalidFormat, InvalidLength, ValidationError
 
 __all__ = ["SEPARATORS", "check_length", "checked", "checked_base", "checksum_error", "clean",
-           "grouped", "masked", "valid"]
+           "compacted", "grouped", "masked", "valid"]
 
 #: Where the check digit stands: ``0`` first (法人番号), ``-1`` last (the others).
 Position = Literal[0, -1]
@@ -36,6 +36,9 @@ SEPARATORS = frozenset(
     "\u30fc\uff70\uff0d\ufe63"  # ー ｰ － ﹣
 )
 _DELETE_SEPARATORS = {ord(c): None for c in SEPARATORS}
+#: full-width digits to ASCII and separators away: what NFKC and the separators'
+#: removal do to the characters people type most, without normalising everything
+_TYPED = str.maketrans({chr(0xFF10 + i): str(i) for i in range(10)} | _DELETE_SEPARATORS)
 _ASCII_DIGITS = frozenset("0123456789")
 
 
@@ -86,9 +89,15 @@ def clean(value: str, name_ja: str, name_en: str) -> str:
             f"{name_ja}は文字列で指定してください（{type(value).__name__}型が渡されました）",
             f"{name_en} must be given as a string, got {type(value).__name__}",
         )
-    if value.isascii() and value.isdigit():  # fast path: already compact
-        return value
-    result = unicodedata.normalize("NFKC", value).translate(_DELETE_SEPARATORS)
+    if value.isascii():
+        if value.isdigit():  # fast path: already compact
+            return value
+        # NFKC leaves ASCII as it is: only the separators go
+        result = value.replace(" ", "").replace("-", "")
+        if not result.isdigit():
+            result = result.translate(_DELETE_SEPARATORS)
+    else:
+        result = unicodedata.normalize("NFKC", value).translate(_DELETE_SEPARATORS)
     if not (result.isascii() and result.isdigit()) and result:
         raise _invalid_character(value, name_ja, name_en)
     return result
@@ -161,6 +170,26 @@ def checked(
     if given != expected:
         raise checksum_error(name_ja, name_en, expected, given)
     return number
+
+
+def compacted(value: object) -> str | None:
+    """The ASCII digits of ``value`` as :func:`clean` returns them, or None where
+    :func:`clean` would refuse it — without raising (for ``is_valid``).
+
+    >>> compacted('１２３４ ５６７８'), compacted('12a4')
+    ('12345678', None)
+    """
+    if not isinstance(value, str):
+        return None
+    if value.isascii():
+        result = value.replace(" ", "").replace("-", "")
+        if not result.isdigit():
+            result = result.translate(_DELETE_SEPARATORS)
+    else:
+        result = value.translate(_TYPED)
+        if not (result.isascii() and result.isdigit()):
+            result = unicodedata.normalize("NFKC", value).translate(_DELETE_SEPARATORS)
+    return result if not result or (result.isascii() and result.isdigit()) else None
 
 
 def valid(validate: Callable[[str], object], number: str) -> bool:

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 from operator import mul
 
-from myna.numbers._util import checked, checked_base, clean, grouped, masked, valid
+from myna.numbers._util import checked, checked_base, clean, compacted, grouped, masked, valid
 
 __all__ = ["LENGTH", "WEIGHTS", "calc_check_digit", "compact", "format", "is_valid", "mask",
            "validate"]
@@ -111,6 +111,9 @@ def is_valid(number: str) -> bool:
     """
     if type(number) is str and len(number) == LENGTH and number.isascii() and number.isdigit():
         return number[-1] == _check_digit(number[:-1])  # fast path, no exceptions
+    digits = compacted(number)  # as typed: separators, full-width digits
+    if digits is not None:
+        return len(digits) == LENGTH and digits[-1] == _check_digit(digits[:-1])
     return valid(validate, number)
 
 
