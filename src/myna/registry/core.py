@@ -362,6 +362,17 @@ class RegistryCore:
             )
         )
 
+    def _log_each(
+        self, conn: Connection, staff: Staff, resident_ids: Iterable[int], action: str,
+        purpose: str, detail: dict[str, Any],
+    ) -> None:
+        """The same access-log entry on each of ``resident_ids``' records, in one write."""
+        now = self.now()
+        rows = [{"staff_id": staff.staff_id, "resident_id": rid, "action": action,
+                 "purpose": purpose, "detail": detail, "at": now} for rid in resident_ids]
+        if rows:
+            conn.execute(insert(t.access_log), rows)
+
     def _change(
         self, conn: Connection, staff: Staff, resident: Resident, kind: EventKind,
         occurred_on: dt.date, values: dict[str, Any], detail: dict[str, Any],

@@ -165,8 +165,8 @@ class Reading(RegistryCore):
                 visible = and_(matching, not_(shielded))
                 hidden = conn.execute(select(t.residents.c.resident_id).where(
                     matching, shielded)).scalars().all()
-                for rid in hidden:  # on their own record only: the search left them out
-                    self._log(conn, staff, rid, "search_hidden", logged, criteria)
+                # on their own record only: the search left them out
+                self._log_each(conn, staff, hidden, "search_hidden", logged, criteria)
             total = int(conn.execute(
                 select(func.count()).select_from(t.residents).where(visible)).scalar_one())
             rows = conn.execute(
@@ -177,9 +177,9 @@ class Reading(RegistryCore):
             on_page = {"page": page, "per_page": per_page, "total": total}
             self._log(conn, staff, None, "search", logged,
                       criteria | on_page | {"hits": [r.resident_id for r in rows]})
-            for r in rows:  # each person found sees the search in their own access log
-                self._log(conn, staff, r.resident_id, "search_hit", logged,
-                          criteria | {"page": page})
+            # each person found sees the search in their own access log
+            self._log_each(conn, staff, [r.resident_id for r in rows], "search_hit", logged,
+                           criteria | {"page": page})
         found = [_to_resident(r._mapping) for r in rows]
         shown = [r if staff.interface else
                  _masked(self._redacted(staff, r, r.resident_id in granted)) for r in found]
