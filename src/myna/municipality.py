@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from myna.atena.service import AtenaService
-from myna.contracts.check import Disagreement, NodeCheck, backlog_check
+from myna.contracts.check import NodeCheck, backlog_check
 from myna.contracts.intermediate import IntermediateApi, PendingRequest, Received
 from myna.contracts.jlis import JlisApi, Progress
 from myna.contracts.notify import BatchSummary, NotifyApi
@@ -61,12 +61,9 @@ class Municipality:
                    "numbers at J-LIS that no 住民票 of the town carries",
                    [f"J-LIS の登録 {i + 1}" for i, c in enumerate(sorted(at_jlis))
                     if c not in by_code])
-        requested = self.registry.open_code_requests()
-        if requested:
-            report.disagreements.append(Disagreement(
-                name, "J-LIS に依頼した住民票コードを受け取っていない（再実行で受け取ります）",
-                "resident codes asked of J-LIS not received yet (run again to receive them)",
-                requested))
+        report.add(name, "J-LIS に依頼した住民票コードを受け取っていない（再実行で受け取ります）",
+                   "resident codes asked of J-LIS not received yet (run again to receive them)",
+                   [], count=self.registry.open_code_requests())
         atena = self.atena.numbers()
         report.add(f"住民基本台帳({code}) ↔ 統合宛名", "統合宛名の番号が住民票と異なる",
                    "the 統合宛名 maps a resident to another number",

@@ -39,7 +39,7 @@ from myna.retention import retention_cutoff
 from myna.transparency.export import LeafChunk, LogHead
 from myna.transparency.merkle import HASH_SIZE, leaf_hash
 from myna.transparency.tiles import TILE_WIDTH
-from myna.transparency.verify import Problem, VerificationReport, verify_log
+from myna.transparency.verify import Findings, Problem, VerificationReport, verify_log
 from myna.transparency.witness import WitnessApi
 
 #: How much later than its retention limit a leaf may have been appended and still lose
@@ -73,25 +73,6 @@ class RecordAudit:
         return [head, verdict, *(f"- {p}" for p in self.problems)]
 
 
-class _Out:
-    def __init__(self, audit: RecordAudit, max_reported: int) -> None:
-        self.audit = audit
-        self.max = max_reported
-        self.counts: dict[str, int] = {}
-
-    def add(self, kind: str, ja: str, en: str, indexes: tuple[int, ...] = ()) -> None:
-        n = self.counts[kind] = self.counts.get(kind, 0) + 1
-        if n <= self.max:
-            self.audit.problems.append(Problem(kind, ja, en, indexes))
-
-    def finish(self) -> None:
-        for kind, n in self.counts.items():
-            if n > self.max:
-                self.audit.problems.append(Problem(
-                    kind, f"（ほか {n - self.max} 件の同種の問題）",
-                    f"({n - self.max} more problems of kind {kind})"))
-
-
 def _who(claim: RecordClaim) -> tuple[str, str]:
     return (f"照会番号 {claim.request_id}（試行 {claim.attempt}）",
             f"request {claim.request_id} attempt {claim.attempt}")
@@ -113,7 +94,7 @@ def audit_records(hub: HubAuditApi, *, head: LogHead | None = None, chunk: int =
     head = head or hub.head()
     size = head.size
     audit = RecordAudit(leaves=size)
-    out = _Out(audit, max_reported)
+    out = Findings(audit.problems, max_reported)
     unplaced = hub.unplaced(size, limit=max_reported)
     waiting: dict[bytes, RecordClaim] = {r.leaf: r for r in unplaced.pending}
     found: dict[tuple[str, int], int] = {}
@@ -183,7 +164,7 @@ def audit_records(hub: HubAuditApi, *, head: LogHead | None = None, chunk: int =
 
 
 def _outside(claims: Iterable[RecordClaim], count: int, size: int, audit: RecordAudit,
-             out: _Out) -> None:
+             out: Findings) -> None:
     """Records naming a leaf index below 0 or past the log."""
     shown = 0
     for claim in claims:
@@ -202,12 +183,11 @@ def _outside(claims: Iterable[RecordClaim], count: int, size: int, audit: Record
                     "(log rolled back, or leaf index rewritten)", (index,))
     audit.records += count
     if count > shown:
-        out.counts["record_without_leaf"] = out.counts.get("record_without_leaf", 0) + (
-            count - shown)
+        out.more("record_without_leaf", count - shown)
 
 
 def _check_claims(claims: list[RecordClaim], index: int, present: bool, data: bytes | None,
-                  stored: bytes | None, out: _Out) -> None:
+                  stored: bytes | None, out: Findings) -> None:
     if len(claims) > 1:
         names = "、".join(_who(r)[0] for r in claims)
         out.add("leaf_shared",

@@ -50,7 +50,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from myna.clock import aware, utcnow
-from myna.contracts.check import Disagreement, NodeCheck, backlog_check
+from myna.contracts.check import NodeCheck, backlog_check
 from myna.contracts.intermediate import HeldItem, PendingRequest, Received, Refusal
 from myna.db import bulk_insert, migrate
 from myna.errors import (
@@ -299,13 +299,10 @@ class IntermediateServer:
         (``myna check``); running the same operation again completes each."""
         label = f"中間サーバー({self.institution})"
         report = NodeCheck()
-        unfinished = self.unfinished_acquisitions()
-        if unfinished:
-            report.disagreements.append(Disagreement(
-                f"{label} ↔ 情報提供ネットワークシステム",
-                "符号の取得が完了していない（再実行で完了します）",
-                "符号 acquisitions begun but never delivered (run again to complete)",
-                unfinished))
+        report.add(f"{label} ↔ 情報提供ネットワークシステム",
+                   "符号の取得が完了していない（再実行で完了します）",
+                   "符号 acquisitions begun but never delivered (run again to complete)",
+                   [], count=self.unfinished_acquisitions())
         report.add(f"{label} → 情報提供ネットワークシステム",
                    "回答を受け取っていない照会（再実行で完了します）",
                    "requests sent whose answer never arrived (run again to complete)",

@@ -89,15 +89,9 @@ def clean(value: str, name_ja: str, name_en: str) -> str:
             f"{name_ja}は文字列で指定してください（{type(value).__name__}型が渡されました）",
             f"{name_en} must be given as a string, got {type(value).__name__}",
         )
-    if value.isascii():
-        if value.isdigit():  # fast path: already compact
-            return value
-        # NFKC leaves ASCII as it is: only the separators go
-        result = value.replace(" ", "").replace("-", "")
-        if not result.isdigit():
-            result = result.translate(_DELETE_SEPARATORS)
-    else:
-        result = unicodedata.normalize("NFKC", value).translate(_DELETE_SEPARATORS)
+    if value.isascii() and value.isdigit():  # fast path: already compact
+        return value
+    result = _without_separators(value)
     if not (result.isascii() and result.isdigit()) and result:
         raise _invalid_character(value, name_ja, name_en)
     return result
@@ -181,15 +175,20 @@ def compacted(value: object) -> str | None:
     """
     if not isinstance(value, str):
         return None
+    result = _without_separators(value)
+    return result if not result or (result.isascii() and result.isdigit()) else None
+
+
+def _without_separators(value: str) -> str:
+    """``value`` NFKC-normalised without its separators — by the shortest way for what
+    people type most (ASCII needs no normalising; full-width digits only a translation)."""
     if value.isascii():
         result = value.replace(" ", "").replace("-", "")
-        if not result.isdigit():
-            result = result.translate(_DELETE_SEPARATORS)
-    else:
-        result = value.translate(_TYPED)
-        if not (result.isascii() and result.isdigit()):
-            result = unicodedata.normalize("NFKC", value).translate(_DELETE_SEPARATORS)
-    return result if not result or (result.isascii() and result.isdigit()) else None
+        return result if result.isdigit() else result.translate(_DELETE_SEPARATORS)
+    result = value.translate(_TYPED)
+    if result.isascii() and result.isdigit():
+        return result
+    return unicodedata.normalize("NFKC", value).translate(_DELETE_SEPARATORS)
 
 
 def valid(validate: Callable[[str], object], number: str) -> bool:

@@ -104,9 +104,12 @@ class VerificationReport:
         return [head, verdict, *(f"- {p}" for p in self.problems)]
 
 
-class _Collector:
-    def __init__(self, report: VerificationReport, max_reported: int) -> None:
-        self.report = report
+class Findings:
+    """Collects an audit's problems into ``problems``: at most ``max_reported`` of each
+    kind, and a line saying how many more there were."""
+
+    def __init__(self, problems: list[Problem], max_reported: int) -> None:
+        self.problems = problems
         self.max = max_reported
         self.counts: dict[str, int] = {}
 
@@ -114,12 +117,16 @@ class _Collector:
         n = self.counts.get(kind, 0) + 1
         self.counts[kind] = n
         if n <= self.max:
-            self.report.problems.append(Problem(kind, ja, en, tuple(indexes)))
+            self.problems.append(Problem(kind, ja, en, tuple(indexes)))
+
+    def more(self, kind: str, n: int) -> None:
+        """``n`` further problems of ``kind``, counted but not described."""
+        self.counts[kind] = self.counts.get(kind, 0) + n
 
     def finish(self) -> None:
         for kind, n in self.counts.items():
             if n > self.max:
-                self.report.problems.append(Problem(
+                self.problems.append(Problem(
                     kind, f"（ほか {n - self.max} 件の同種の問題）",
                     f"({n - self.max} more problems of kind {kind})"))
 
@@ -181,7 +188,7 @@ def _verify(
 ) -> VerificationReport:
     size, stored_root = head.size, head.root
     report = VerificationReport(head.name, size)
-    out = _Collector(report, max_reported)
+    out = Findings(report.problems, max_reported)
     structure = reader.structure(size)
 
     def later(cp_size: int) -> bool:
@@ -427,7 +434,7 @@ def _verify(
 class _Batches:
     """Batch rows must tile ``[0, size)``; read chunk by chunk with the entries."""
 
-    def __init__(self, out: _Collector) -> None:
+    def __init__(self, out: Findings) -> None:
         self.out = out
         self.pos = 0
 
@@ -467,7 +474,7 @@ class _Batches:
 
 def _classify(
     mismatched: dict[int, tuple[bytes, bytes]], missing: list[int],
-    stored_at_missing: dict[int, bytes], out: _Collector,
+    stored_at_missing: dict[int, bytes], out: Findings,
 ) -> None:
     """Altered, reordered (swapped, shifted, moved) and missing entries."""
     owner: dict[bytes, int] = {s: i for i, (_r, s) in mismatched.items()}
@@ -511,7 +518,7 @@ def _classify(
 
 
 def _check_upper_tiles(
-    structure: LogStructure, size: int, level8: list[bytes], out: _Collector,
+    structure: LogStructure, size: int, level8: list[bytes], out: Findings,
     report: VerificationReport,
 ) -> dict[int, list[bytes]]:
     """Recompute tile levels >= 1 from the leaves and compare with the stored ones."""
